@@ -1,0 +1,62 @@
+"""The closed vocabulary of observation signals (a contract: external checks use these names)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+SIGNALS: Final[dict[str, str]] = {
+    "mac": "a MAC address, any common notation",
+    "hostname": "a host name (DNS, DHCP, NetBIOS, mDNS host)",
+    "dhcp.vendor_class": "DHCP option 60 vendor class identifier",
+    "http.server": "HTTP Server header",
+    "http.www_authenticate": "HTTP WWW-Authenticate header",
+    "http.title": "HTML <title> text",
+    "http.body": "a text snippet of an HTTP response body",
+    "http.path": "a path that answered 200 or 401",
+    "http.favicon_mmh3": "Shodan-style signed mmh3 of the base64 favicon, decimal string",
+    "tls.subject": "TLS certificate subject, RFC 4514 string",
+    "tls.issuer": "TLS certificate issuer, RFC 4514 string",
+    "rtsp.server": "RTSP Server header",
+    "rtsp.www_authenticate": "RTSP WWW-Authenticate header",
+    "wsd.scopes": "space-separated Scopes of a WS-Discovery ProbeMatch",
+    "wsd.types": "space-separated Types of a WS-Discovery ProbeMatch",
+    "wsd.epr": "WS-Discovery EndpointReference address",
+    "wsd.xaddrs": "space-separated XAddrs of a WS-Discovery ProbeMatch",
+    "onvif.manufacturer": "ONVIF GetDeviceInformation Manufacturer",
+    "onvif.model": "ONVIF GetDeviceInformation Model",
+    "onvif.firmware": "ONVIF GetDeviceInformation FirmwareVersion",
+    "onvif.serial": "ONVIF GetDeviceInformation SerialNumber",
+    "onvif.hardware_id": "ONVIF GetDeviceInformation HardwareId",
+    "sadp.reply": "a whole Hikvision SADP ProbeMatch XML document",
+    "dhip.reply": "a whole Dahua DHIP discovery reply JSON body",
+    "mdns.service": "DNS-SD service type, e.g. _axis-video._tcp.local.",
+    "mdns.name": "DNS-SD service instance name",
+    "mdns.txt": "one DNS-SD TXT entry, key=value",
+    "ssdp.server": "SSDP SERVER header",
+    "upnp.manufacturer": "UPnP device description manufacturer",
+    "upnp.model": "UPnP device description modelName",
+    "upnp.model_number": "UPnP device description modelNumber",
+    "snmp.sysdescr": "SNMP sysDescr.0",
+    "snmp.sysobjectid": "SNMP sysObjectID.0, dotted OID",
+    "snmp.sysname": "SNMP sysName.0",
+    "ssh.banner": "SSH identification string",
+    "telnet.banner": "telnet login banner text",
+}
+
+#: Signals whose value is a composite document parsed into named fields by scanner.match.composite.
+COMPOSITE: Final[frozenset[str]] = frozenset({"sadp.reply", "dhip.reply", "wsd.scopes"})
+
+#: Signals whose value is itself a device attribute (signal -> attribute), lowest priority first.
+ATTRIBUTE_SIGNALS: Final[dict[str, str]] = {
+    "upnp.model_number": "model",
+    "upnp.model": "model",
+    "onvif.model": "model",
+    "onvif.firmware": "firmware",
+    "onvif.serial": "serial",
+    "mac": "mac",
+}
+
+
+def is_signal(name: str) -> bool:
+    """True when name is in the closed vocabulary."""
+    return name in SIGNALS
