@@ -1,0 +1,81 @@
+"""Records that flow through camscan: observations in, evidence and identified devices out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One thing seen on the wire: a signal from scanner.signals.SIGNALS and its value."""
+
+    signal: str
+    value: str
+    ip: str | None = None
+    mac: str | None = None
+    port: int | None = None
+    source: str | None = None      # discovery module name, e.g. "wsd", "http"
+    at: float | None = None        # unix time
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: signal and value, plus the optional fields that are set."""
+        d: dict[str, Any] = {"signal": self.signal, "value": self.value}
+        for k in ("ip", "mac", "port", "source", "at"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One rule that fired on one observation, with what it concluded."""
+
+    rule_id: str
+    signal: str
+    value: str
+    vendor: str | None
+    brand: str | None
+    confidence: float
+    category: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    field: str | None = None       # composite field the rule matched, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form used in inventories and `camscan identify` output."""
+        d: dict[str, Any] = {
+            "rule": self.rule_id,
+            "signal": self.signal,
+            "value": self.value,
+            "vendor": self.vendor,
+            "brand": self.brand,
+            "confidence": round(self.confidence, 3),
+        }
+        if self.field:
+            d["field"] = self.field
+        if self.category:
+            d["category"] = self.category
+        if self.fields:
+            d["fields"] = dict(self.fields)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """What the engine concludes about one device from all of its observations."""
+
+    vendor: str | None
+    brand: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    mac: str | None
+    category: str
+    confidence: float
+    concerns: tuple[str, ...] = ()
+    advisories: tuple[dict[str, Any], ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    conflicts: tuple[dict[str, Any], ...] = ()
+    oui_org: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
