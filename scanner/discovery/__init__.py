@@ -1,0 +1,1 @@
+"""Discovery modules: one file per protocol; they observe, they never name a vendor."""

@@ -1,0 +1,103 @@
+"""The discovery-module interface and the per-scan context every module receives."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from scanner.models import Observation
+from scanner.scope import Scope
+
+MAX_READ_BYTES = 256 * 1024      # cap on any single reply a module reads
+DEFAULT_TIMEOUT = 2.0            # seconds per network operation unless a module says otherwise
+
+
+class DecodeError(ValueError):
+    """A device reply could not be parsed (each module raises only this from parse_reply)."""
+
+
+@dataclass(slots=True)
+class HostInfo:
+    """What the scan knows so far about one live address (filled by the host-discovery phase)."""
+
+    ip: str
+    mac: str | None = None
+    open_ports: set[int] = field(default_factory=set)
+    hints: dict[str, Any] = field(default_factory=dict)  # e.g. {"onvif_xaddr": "http://..."}
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """Counters and per-host errors collected during a scan (a host failure is data)."""
+
+    counters: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def count(self, key: str, n: int = 1) -> None:
+        """Add n to counter key."""
+        self.counters[key] = self.counters.get(key, 0) + n
+
+    def error(self, module: str, ip: str | None, message: str) -> None:
+        """Record one error entry; the sweep goes on."""
+        self.errors.append({"module": module, "ip": ip, "error": message[:500]})
+
+
+class RateLimiter:
+    """Global token bucket: at most `pps` new probes per second across all modules."""
+
+    def __init__(self, pps: float) -> None:
+        self.interval = 1.0 / pps if pps > 0 else 0.0
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        """Wait for the next send slot."""
+        if self.interval <= 0:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+                now = self._next
+            self._next = max(now, self._next) + self.interval
+
+
+@dataclass(slots=True)
+class ScanContext:
+    """Everything a module may use: scope (check before every send), live hosts, limits, stats."""
+
+    scope: Scope
+    rate: RateLimiter
+    stats: ScanStats
+    interface: str | None = None
+    interface_ip: str | None = None
+    hosts: dict[str, HostInfo] = field(default_factory=dict)
+    credentials: dict[str, Any] = field(default_factory=dict)   # never logged or reported
+    snmp_communities: tuple[str, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    privileged: bool = False
+    per_host_concurrency: int = 4
+
+    def host(self, ip: str) -> HostInfo:
+        """The HostInfo for ip, created on first use."""
+        h = self.hosts.get(ip)
+        if h is None:
+            h = self.hosts[ip] = HostInfo(ip)
+        return h
+
+
+class Module:
+    """Base of every discovery module; subclasses set the class attributes and implement run()."""
+
+    name: ClassVar[str] = ""
+    signals: ClassVar[frozenset[str]] = frozenset()
+    per_link: ClassVar[bool] = False     # True: multicast/broadcast on the link; False: per live host
+    needs_raw: ClassVar[bool] = False    # True: needs raw sockets (root / CAP_NET_RAW)
+    phase: ClassVar[int] = 2             # 1 = host discovery (finds live hosts), 2 = per-host probing
+
+    def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Yield observations; never send to an address ctx.scope does not allow."""
+        raise NotImplementedError
