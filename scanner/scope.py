@@ -22,7 +22,7 @@ def parse_target(text: str) -> list[IPv4Net]:
             a, b = (p.strip() for p in t.split("-", 1))
             start = ipaddress.IPv4Address(a)
             end = ipaddress.IPv4Address(b) if "." in b else ipaddress.IPv4Address(
-                ".".join(a.split(".")[:3] + [b]))
+                ".".join([*a.split(".")[:3], b]))
             if end < start:
                 raise InputError(f"target range {text!r}: end is before start")
             return list(ipaddress.summarize_address_range(start, end))
@@ -54,7 +54,7 @@ class Scope:
             if n.prefixlen < MAX_PREFIX_WITHOUT_FLAG and not allow_large:
                 raise InputError(f"target {n} is larger than a /{MAX_PREFIX_WITHOUT_FLAG}; "
                                  "pass --allow-large if you are authorised to scan it")
-            if n.is_multicast or n.is_unspecified or n.network_address.is_reserved and not n.is_private:
+            if n.is_multicast or n.is_unspecified or (n.network_address.is_reserved and not n.is_private):
                 raise InputError(f"target {n} is not a unicast host range")
             if n.is_global and not allow_public:
                 raise InputError(f"target {n} is public address space; pass --allow-public "

@@ -1,0 +1,116 @@
+"""Pure parsers for composite signals (SADP ProbeMatch XML, DHIP JSON, WS-Discovery Scopes) into fields."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Final
+from urllib.parse import unquote
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+MAX_COMPOSITE_BYTES: Final = 64 * 1024
+ONVIF_SCOPE_PREFIX: Final = "onvif://www.onvif.org/"
+_MULTI_KEYS: Final = frozenset({"type", "profile", "location", "extension"})
+
+# Device attributes each composite field carries (protocol facts from protocols.md sections 1, 3, 4).
+ATTRIBUTE_FIELDS: Final[dict[str, dict[str, str]]] = {
+    "sadp.reply": {"DeviceDescription": "model", "SoftwareVersion": "firmware", "DeviceSN": "serial",
+                   "MAC": "mac"},
+    "dhip.reply": {"deviceInfo.DeviceType": "model", "deviceInfo.Version": "firmware",
+                   "deviceInfo.SerialNo": "serial", "mac": "mac"},
+    "wsd.scopes": {"hardware": "model", "mac": "mac"},
+}
+
+
+class CompositeError(ValueError):
+    """A composite value could not be parsed (too large, malformed)."""
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_sadp(text: str) -> dict[str, str]:
+    """Hikvision SADP ProbeMatch XML -> {child element name: text}; CompositeError if not a ProbeMatch."""
+    if len(text) > MAX_COMPOSITE_BYTES:
+        raise CompositeError("SADP reply too large")
+    try:
+        root = fromstring(text.strip().encode("utf-8", "replace"), forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError) as e:
+        raise CompositeError(f"SADP reply is not XML: {e}") from None
+    if _local(root.tag).lower() != "probematch":
+        raise CompositeError(f"SADP reply root is <{_local(root.tag)}>, not <ProbeMatch>")
+    out: dict[str, str] = {}
+    for child in root:
+        if len(child) == 0 and child.text is not None and child.text.strip():
+            out.setdefault(_local(child.tag), child.text.strip())
+    return out
+
+
+def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, str], depth: int = 0) -> None:
+    for k, v in obj.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and depth < 3:
+            _flatten(key + ".", v, out, depth + 1)
+        elif isinstance(v, bool):
+            out[key] = "true" if v else "false"
+        elif isinstance(v, str | int | float):
+            out[key] = str(v)
+
+
+def parse_dhip(text: str) -> dict[str, str]:
+    """Dahua DHIP discovery reply JSON (header or trailing bytes tolerated) -> flat fields."""
+    if len(text) > MAX_COMPOSITE_BYTES:
+        raise CompositeError("DHIP reply too large")
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise CompositeError("DHIP reply holds no JSON object")
+    try:
+        doc = json.loads(text[start:end + 1])
+    except (ValueError, RecursionError) as e:
+        raise CompositeError(f"DHIP reply is not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise CompositeError("DHIP reply JSON is not an object")
+    out: dict[str, str] = {}
+    for k in ("method", "mac"):
+        v = doc.get(k)
+        if isinstance(v, str):
+            out[k] = v
+    params = doc.get("params")
+    info = params.get("deviceInfo") if isinstance(params, dict) else None
+    if isinstance(info, dict):
+        _flatten("deviceInfo.", info, out)
+    if not out:
+        raise CompositeError("DHIP reply has neither method, mac nor deviceInfo")
+    return out
+
+
+_WS = re.compile(r"\s+")
+
+
+def parse_scopes(text: str) -> dict[str, str]:
+    """WS-Discovery Scopes -> {first path segment lower-cased: percent-decoded rest}; multi keys joined."""
+    if len(text) > MAX_COMPOSITE_BYTES:
+        raise CompositeError("Scopes too large")
+    out: dict[str, str] = {}
+    for scope in _WS.split(text.strip()):
+        if scope[: len(ONVIF_SCOPE_PREFIX)].lower() != ONVIF_SCOPE_PREFIX:
+            continue
+        path = scope[len(ONVIF_SCOPE_PREFIX):]
+        key, _, rest = path.partition("/")
+        key = key.lower()
+        if not key:
+            continue
+        value = unquote(rest, errors="replace").strip()
+        if key in _MULTI_KEYS and key in out:
+            if value and value not in out[key].split(" "):
+                out[key] = f"{out[key]} {value}".strip()
+        elif key not in out or not out[key]:
+            out[key] = value
+    return out
+
+
+PARSERS: Final = {"sadp.reply": parse_sadp, "dhip.reply": parse_dhip, "wsd.scopes": parse_scopes}

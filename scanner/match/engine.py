@@ -1,0 +1,359 @@
+"""The identification engine: observations -> evidence -> one identified device (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
+
+from scanner.match.composite import ATTRIBUTE_FIELDS, PARSERS, CompositeError
+from scanner.match.index import KeyIndex, build
+from scanner.match.load import SURVEILLANCE_CATEGORIES, Database, ModelRule, Rule, load_database
+from scanner.models import Evidence, Identification, Observation
+from scanner.signals import ATTRIBUTE_SIGNALS, COMPOSITE, SIGNALS
+
+MIN_VENDOR_SCORE: Final = 0.25     # below this no maker is named
+MIN_CATEGORY_SCORE: Final = 0.5    # a surveillance category needs at least this (one weak signal never does)
+CONFLICT_SCORE: Final = 0.5        # a second maker this sure, with no OEM link, is reported as a conflict
+
+# Attribute source priorities (higher wins): operator-authenticated ONVIF beats discovery replies,
+# which beat values pulled out of banners, which beat free-text UPnP/WSD names.
+_PRIO_SIGNAL: Final = {"onvif.model": 90, "onvif.firmware": 90, "onvif.serial": 90, "mac": 95,
+                       "upnp.model_number": 50, "upnp.model": 30}
+_PRIO_COMPOSITE: Final = {"sadp.reply": 80, "dhip.reply": 80, "wsd.scopes": 40}
+_PRIO_RULE_FIELD: Final = 60
+_PRIO_OBS_MAC: Final = 70
+
+_MAC_HEX = re.compile(r"[0-9A-Fa-f]")
+_VERSION = re.compile(r"(\d+(?:\.\d+)+)")
+
+
+def normalise_mac(text: str) -> str | None:
+    """Any common MAC notation -> 'aa:bb:cc:dd:ee:ff', or None if it is not 12 hex digits."""
+    t = text.strip()
+    if not 12 <= len(t) <= 17:
+        return None
+    digits = "".join(_MAC_HEX.findall(t))
+    if len(digits) != 12 or len(t) - 12 not in (0, 2, 5):
+        return None
+    d = digits.lower()
+    return ":".join(d[i:i + 2] for i in range(0, 12, 2))
+
+
+def version_tuple(text: str) -> tuple[int, ...] | None:
+    """The first dotted number in a firmware string as ints ('V5.5.82 build 190910' -> (5, 5, 82))."""
+    m = _VERSION.search(text)
+    if not m:
+        return None
+    return tuple(int(x) for x in m.group(1).split("."))
+
+
+class ObservationError(ValueError):
+    """An observation is not usable (unknown signal, non-string value)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    value: str
+    prio: int
+    vendor: str | None
+
+
+class Engine:
+    """A compiled fingerprint database; match() and identify() are pure and thread-safe."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        keyed: dict[tuple[str, str | None], list[Rule]] = {}
+        for r in db.rules:
+            keyed.setdefault((r.signal, r.field), []).append(r)
+        self._index: dict[tuple[str, str | None], KeyIndex[Rule]] = {k: build(v) for k, v in keyed.items()}
+        self._fields_for: dict[str, tuple[str, ...]] = {}
+        for sig, fld in keyed:
+            if fld is not None:
+                self._fields_for[sig] = (*self._fields_for.get(sig, ()), fld)
+        self._models: KeyIndex[ModelRule] = build(db.model_rules)
+        self._oui_lengths = sorted({len(p) for p in db.oui}, reverse=True)
+        self._link_conf = {b.slug: b.confidence for b in db.brands.values()}
+        self._related: set[frozenset[str]] = set()
+        for b in db.brands.values():
+            self._related.add(frozenset((b.slug, b.maker)))
+        self._advisories: dict[str, list[Any]] = {}
+        for a in db.advisories:
+            self._advisories.setdefault(a.maker, []).append((re.compile(a.models), a))
+
+    # ---- matching -------------------------------------------------------------------------
+
+    def _evidence(self, rule: Rule, signal: str, value: str, fields: tuple[tuple[str, str], ...],
+                  fld: str | None) -> Evidence:
+        conf = rule.confidence
+        if rule.brand is not None and rule.brand != rule.maker:
+            conf *= self._link_conf.get(rule.brand, 1.0)
+        return Evidence(rule.id, signal, value, rule.maker, rule.brand, conf, rule.category, fields, fld)
+
+    def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
+        """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
+        if signal not in SIGNALS:
+            raise ObservationError(f"unknown signal {signal!r}")
+        out: list[Evidence] = []
+        parsed: dict[str, str] = {}
+        idx = self._index.get((signal, None))
+        if idx is not None:
+            for rule, fields in idx.match(value):
+                out.append(self._evidence(rule, signal, value, fields, None))
+        if signal in COMPOSITE:
+            try:
+                parsed = PARSERS[signal](value)
+            except CompositeError:
+                parsed = {}
+            for fld in self._fields_for.get(signal, ()):
+                fv = parsed.get(fld)
+                if fv is None:
+                    continue
+                fidx = self._index[(signal, fld)]
+                for rule, fields in fidx.match(fv):
+                    out.append(self._evidence(rule, signal, fv, fields, fld))
+        elif signal == "mac":
+            ev = self.oui_evidence(value)
+            if ev is not None:
+                out.append(ev)
+        return out, parsed
+
+    def oui_evidence(self, mac_text: str) -> Evidence | None:
+        """OUI evidence for a MAC (None if unknown, malformed, multicast or locally administered)."""
+        mac = normalise_mac(mac_text)
+        if mac is None:
+            return None
+        first = int(mac[:2], 16)
+        if first & 0x03:
+            return None   # group or locally administered: IEEE prefix lookup is meaningless
+        hexd = mac.replace(":", "").upper()
+        for n in self._oui_lengths:
+            maker = self.db.oui.get(hexd[:n])
+            if maker is not None:
+                m = self.db.makers[maker]
+                return Evidence(f"oui.{maker}", "mac", mac, maker, None, m.oui_confidence, None,
+                                (("mac", mac),))
+        return None
+
+    def match_model(self, model: str) -> list[tuple[ModelRule, tuple[tuple[str, str], ...]]]:
+        """Every model rule whose pattern matches this model number."""
+        return self._models.match(model)
+
+    # ---- identification ---------------------------------------------------------------------
+
+    def identify(self, observations: Iterable[Observation | tuple[str, str]],
+                 concern_lists: Iterable[str] | None = None) -> Identification:
+        """Resolve a device from all its observations; ObservationError for an unknown signal."""
+        evidence: list[Evidence] = []
+        cands: dict[str, list[_Candidate]] = {"model": [], "firmware": [], "serial": [], "mac": []}
+        for ob in observations:
+            if isinstance(ob, Observation):
+                signal, value, obs_mac = ob.signal, ob.value, ob.mac
+            else:
+                signal, value = ob
+                obs_mac = None
+            if not isinstance(value, str):
+                raise ObservationError(f"value of {signal!r} must be a string")
+            evs, parsed = self.match(signal, value)
+            evidence.extend(evs)
+            attr = ATTRIBUTE_SIGNALS.get(signal)
+            if attr is not None and value.strip():
+                v = normalise_mac(value) if attr == "mac" else value.strip()
+                if v:
+                    cands[attr].append(_Candidate(v, _PRIO_SIGNAL.get(signal, 50), None))
+            if parsed:
+                prio = _PRIO_COMPOSITE[signal]
+                for fld, a in ATTRIBUTE_FIELDS[signal].items():
+                    fv = parsed.get(fld, "").strip()
+                    if a == "mac":
+                        fv = normalise_mac(fv) or ""
+                    if fv:
+                        cands[a].append(_Candidate(fv, prio, None))
+            if obs_mac:
+                m = normalise_mac(obs_mac)
+                if m:
+                    cands["mac"].append(_Candidate(m, _PRIO_OBS_MAC, None))
+                    if signal != "mac":
+                        ev = self.oui_evidence(m)
+                        if ev is not None and all(e.rule_id != ev.rule_id for e in evidence):
+                            evidence.append(ev)
+            for ev in evs:
+                for a, fv in ev.fields:
+                    if a in cands and not ev.rule_id.startswith("oui."):
+                        cands[a].append(_Candidate(normalise_mac(fv) or fv if a == "mac" else fv,
+                                                   _PRIO_RULE_FIELD, ev.vendor))
+        mac = _best(cands["mac"], None)
+        if mac and not any(e.signal == "mac" and e.rule_id.startswith("oui.") for e in evidence):
+            ev = self.oui_evidence(mac)
+            if ev is not None:
+                evidence.append(ev)
+
+        # model rules on every distinct model candidate: maker and category evidence
+        seen_models: set[str] = set()
+        for c in cands["model"]:
+            if c.value in seen_models:
+                continue
+            seen_models.add(c.value)
+            for mr, _ in self._models.match(c.value):
+                evidence.append(Evidence(mr.id, "model", c.value, mr.maker, mr.brand, mr.confidence,
+                                         mr.category))
+
+        scores: dict[str, float] = {}
+        for e in evidence:
+            if e.vendor is not None:
+                scores[e.vendor] = 1 - (1 - scores.get(e.vendor, 0.0)) * (1 - e.confidence)
+        vendor: str | None = None
+        confidence = 0.0
+        if scores:
+            vendor, confidence = max(scores.items(), key=lambda kv: (kv[1], kv[0]))
+            if confidence < MIN_VENDOR_SCORE:
+                vendor, confidence = None, 0.0
+
+        brand = self._brand(vendor, evidence)
+        related = self._related_to(vendor, evidence)
+        conflicts = tuple(
+            {"vendor": v, "confidence": round(s, 3),
+             "rules": sorted({e.rule_id for e in evidence if e.vendor == v})}
+            for v, s in sorted(scores.items(), key=lambda kv: -kv[1])
+            if v != vendor and s >= CONFLICT_SCORE and v not in related)
+
+        category = self._category(vendor, related, evidence)
+        model = _best(cands["model"], vendor)
+        firmware = _best(cands["firmware"], vendor)
+        serial = _best(cands["serial"], vendor)
+        return Identification(
+            vendor=vendor, brand=brand, model=model, firmware=firmware, serial=serial, mac=mac,
+            category=category, confidence=round(confidence, 3),
+            concerns=self.concerns_for(vendor, brand, concern_lists),
+            advisories=self.advisories_for(vendor, model, firmware),
+            evidence=tuple(evidence), conflicts=conflicts,
+            oui_org=_ieee_org(mac) if mac else None)
+
+    def _brand(self, vendor: str | None, evidence: list[Evidence]) -> str | None:
+        if vendor is None:
+            return None
+        best: tuple[float, str] | None = None
+        for e in evidence:
+            if e.brand is not None and e.vendor == vendor and (best is None or e.confidence > best[0]):
+                best = (e.confidence, e.brand)
+        if best is not None:
+            return best[1]
+        if any(e.vendor == vendor and not e.rule_id.startswith("oui.") for e in evidence):
+            return vendor
+        return None
+
+    def _related_to(self, vendor: str | None, evidence: list[Evidence]) -> set[str]:
+        if vendor is None:
+            return set()
+        rel = {vendor}
+        for e in evidence:
+            if e.brand is not None:
+                rel.add(e.brand)
+        for pair in self._related:
+            if vendor in pair:
+                rel |= pair
+        return rel
+
+    def _category(self, vendor: str | None, related: set[str], evidence: list[Evidence]) -> str:
+        cat_scores: dict[str, float] = {}
+        for e in evidence:
+            if e.category is None:
+                continue
+            if e.vendor is not None and vendor is not None and e.vendor not in related:
+                continue
+            cat_scores[e.category] = 1 - (1 - cat_scores.get(e.category, 0.0)) * (1 - e.confidence)
+        if cat_scores:
+            cat, score = max(cat_scores.items(), key=lambda kv: kv[1])
+            if score >= MIN_CATEGORY_SCORE:
+                return cat
+        if vendor is not None and not self.db.makers[vendor].surveillance:
+            return "other"
+        return "unknown"
+
+    def concerns_for(self, vendor: str | None, brand: str | None,
+                     lists: Iterable[str] | None = None) -> tuple[str, ...]:
+        """Ids of the concern lists (all, or those named) that name the vendor or the brand."""
+        wanted = None if lists is None else set(lists)
+        out = []
+        for c in self.db.concerns:
+            if wanted is not None and c.id not in wanted:
+                continue
+            if (vendor is not None and vendor in c.makers) or (brand is not None and brand in c.makers):
+                out.append(c.id)
+        return tuple(out)
+
+    def advisories_for(self, vendor: str | None, model: str | None,
+                       firmware: str | None) -> tuple[dict[str, Any], ...]:
+        """Advisories whose maker and model pattern fit; status 'affected' when the firmware is in range,
+        'possible' when the firmware is unknown."""
+        if vendor is None or model is None:
+            return ()
+        fw = version_tuple(firmware) if firmware else None
+        out: list[dict[str, Any]] = []
+        for rx, a in self._advisories.get(vendor, ()):
+            if not rx.match(model):
+                continue
+            status = "possible"
+            if fw is not None:
+                lo = version_tuple(a.firmware_from) if a.firmware_from else None
+                hi = version_tuple(a.firmware_below) if a.firmware_below else None
+                if (lo is not None and fw < lo) or (hi is not None and fw >= hi):
+                    continue
+                status = "affected"
+            out.append({"id": a.id, "title": a.title, "severity": a.severity, "status": status,
+                        "source": a.source})
+        return tuple(out)
+
+
+def _best(cands: list[_Candidate], vendor: str | None) -> str | None:
+    pool = [c for c in cands if c.vendor is None or c.vendor == vendor]
+    if not pool:
+        return None
+    return max(pool, key=lambda c: c.prio).value
+
+
+@lru_cache(maxsize=1)
+def _ieee() -> dict[str, str]:
+    from scanner.match.load import ieee_registry
+
+    return ieee_registry()
+
+
+def _ieee_org(mac: str) -> str | None:
+    if int(mac[:2], 16) & 0x02:
+        return "locally administered (randomised or private)"
+    return _ieee().get(mac.replace(":", "")[:6].upper())
+
+
+_ENGINE: dict[str, Engine] = {}
+
+
+def get_engine(root: str | None = None) -> Engine:
+    """The engine for a fingerprint folder, loaded once per process."""
+    key = root or ""
+    eng = _ENGINE.get(key)
+    if eng is None:
+        eng = _ENGINE[key] = Engine(load_database(root))
+    return eng
+
+
+def identification_to_dict(ident: Identification, device_id: str | None = None) -> dict[str, Any]:
+    """The `camscan identify` JSON shape for one device."""
+    d: dict[str, Any] = {}
+    if device_id is not None:
+        d["id"] = device_id
+    d.update({
+        "vendor": ident.vendor, "brand": ident.brand, "model": ident.model, "firmware": ident.firmware,
+        "category": ident.category, "confidence": ident.confidence, "concerns": list(ident.concerns),
+        "advisories": list(ident.advisories), "evidence": [e.to_dict() for e in ident.evidence],
+        "conflicts": list(ident.conflicts),
+    })
+    return d
+
+
+def is_surveillance(category: str) -> bool:
+    """True for the categories that count as surveillance devices."""
+    return category in SURVEILLANCE_CATEGORIES

@@ -1,0 +1,518 @@
+"""Load and validate the fingerprint database (YAML) into typed records; errors name file, rule, field."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from scanner.errors import FingerprintError
+from scanner.signals import COMPOSITE, SIGNALS
+
+CATEGORIES: Final = ("camera", "nvr", "dvr", "anpr", "encoder", "bodyworn", "drone", "other", "unknown")
+SURVEILLANCE_CATEGORIES: Final = frozenset(CATEGORIES) - {"other", "unknown"}
+FIELD_GROUPS: Final = frozenset({"model", "firmware", "serial", "mac"})
+RELATIONS: Final = frozenset({"oem", "subsidiary", "former_subsidiary", "own_brand"})
+SPECIAL_FILES: Final = frozenset({"oem.yaml", "concerns.yaml", "advisories.yaml", "generic.yaml"})
+DEFAULT_OUI_CONFIDENCE: Final = 0.3
+_SLUG = re.compile(r"^[a-z0-9]+$")
+_OUI = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2}){2}(?::[0-9A-F])?(?::[0-9A-F]{2})?$")
+_GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A real value a rule must match; `fields` None means: must extract no fields."""
+
+    value: str
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One matcher on one signal (and, for composite signals, one field)."""
+
+    id: str
+    maker: str | None          # real maker slug; None for generic rules
+    brand: str | None
+    signal: str
+    field: str | None
+    kind: str                  # equals | prefix | regex
+    pattern: str
+    ci: bool
+    confidence: float
+    category: str | None
+    source: str
+    examples: tuple[Example, ...]
+    file: str
+    shared_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRule:
+    """A model-number pattern: gives a category (and maker evidence) for a device's model."""
+
+    id: str
+    maker: str
+    brand: str | None
+    regex: str
+    category: str
+    confidence: float
+    source: str
+    examples: tuple[str, ...]
+    file: str
+
+    @property
+    def kind(self) -> str:
+        """Model rules are always regexes."""
+        return "regex"
+
+    @property
+    def pattern(self) -> str:
+        """The regex (the index's name for it)."""
+        return self.regex
+
+    @property
+    def ci(self) -> bool:
+        """Case is part of the regex itself."""
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Maker:
+    """A real maker: names, whether it makes surveillance kit, OUI ownership."""
+
+    slug: str
+    name: str
+    legal_name: str
+    aliases: tuple[str, ...]
+    surveillance: bool
+    oui_organisations: tuple[str, ...]
+    oui_prefixes: tuple[str, ...]
+    oui_confidence: float
+    file: str
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """A name on the box and the real maker behind it."""
+
+    slug: str
+    name: str
+    maker: str
+    relation: str
+    confidence: float
+    evidence: str
+    source: str
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConcernList:
+    """A named public list of makers of concern."""
+
+    id: str
+    name: str
+    source: str
+    date: str
+    makers: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Advisory:
+    """A published vulnerability for a maker's models in a firmware range."""
+
+    id: str
+    maker: str
+    title: str
+    models: str
+    firmware_from: str | None
+    firmware_below: str | None
+    source: str
+    severity: str
+
+
+@dataclass(frozen=True, slots=True)
+class Database:
+    """The whole validated fingerprint database."""
+
+    root: str
+    version: str
+    makers: dict[str, Maker]
+    brands: dict[str, Brand]
+    rules: tuple[Rule, ...]
+    model_rules: tuple[ModelRule, ...]
+    concerns: tuple[ConcernList, ...]
+    advisories: tuple[Advisory, ...]
+    oui: dict[str, str] = field(default_factory=dict)   # "AABBCC" (or 7/9 hex digits) -> maker slug
+    oui_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix -> every claimant
+
+
+def default_root() -> Path:
+    """The fingerprint folder: $CAMSCAN_FINGERPRINTS, else fingerprints/ beside the scanner package."""
+    env = os.environ.get("CAMSCAN_FINGERPRINTS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "fingerprints"
+
+
+class _Ctx:
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, where: str, msg: str) -> FingerprintError:
+        return FingerprintError(f"{self.file}: {where}: {msg}")
+
+
+def _str(ctx: _Ctx, where: str, d: dict[str, Any], key: str, *, required: bool = True,
+         default: str = "") -> str:
+    v = d.get(key)
+    if v is None:
+        if required:
+            raise ctx.fail(where, f"field '{key}' is required")
+        return default
+    if not isinstance(v, str | int | float) or isinstance(v, bool):
+        raise ctx.fail(where, f"field '{key}' must be a string")
+    return str(v)
+
+
+def _strlist(ctx: _Ctx, where: str, d: dict[str, Any], key: str) -> tuple[str, ...]:
+    v = d.get(key)
+    if v is None:
+        return ()
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ctx.fail(where, f"field '{key}' must be a list of strings")
+    return tuple(v)
+
+
+def _confidence(ctx: _Ctx, where: str, d: dict[str, Any], default: float | None = None) -> float:
+    v = d.get("confidence", default)
+    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < float(v) <= 1:
+        raise ctx.fail(where, "field 'confidence' must be a number in (0, 1]")
+    return float(v)
+
+
+def _category(ctx: _Ctx, where: str, d: dict[str, Any], *, required: bool) -> str | None:
+    v = d.get("category")
+    if v is None:
+        if required:
+            raise ctx.fail(where, "field 'category' is required")
+        return None
+    if v not in CATEGORIES:
+        raise ctx.fail(where, f"field 'category' is {v!r}; must be one of {', '.join(CATEGORIES)}")
+    return str(v)
+
+
+def _check_regex(ctx: _Ctx, where: str, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ctx.fail(where, f"regex does not compile: {e}") from None
+    bad = set(_GROUP_NAME.findall(pattern)) - FIELD_GROUPS
+    if bad:
+        raise ctx.fail(where, f"regex uses named groups {sorted(bad)}; only {sorted(FIELD_GROUPS)} allowed")
+
+
+def _rule(ctx: _Ctx, raw: Any, maker: str | None, idx: int, forced_brand: str | None = None) -> Rule:
+    where = f"rules[{idx}]"
+    if not isinstance(raw, dict):
+        raise ctx.fail(where, "must be a mapping")
+    rid = _str(ctx, where, raw, "id")
+    where = f"rule {rid}"
+    prefix = f"{maker}." if maker else ("generic." if forced_brand is None else f"{forced_brand}.")
+    if not rid.startswith(prefix):
+        raise ctx.fail(where, f"id must start with '{prefix}'")
+    signal = _str(ctx, where, raw, "signal")
+    if signal not in SIGNALS:
+        raise ctx.fail(where, f"field 'signal' is {signal!r}, not in the vocabulary (scanner/signals.py)")
+    fld = raw.get("field")
+    if fld is not None:
+        if signal not in COMPOSITE:
+            raise ctx.fail(where, f"field 'field' is only allowed on composite signals ({sorted(COMPOSITE)})")
+        if not isinstance(fld, str) or not fld:
+            raise ctx.fail(where, "field 'field' must be a non-empty string")
+    kinds = [k for k in ("equals", "prefix", "regex") if k in raw]
+    if len(kinds) != 1:
+        raise ctx.fail(where, "exactly one of equals, prefix, regex is required")
+    kind = kinds[0]
+    pattern = _str(ctx, where, raw, kind)
+    if not pattern:
+        raise ctx.fail(where, f"field '{kind}' is empty")
+    ci = bool(raw.get(f"{kind}_ci", False))
+    if kind == "regex":
+        _check_regex(ctx, where, pattern)
+    else:
+        pattern = pattern.strip()
+    brand = raw.get("brand", forced_brand)
+    if brand is not None and (not isinstance(brand, str) or not _SLUG.match(brand)):
+        raise ctx.fail(where, f"field 'brand' must be a slug, got {brand!r}")
+    source = _str(ctx, where, raw, "source")
+    examples = _examples(ctx, where, raw.get("examples"))
+    shared = _strlist(ctx, where, raw, "shared_by")
+    known = {"id", "signal", "field", "equals", "prefix", "regex", "equals_ci", "prefix_ci", "confidence",
+             "category", "brand", "source", "examples", "shared_by", "note"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ctx.fail(where, f"unknown fields {sorted(unknown)}")
+    return Rule(rid, maker, brand, signal, fld, kind, pattern, ci, _confidence(ctx, where, raw),
+                _category(ctx, where, raw, required=False), source, examples, ctx.file, shared)
+
+
+def _examples(ctx: _Ctx, where: str, raw: Any) -> tuple[Example, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ctx.fail(where, "field 'examples' must list at least one real example")
+    out: list[Example] = []
+    for i, e in enumerate(raw):
+        if isinstance(e, str | int | float) and not isinstance(e, bool):
+            out.append(Example(str(e)))
+        elif isinstance(e, dict) and "value" in e:
+            fields = e.get("fields") or {}
+            if not isinstance(fields, dict) or set(fields) - FIELD_GROUPS:
+                raise ctx.fail(where, f"examples[{i}].fields must map {sorted(FIELD_GROUPS)} to strings")
+            out.append(Example(str(e["value"]), tuple(sorted((k, str(v)) for k, v in fields.items()))))
+        else:
+            raise ctx.fail(where, f"examples[{i}] must be a string or {{value, fields}}")
+    return tuple(out)
+
+
+def _model_rule(ctx: _Ctx, raw: Any, maker: str, idx: int) -> ModelRule:
+    where = f"models[{idx}]"
+    if not isinstance(raw, dict):
+        raise ctx.fail(where, "must be a mapping")
+    rid = _str(ctx, where, raw, "id")
+    where = f"model rule {rid}"
+    if not rid.startswith(f"{maker}."):
+        raise ctx.fail(where, f"id must start with '{maker}.'")
+    rx = _str(ctx, where, raw, "regex")
+    _check_regex(ctx, where, rx)
+    cat = _category(ctx, where, raw, required=True)
+    assert cat is not None
+    ex = _strlist(ctx, where, raw, "examples")
+    if not ex:
+        raise ctx.fail(where, "field 'examples' must list at least one real model number")
+    brand = raw.get("brand")
+    if brand is not None and (not isinstance(brand, str) or not _SLUG.match(brand)):
+        raise ctx.fail(where, f"field 'brand' must be a slug, got {brand!r}")
+    return ModelRule(rid, maker, brand, rx, cat, _confidence(ctx, where, raw, 0.9),
+                     _str(ctx, where, raw, "source"), ex, ctx.file)
+
+
+def _read(path: Path) -> Any:
+    try:
+        with path.open("rb") as f:
+            return yaml.load(f, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise FingerprintError(f"{path.name}: not valid YAML: {e}") from None
+
+
+def _normalise_prefix(ctx: _Ctx, where: str, p: str) -> str:
+    up = p.strip().upper().replace("-", ":")
+    if not _OUI.match(up):
+        raise ctx.fail(where, f"OUI prefix {p!r} must look like AA:BB:CC (or AA:BB:CC:D / AA:BB:CC:DD:E)")
+    return up.replace(":", "")
+
+
+def load_database(root: Path | str | None = None) -> Database:
+    """Load every YAML file under root (default: default_root()); FingerprintError on the first problem."""
+    base = Path(root) if root is not None else default_root()
+    if not base.is_dir():
+        raise FingerprintError(f"fingerprint folder {base} does not exist")
+    files = sorted(base.glob("*.yaml"))
+    digest = hashlib.sha256()
+    makers: dict[str, Maker] = {}
+    rules: list[Rule] = []
+    model_rules: list[ModelRule] = []
+    raw_special: dict[str, Any] = {}
+    for path in files:
+        data = path.read_bytes()
+        digest.update(path.name.encode() + b"\0" + data)
+        doc = _read(path)
+        ctx = _Ctx(path.name)
+        if path.name in SPECIAL_FILES:
+            raw_special[path.name] = doc
+            continue
+        if not isinstance(doc, dict):
+            raise ctx.fail("top level", "must be a mapping")
+        slug = _str(ctx, "top level", doc, "maker")
+        if slug != path.stem or not _SLUG.match(slug):
+            raise ctx.fail("field 'maker'", f"{slug!r} must be a slug equal to the file name {path.stem!r}")
+        oui = doc.get("oui") or {}
+        if not isinstance(oui, dict):
+            raise ctx.fail("oui", "must be a mapping")
+        prefixes = tuple(_normalise_prefix(ctx, "oui.prefixes", p)
+                         for p in _strlist(ctx, "oui", oui, "prefixes"))
+        if (oui.get("organisations") or prefixes) and not oui.get("source"):
+            raise ctx.fail("oui", "field 'source' is required")
+        makers[slug] = Maker(
+            slug, _str(ctx, "top level", doc, "name"),
+            _str(ctx, "top level", doc, "legal_name", required=False),
+            _strlist(ctx, "top level", doc, "aliases"), bool(doc.get("surveillance", True)),
+            _strlist(ctx, "oui", oui, "organisations"), prefixes,
+            _confidence(ctx, "oui", oui, DEFAULT_OUI_CONFIDENCE), path.name)
+        for i, r in enumerate(doc.get("rules") or []):
+            rules.append(_rule(ctx, r, slug, i))
+        for i, m in enumerate(doc.get("models") or []):
+            model_rules.append(_model_rule(ctx, m, slug, i))
+
+    brands = _load_brands(raw_special.get("oem.yaml"), rules)
+    gen = raw_special.get("generic.yaml")
+    if gen is not None:
+        ctx = _Ctx("generic.yaml")
+        if not isinstance(gen, dict):
+            raise ctx.fail("top level", "must be a mapping")
+        for i, r in enumerate(gen.get("rules") or []):
+            rules.append(_rule(ctx, r, None, i))
+    concerns = _load_concerns(raw_special.get("concerns.yaml"))
+    advisories = _load_advisories(raw_special.get("advisories.yaml"))
+    db = Database(str(base), digest.hexdigest()[:12], makers, brands, tuple(rules), tuple(model_rules),
+                  concerns, advisories)
+    _cross_check(db)
+    _resolve_ouis(db)
+    return db
+
+
+def _load_brands(doc: Any, rules: list[Rule]) -> dict[str, Brand]:
+    ctx = _Ctx("oem.yaml")
+    brands: dict[str, Brand] = {}
+    if doc is None:
+        return brands
+    if not isinstance(doc, dict) or not isinstance(doc.get("brands", []), list):
+        raise ctx.fail("top level", "must be a mapping with a 'brands' list")
+    for i, b in enumerate(doc.get("brands") or []):
+        where = f"brands[{i}]"
+        if not isinstance(b, dict):
+            raise ctx.fail(where, "must be a mapping")
+        slug = _str(ctx, where, b, "brand")
+        where = f"brand {slug}"
+        if not _SLUG.match(slug):
+            raise ctx.fail(where, "brand must be a slug [a-z0-9]+")
+        if slug in brands:
+            raise ctx.fail(where, "listed twice")
+        relation = _str(ctx, where, b, "relation")
+        if relation not in RELATIONS:
+            raise ctx.fail(where, f"relation {relation!r} must be one of {sorted(RELATIONS)}")
+        maker = _str(ctx, where, b, "maker")
+        brands[slug] = Brand(slug, _str(ctx, where, b, "name"), maker, relation,
+                             _confidence(ctx, where, b), _str(ctx, where, b, "evidence"),
+                             _str(ctx, where, b, "source"), _strlist(ctx, where, b, "aliases"))
+        for j, r in enumerate(b.get("rules") or []):
+            rule = _rule(ctx, r, maker, j, forced_brand=slug)
+            rules.append(rule)
+    return brands
+
+
+def _load_concerns(doc: Any) -> tuple[ConcernList, ...]:
+    ctx = _Ctx("concerns.yaml")
+    if doc is None:
+        return ()
+    if not isinstance(doc, dict) or not isinstance(doc.get("lists", []), list):
+        raise ctx.fail("top level", "must be a mapping with a 'lists' list")
+    out: list[ConcernList] = []
+    for i, c in enumerate(doc.get("lists") or []):
+        where = f"lists[{i}]"
+        if not isinstance(c, dict):
+            raise ctx.fail(where, "must be a mapping")
+        cid = _str(ctx, where, c, "id")
+        out.append(ConcernList(cid, _str(ctx, where, c, "name"), _str(ctx, where, c, "source"),
+                               _str(ctx, where, c, "date"), _strlist(ctx, where, c, "makers"),
+                               _str(ctx, where, c, "note", required=False)))
+    return tuple(out)
+
+
+def _load_advisories(doc: Any) -> tuple[Advisory, ...]:
+    ctx = _Ctx("advisories.yaml")
+    if doc is None:
+        return ()
+    if not isinstance(doc, dict) or not isinstance(doc.get("advisories", []), list):
+        raise ctx.fail("top level", "must be a mapping with an 'advisories' list")
+    out: list[Advisory] = []
+    for i, a in enumerate(doc.get("advisories") or []):
+        where = f"advisories[{i}]"
+        if not isinstance(a, dict):
+            raise ctx.fail(where, "must be a mapping")
+        aid = _str(ctx, where, a, "id")
+        where = f"advisory {aid}"
+        models = _str(ctx, where, a, "models")
+        _check_regex(ctx, where, models)
+        fw = a.get("firmware") or {}
+        if not isinstance(fw, dict) or set(fw) - {"from", "below"}:
+            raise ctx.fail(where, "field 'firmware' must be a mapping with 'from' and/or 'below'")
+        out.append(Advisory(aid, _str(ctx, where, a, "maker"), _str(ctx, where, a, "title"), models,
+                            None if fw.get("from") is None else str(fw["from"]),
+                            None if fw.get("below") is None else str(fw["below"]),
+                            _str(ctx, where, a, "source"), _str(ctx, where, a, "severity", required=False,
+                                                                default="unknown")))
+    return tuple(out)
+
+
+def _cross_check(db: Database) -> None:
+    seen: dict[str, str] = {}
+    for r in db.rules:
+        if r.id in seen:
+            raise FingerprintError(f"{r.file}: rule {r.id}: id also used in {seen[r.id]}")
+        seen[r.id] = r.file
+        if r.brand is not None:
+            b = db.brands.get(r.brand)
+            if r.maker is not None and r.brand != r.maker and (b is None or b.maker != r.maker):
+                raise FingerprintError(f"{r.file}: rule {r.id}: brand {r.brand!r} is not linked to maker "
+                                       f"{r.maker!r} in oem.yaml")
+        for s in r.shared_by:
+            if s not in db.makers:
+                raise FingerprintError(f"{r.file}: rule {r.id}: shared_by names unknown maker {s!r}")
+    for m in db.model_rules:
+        if m.id in seen:
+            raise FingerprintError(f"{m.file}: model rule {m.id}: id also used in {seen[m.id]}")
+        seen[m.id] = m.file
+    for b in db.brands.values():
+        if b.maker not in db.makers:
+            raise FingerprintError(f"oem.yaml: brand {b.slug}: maker {b.maker!r} has no maker file")
+    for c in db.concerns:
+        for mk in c.makers:
+            if mk not in db.makers and mk not in db.brands:
+                raise FingerprintError(f"concerns.yaml: list {c.id}: {mk!r} is neither a maker nor a brand")
+    for a in db.advisories:
+        if a.maker not in db.makers:
+            raise FingerprintError(f"advisories.yaml: advisory {a.id}: maker {a.maker!r} has no maker file")
+
+
+_IEEE_LINE = re.compile(rb"^([0-9A-F]{2})-([0-9A-F]{2})-([0-9A-F]{2})\s+\(hex\)\s+(.+?)\s*$", re.M)
+
+
+def ieee_registry() -> dict[str, str]:
+    """OUI ("AABBCC") -> IEEE organisation name, from netaddr's bundled MA-L registry (no download)."""
+    import netaddr.eui
+
+    path = Path(netaddr.eui.__file__).parent / "oui.txt"
+    out: dict[str, str] = {}
+    for m in _IEEE_LINE.finditer(path.read_bytes()):
+        out[(m.group(1) + m.group(2) + m.group(3)).decode()] = m.group(4).decode("utf-8", "replace")
+    return out
+
+
+def _resolve_ouis(db: Database) -> None:
+    by_org: dict[str, list[str]] = {}
+    if any(m.oui_organisations for m in db.makers.values()):
+        for prefix, org in ieee_registry().items():
+            by_org.setdefault(org, []).append(prefix)
+    claims: dict[str, list[str]] = {}
+    for m in db.makers.values():
+        for org in m.oui_organisations:
+            if org not in by_org:
+                raise FingerprintError(f"{m.file}: oui.organisations: {org!r} is not an organisation name "
+                                       "in the IEEE MA-L registry bundled with netaddr")
+            for p in by_org[org]:
+                claims.setdefault(p, []).append(m.slug)
+        for p in m.oui_prefixes:
+            claims.setdefault(p, []).append(m.slug)
+    for p, owners in claims.items():
+        uniq = tuple(dict.fromkeys(owners))
+        db.oui_claims[p] = uniq
+        db.oui[p] = uniq[0]
