@@ -1,0 +1,144 @@
+"""DHIP JSON discovery (UDP 37810, group 239.255.255.251): DHDiscover.search, client.notifyDevInfo replies.
+
+Wire facts (shared/docs/protocols.md section 4; rroller/dahua custom_components/dahua/discovery.py;
+julienblitte/UniversalScanner Dahua2.cs): a frame is a 32-byte little-endian header (header
+length 0x20, ASCII "DHIP", session 0, request id 0, body length twice as u32 + 4 zero bytes)
+followed by UTF-8 JSON. Bare JSON without the header gets no answer. Devices answer unicast to
+the request's source with `{"mac": ..., "method": "client.notifyDevInfo", "params":
+{"deviceInfo": {...}}}`, sometimes followed by `\\n\\0`, so the body is taken from the first `{`
+to the last `}`. The JSON body text is the observation; the engine parses its fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.wsd import admit, normalize_mac, plausible_unicast_mac, receive, send, udp_socket
+from scanner.models import Observation
+
+PORT = 37810
+GROUP = "239.255.255.251"
+MAGIC = b"DHIP"
+HEADER_LEN = 32
+MAX_DATAGRAM = 16 * 1024          # real replies are ~0.8 KB
+WINDOW = 2.0
+REPEAT = 2
+SEARCH = {"method": "DHDiscover.search", "params": {"mac": "", "uni": 1}}
+REPLY_METHOD = "client.notifyDevInfo"
+
+
+@dataclass(frozen=True, slots=True)
+class DhipReply:
+    """One client.notifyDevInfo reply: its JSON text and the MAC it states."""
+
+    body: str
+    mac: str | None
+
+
+def frame(body: bytes) -> bytes:
+    """body wrapped in a DHIP header (session 0, request 0, length twice)."""
+    n = len(body)
+    return struct.pack("<I4sIIIIII", HEADER_LEN, MAGIC, 0, 0, n, 0, n, 0) + body
+
+
+def build_probe() -> bytes:
+    """The DHDiscover.search request, framed (ConfigTool-style, trailing newline included)."""
+    return frame(json.dumps(SEARCH, separators=(",", ":")).encode() + b"\n")
+
+
+def parse_reply(data: bytes) -> DhipReply:
+    """Parse a framed client.notifyDevInfo reply; truncated, unframed or non-JSON input is a DecodeError."""
+    if len(data) > MAX_DATAGRAM:
+        raise DecodeError(f"reply of {len(data)} bytes exceeds the {MAX_DATAGRAM}-byte cap")
+    if len(data) < HEADER_LEN:
+        raise DecodeError(f"truncated DHIP header ({len(data)} of {HEADER_LEN} bytes)")
+    if data[4:8] != MAGIC:
+        raise DecodeError("no DHIP magic at offset 4")
+    hlen = struct.unpack_from("<I", data, 0)[0]
+    if hlen < HEADER_LEN or hlen > len(data):
+        raise DecodeError(f"bad DHIP header length {hlen}")
+    body = data[hlen:]
+    start, end = body.find(b"{"), body.rfind(b"}")
+    if start < 0 or end < start:
+        raise DecodeError("no JSON object in the DHIP body")
+    try:
+        text = body[start:end + 1].decode("utf-8")
+        doc: Any = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise DecodeError(f"bad DHIP JSON: {type(e).__name__}: {str(e)[:200]}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("DHIP body is not a JSON object")
+    if doc.get("method") != REPLY_METHOD:
+        raise DecodeError(f"not a device reply (method {str(doc.get('method'))[:60]!r})")
+    mac = normalize_mac(doc["mac"]) if isinstance(doc.get("mac"), str) else None
+    if mac and not plausible_unicast_mac(mac):
+        mac = None
+    return DhipReply(body=text, mac=mac)
+
+
+def to_observations(parsed: DhipReply, ip: str, mac: str | None) -> list[Observation]:
+    """dhip.reply (the JSON body) plus the MAC it states, for the reply heard from ip."""
+    mac = mac or parsed.mac
+    out = [Observation("dhip.reply", parsed.body, ip=ip, mac=mac, port=PORT, source="dhip")]
+    if parsed.mac:
+        out.append(Observation("mac", parsed.mac, ip=ip, mac=mac, port=PORT, source="dhip"))
+    return out
+
+
+class Dhip(Module):
+    """Multicast (and, for hosts already known, unicast) DHDiscover.search; replies collected for a window."""
+
+    name: ClassVar[str] = "dhip"
+    signals: ClassVar[frozenset[str]] = frozenset({"dhip.reply", "mac"})
+    per_link: ClassVar[bool] = True
+    phase: ClassVar[int] = 1
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Send the search, then yield observations for each new device heard."""
+        sock = udp_socket(ctx.interface_ip)
+        seen: set[tuple[str, str]] = set()
+        probe = build_probe()
+        unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
+        try:
+            async def sender() -> None:
+                for r in range(REPEAT):
+                    await send(ctx, sock, probe, (GROUP, PORT), self.name)
+                    if r == 0:
+                        for ip in unicast:
+                            await send(ctx, sock, probe, (ip, PORT), self.name)
+                    await asyncio.sleep(0.2)
+
+            task = asyncio.create_task(sender())
+            async for data, ip, _port in receive(sock, self.window):
+                if not admit(ctx, self.name, ip):
+                    continue
+                try:
+                    parsed = parse_reply(data)
+                except DecodeError as e:
+                    ctx.stats.error(self.name, ip, f"undecodable DHIP reply: {e}")
+                    continue
+                key = (parsed.mac or parsed.body[:200], ip)
+                if key in seen:
+                    continue
+                seen.add(key)
+                host = ctx.host(ip)
+                if host.mac is None and parsed.mac:
+                    host.mac = parsed.mac
+                ctx.stats.count("dhip.replies")
+                for ob in to_observations(parsed, ip, host.mac):
+                    yield ob
+            await task
+        finally:
+            sock.close()
+
+
+MODULE = Dhip

@@ -1,0 +1,138 @@
+"""SADP-style inquiry discovery (UDP 37020, group 239.255.255.250): XML Probe, XML ProbeMatch replies.
+
+Wire facts (shared/docs/protocols.md section 3; julienblitte/UniversalScanner Hikvision.cs and
+Hikvision.selftest; cameronnewman/hikvision-tooling internal/sadp/scanner.go): the request is a
+namespace-less `<Probe><Uuid>GUID</Uuid><Types>inquiry</Types></Probe>`, each device answers with a
+flat `<ProbeMatch>` document unicast to the request's source address and port. The protocol also
+has write verbs (activation, address change, reset); this module can only build the read-only
+`inquiry` probe. The whole ProbeMatch text is the observation; the engine parses its fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.wsd import (
+    admit,
+    normalize_mac,
+    parse_xml,
+    plausible_unicast_mac,
+    receive,
+    send,
+    split_tag,
+    udp_socket,
+)
+from scanner.models import Observation
+
+PORT = 37020
+GROUP = "239.255.255.250"
+MAX_DATAGRAM = 16 * 1024      # real replies are ~1-2 KB
+WINDOW = 2.0                  # seconds to collect replies
+REPEAT = 2                    # the inquiry is idempotent; a second copy covers a lost datagram
+INQUIRY = "inquiry"           # the only verb this module ever sends
+
+
+@dataclass(frozen=True, slots=True)
+class SadpReply:
+    """One ProbeMatch: its XML text and the few fields the I/O layer needs."""
+
+    xml: str
+    uuid: str | None
+    mac: str | None
+    ipv4: str | None
+
+
+def build_probe(probe_uuid: str) -> bytes:
+    """The read-only inquiry Probe carrying probe_uuid (upper-case GUID, as SADP tools send it)."""
+    u = str(uuid.UUID(probe_uuid)).upper()
+    return (f'<?xml version="1.0" encoding="utf-8"?><Probe><Uuid>{u}</Uuid>'
+            f"<Types>{INQUIRY}</Types></Probe>").encode()
+
+
+def parse_reply(data: bytes) -> SadpReply:
+    """Parse a ProbeMatch (root name matched case-insensitively); anything else is a DecodeError."""
+    root = parse_xml(data, MAX_DATAGRAM)
+    local = split_tag(root.tag)[1]
+    if local.lower() != "probematch":
+        raise DecodeError(f"not a ProbeMatch (root {local[:40]!r})")
+    fields: dict[str, str] = {}
+    for child in root:
+        name = split_tag(child.tag)[1]
+        if name and name not in fields:
+            fields[name] = (child.text or "").strip()[:256]
+    mac = normalize_mac(fields.get("MAC", ""))
+    if mac and not plausible_unicast_mac(mac):
+        mac = None
+    try:
+        text = data.decode("utf-8").strip()
+    except UnicodeDecodeError as e:
+        raise DecodeError(f"ProbeMatch is not UTF-8: {e}") from None
+    return SadpReply(xml=text, uuid=fields.get("Uuid") or None, mac=mac,
+                     ipv4=fields.get("IPv4Address") or None)
+
+
+def to_observations(parsed: SadpReply, ip: str, mac: str | None) -> list[Observation]:
+    """sadp.reply (the whole document) plus the MAC it states, for the reply heard from ip."""
+    mac = mac or parsed.mac
+    out = [Observation("sadp.reply", parsed.xml, ip=ip, mac=mac, port=PORT, source="sadp")]
+    if parsed.mac:
+        out.append(Observation("mac", parsed.mac, ip=ip, mac=mac, port=PORT, source="sadp"))
+    return out
+
+
+class Sadp(Module):
+    """Multicast (and, for hosts already known, unicast) inquiry; replies collected for a window."""
+
+    name: ClassVar[str] = "sadp"
+    signals: ClassVar[frozenset[str]] = frozenset({"sadp.reply", "mac"})
+    per_link: ClassVar[bool] = True
+    phase: ClassVar[int] = 1
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Send the inquiry, then yield observations for each new device heard."""
+        sock = udp_socket(ctx.interface_ip)
+        seen: set[tuple[str, str]] = set()
+        probe = build_probe(str(uuid.uuid4()))
+        unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
+        try:
+            async def sender() -> None:
+                for r in range(REPEAT):
+                    await send(ctx, sock, probe, (GROUP, PORT), self.name)
+                    if r == 0:
+                        for ip in unicast:
+                            await send(ctx, sock, probe, (ip, PORT), self.name)
+                    await asyncio.sleep(0.2)
+
+            task = asyncio.create_task(sender())
+            async for data, ip, _port in receive(sock, self.window):
+                if not admit(ctx, self.name, ip):
+                    continue
+                try:
+                    parsed = parse_reply(data)
+                except DecodeError as e:
+                    ctx.stats.error(self.name, ip, f"undecodable SADP reply: {e}")
+                    continue
+                key = (parsed.mac or parsed.uuid or parsed.xml[:200], ip)
+                if key in seen:
+                    continue
+                seen.add(key)
+                host = ctx.host(ip)
+                if host.mac is None and parsed.mac:
+                    host.mac = parsed.mac
+                ctx.stats.count("sadp.replies")
+                for ob in to_observations(parsed, ip, host.mac):
+                    yield ob
+            await task
+        finally:
+            sock.close()
+
+
+MODULE = Sadp

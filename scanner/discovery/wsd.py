@@ -1,0 +1,459 @@
+"""ONVIF WS-Discovery (SOAP 1.2 over UDP 3702, group 239.255.255.250), multicast and directed probes.
+
+Spec: the pre-OASIS WS-Discovery draft of April 2005 as ONVIF Core uses it (onvif/specs
+doc/Core.xml, "Device discovery"): a Probe to the group (or to a device's 3702) is answered by a
+unicast ProbeMatches to the probe's source address and port, so one ephemeral socket sends and
+receives. Devices match a Probe only if they implement every listed Type, so several probes go
+out (NetworkVideoTransmitter, tds:Device, no Types) and replies are de-duplicated by
+EndpointReference. Facts: shared/docs/protocols.md section 1.
+
+`WsdMulticast` (phase 1) probes the link; `WsdDirected` (phase 2) sends the same probes unicast to
+every live host the multicast pass did not hear from, which reaches devices behind routers.
+This file also holds the small UDP helpers the other link-level modules (sadp, dhip, ssdp) share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+from urllib.parse import unquote, urlsplit
+from xml.etree.ElementTree import Element, ParseError
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.models import Observation
+
+PORT = 3702
+GROUP = "239.255.255.250"
+MAX_DATAGRAM = 32 * 1024          # real ProbeMatches are 1-3 KB (protocols.md section 1)
+MAX_MATCHES = 16                  # ProbeMatch elements kept from one datagram
+MAX_ITEMS = 64                    # Types / Scopes / XAddrs kept from one ProbeMatch
+MAX_ITEM_LEN = 512                # characters kept of one URI or QName
+WINDOW = 2.0                      # seconds to collect replies (devices wait 0-500 ms; APP_MAX_DELAY)
+MULTICAST_REPEAT = 2              # SOAP-over-UDP resends the same message; lost datagrams happen
+
+NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+NS_ADDRESSING = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+NS_DISCOVERY = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
+NS_DISCOVERY_2009 = "http://docs.oasis-open.org/ws-dd/ns/discovery/2009/01"
+NS_NETWORK = "http://www.onvif.org/ver10/network/wsdl"
+NS_DEVICE = "http://www.onvif.org/ver10/device/wsdl"
+DISCOVERY_NAMESPACES = frozenset({NS_DISCOVERY, NS_DISCOVERY_2009})
+ACTION_PROBE = NS_DISCOVERY + "/Probe"
+TO_MULTICAST = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
+REPLY_ANONYMOUS = NS_ADDRESSING + "/role/anonymous"
+
+#: Types variants probed, one probe each: (prefix, namespace, local name) or None for "any type".
+PROBE_TYPES: tuple[tuple[str, str, str] | None, ...] = (
+    ("dn", NS_NETWORK, "NetworkVideoTransmitter"),
+    ("tds", NS_DEVICE, "Device"),
+    None,
+)
+DIRECTED_TYPES: tuple[tuple[str, str, str] | None, ...] = (PROBE_TYPES[0], None)
+
+_MATCH_ELEMENTS = frozenset({"ProbeMatch", "ResolveMatch", "Hello"})
+_MAC_SCOPE = re.compile(r"^onvif://www\.onvif\.org/mac(?:address)?/(.+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class WsdMatch:
+    """One ProbeMatch (or Hello / ResolveMatch) entry of a WS-Discovery reply."""
+
+    epr: str
+    types: tuple[str, ...]
+    scopes: tuple[str, ...]
+    xaddrs: tuple[str, ...]
+    metadata_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WsdReply:
+    """A parsed WS-Discovery datagram: the probe it answers and its matches."""
+
+    relates_to: str | None
+    matches: tuple[WsdMatch, ...]
+
+
+# --- pure functions --------------------------------------------------------------------------
+
+def build_probe(types: tuple[str, str, str] | None, message_id: str) -> bytes:
+    """A SOAP 1.2 Probe for one Types QName (prefix, namespace, local) or for any type (None)."""
+    ns_decl = f' xmlns:{types[0]}="{types[1]}"' if types else ""
+    body = f"<d:Types>{types[0]}:{types[2]}</d:Types>" if types else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<s:Envelope xmlns:s="{NS_SOAP12}" xmlns:a="{NS_ADDRESSING}" xmlns:d="{NS_DISCOVERY}"{ns_decl}>'
+        "<s:Header>"
+        f'<a:Action s:mustUnderstand="1">{ACTION_PROBE}</a:Action>'
+        f"<a:MessageID>{message_id}</a:MessageID>"
+        f"<a:ReplyTo><a:Address>{REPLY_ANONYMOUS}</a:Address></a:ReplyTo>"
+        f'<a:To s:mustUnderstand="1">{TO_MULTICAST}</a:To>'
+        "</s:Header>"
+        f"<s:Body><d:Probe>{body}</d:Probe></s:Body>"
+        "</s:Envelope>"
+    ).encode()
+
+
+def parse_xml(data: bytes, max_bytes: int) -> Element:
+    """Root element of an untrusted XML document (defusedxml: no DTD, no entities); DecodeError otherwise."""
+    if len(data) > max_bytes:
+        raise DecodeError(f"reply of {len(data)} bytes exceeds the {max_bytes}-byte cap")
+    if not data.strip():
+        raise DecodeError("empty reply")
+    try:
+        root: Element = SafeET.fromstring(data, forbid_dtd=True)
+    except (ParseError, DefusedXmlException, ValueError, UnicodeError) as e:
+        raise DecodeError(f"bad XML: {type(e).__name__}: {e}") from None
+    return root
+
+
+def split_tag(tag: object) -> tuple[str, str]:
+    """(namespace, local name) of an ElementTree tag; comments and PIs give ("", "")."""
+    if not isinstance(tag, str):
+        return "", ""
+    if tag.startswith("{"):
+        ns, _, local = tag[1:].partition("}")
+        return ns, local
+    return "", tag
+
+
+def _child(el: Element, local: str) -> Element | None:
+    for c in el:
+        if split_tag(c.tag)[1] == local:
+            return c
+    return None
+
+
+def _words(el: Element | None) -> tuple[str, ...]:
+    if el is None or not el.text:
+        return ()
+    return tuple(w[:MAX_ITEM_LEN] for w in el.text.split()[:MAX_ITEMS])
+
+
+def parse_reply(data: bytes) -> WsdReply:
+    """Parse a ProbeMatches / ResolveMatches / Hello datagram by namespace URI, never by prefix."""
+    root = parse_xml(data, MAX_DATAGRAM)
+    if split_tag(root.tag)[1] != "Envelope":
+        raise DecodeError(f"not a SOAP envelope (root {split_tag(root.tag)[1]!r})")
+    relates_to: str | None = None
+    matches: list[WsdMatch] = []
+    for el in root.iter():
+        ns, local = split_tag(el.tag)
+        if local == "RelatesTo" and el.text:
+            relates_to = el.text.strip()[:MAX_ITEM_LEN]
+        if local not in _MATCH_ELEMENTS or ns not in DISCOVERY_NAMESPACES:
+            continue
+        ref = _child(el, "EndpointReference")
+        addr = _child(ref, "Address") if ref is not None else None
+        epr = (addr.text or "").strip()[:MAX_ITEM_LEN] if addr is not None else ""
+        mv = _child(el, "MetadataVersion")
+        matches.append(WsdMatch(
+            epr=epr,
+            types=_words(_child(el, "Types")),
+            scopes=_words(_child(el, "Scopes")),
+            xaddrs=_words(_child(el, "XAddrs")),
+            metadata_version=(mv.text or "").strip()[:32] if mv is not None and mv.text else None,
+        ))
+        if len(matches) >= MAX_MATCHES:
+            break
+    return WsdReply(relates_to, tuple(matches))
+
+
+def normalize_mac(text: str) -> str | None:
+    """aa:bb:cc:dd:ee:ff (lower case) from any common notation, or None if it is not 12 hex digits."""
+    hexdigits = re.sub(r"[\s:.\-]", "", text.strip())
+    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9A-Fa-f]{12}", hexdigits):
+        return None
+    h = hexdigits.lower()
+    return ":".join(h[i:i + 2] for i in range(0, 12, 2))
+
+
+def plausible_unicast_mac(mac: str) -> bool:
+    """True for a globally administered unicast MAC that is not all zeros or all ones."""
+    first = int(mac[:2], 16)
+    flat = mac.replace(":", "")
+    return not first & 0x03 and flat not in ("000000000000", "ffffffffffff")
+
+
+def mac_from_scopes(scopes: Iterable[str]) -> str | None:
+    """The MAC named by an onvif://www.onvif.org/MAC/... (any case) scope, if one validates."""
+    for s in scopes:
+        m = _MAC_SCOPE.match(unquote(s))
+        if m:
+            mac = normalize_mac(m.group(1).strip("/"))
+            if mac and plausible_unicast_mac(mac):
+                return mac
+    return None
+
+
+def mac_from_epr(epr: str) -> str | None:
+    """Generic heuristic: the node field of a version-1 RFC 4122 UUID EPR, when it is a plausible MAC.
+
+    A time-based UUID carries the generating interface's MAC in its last 12 hex digits; random
+    (v4) UUIDs and v1 UUIDs with a random multicast-flagged node never validate.
+    """
+    text = epr.strip()
+    for prefix in ("urn:uuid:", "uuid:", "urn:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix):]
+            break
+    try:
+        u = uuid.UUID(text)
+    except ValueError:
+        return None
+    if u.variant != uuid.RFC_4122 or u.version != 1:
+        return None
+    mac = normalize_mac(f"{u.node:012x}")
+    return mac if mac and plausible_unicast_mac(mac) else None
+
+
+def to_observations(match: WsdMatch, ip: str, mac: str | None) -> list[Observation]:
+    """Observations for one match heard from ip (mac: the host's MAC if already known)."""
+    found = mac_from_scopes(match.scopes) or mac_from_epr(match.epr)
+    mac = mac or found
+
+    def ob(signal: str, value: str) -> Observation:
+        return Observation(signal, value, ip=ip, mac=mac, port=PORT, source="wsd")
+
+    out: list[Observation] = []
+    if match.epr:
+        out.append(ob("wsd.epr", match.epr))
+    if match.types:
+        out.append(ob("wsd.types", " ".join(match.types)))
+    if match.scopes:
+        out.append(ob("wsd.scopes", " ".join(match.scopes)))
+    if match.xaddrs:
+        out.append(ob("wsd.xaddrs", " ".join(match.xaddrs)))
+    if found:
+        out.append(ob("mac", found))
+    return out
+
+
+def xaddr_host(xaddr: str) -> str | None:
+    """The host of an XAddr URL (IPv6 without brackets), or None if it does not parse."""
+    try:
+        return urlsplit(xaddr).hostname
+    except ValueError:
+        return None
+
+
+def is_ipv4(text: str | None) -> bool:
+    """True when text is a dotted-quad IPv4 address."""
+    try:
+        ipaddress.IPv4Address(text or "")
+    except ValueError:
+        return False
+    return True
+
+
+def onvif_hint(xaddrs: Iterable[str], ip: str, allowed: Iterable[str]) -> str | None:
+    """The device-service URL to use later: an in-scope IPv4 http(s) XAddr, else one rewritten onto ip.
+
+    `allowed` are the XAddrs whose host the scope allows; the rewrite keeps scheme, port and path
+    and replaces an unusable host (outside scope, NAT, wrong interface) with the reply's source.
+    """
+    ok = set(allowed)
+    best: str | None = None
+    for x in xaddrs:
+        parts = urlsplit(x)
+        if parts.scheme not in ("http", "https") or not is_ipv4(parts.hostname):
+            continue
+        if x in ok and parts.hostname == ip:
+            return x
+        if x in ok and best is None:
+            best = x
+    if best:
+        return best
+    for x in xaddrs:
+        parts = urlsplit(x)
+        if parts.scheme in ("http", "https") and is_ipv4(parts.hostname):
+            port = f":{parts.port}" if parts.port else ""
+            return f"{parts.scheme}://{ip}{port}{parts.path or '/onvif/device_service'}"
+    return None
+
+
+# --- UDP helpers shared by the link-level modules ------------------------------------------------
+
+def udp_socket(interface_ip: str | None) -> socket.socket:
+    """A non-blocking UDP socket on an ephemeral port of interface_ip, multicast out of it, TTL 1."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.setblocking(False)
+        s.bind((interface_ip or "0.0.0.0", 0))
+        if interface_ip:
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface_ip))
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+async def send(ctx: ScanContext, sock: socket.socket, data: bytes, addr: tuple[str, int],
+               module: str) -> bool:
+    """Send one datagram after the rate limiter; unicast only to addresses the scope allows."""
+    ip = addr[0]
+    if not ipaddress.IPv4Address(ip).is_multicast and not ctx.scope.allows(ip):
+        ctx.stats.count(f"{module}.refused_out_of_scope")
+        return False
+    await ctx.rate.wait()
+    try:
+        await asyncio.get_running_loop().sock_sendto(sock, data, addr)
+    except OSError as e:
+        ctx.stats.error(module, None if ipaddress.IPv4Address(ip).is_multicast else ip,
+                        f"send to {ip}:{addr[1]} failed: {e}")
+        return False
+    ctx.stats.count(f"{module}.sent")
+    return True
+
+
+async def receive(sock: socket.socket, seconds: float) -> AsyncIterator[tuple[bytes, str, int]]:
+    """Yield (datagram, source ip, source port) until `seconds` have passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        left = deadline - loop.time()
+        if left <= 0:
+            return
+        try:
+            data, addr = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), left)
+        except TimeoutError:
+            return
+        except OSError:
+            # e.g. ICMP port unreachable from a directed probe surfaces as ECONNREFUSED: not fatal
+            continue
+        yield data, addr[0], addr[1]
+
+
+def admit(ctx: ScanContext, module: str, ip: str) -> bool:
+    """True when a reply from ip may be used; otherwise record it (never probed, never reported)."""
+    if ctx.scope.allows(ip):
+        return True
+    ctx.stats.count(f"{module}.out_of_scope_replies")
+    ctx.stats.error(module, ip, "reply from an address outside the scan scope; ignored")
+    return False
+
+
+# --- I/O ---------------------------------------------------------------------------------------
+
+class _WsdBase(Module):
+    signals: ClassVar[frozenset[str]] = frozenset({"wsd.epr", "wsd.types", "wsd.scopes", "wsd.xaddrs",
+                                                   "mac"})
+
+    def __init__(self, window: float = WINDOW) -> None:
+        self.window = window
+
+    def _targets(self, ctx: ScanContext) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def _variants(self) -> tuple[tuple[str, str, str] | None, ...]:
+        raise NotImplementedError
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Probe, then yield observations for every new (EndpointReference, address) heard."""
+        targets = self._targets(ctx)
+        if not targets:
+            return
+        name = self.name
+        sock = udp_socket(ctx.interface_ip)
+        seen: set[tuple[str, str]] = set()
+        try:
+            async def sender() -> None:
+                repeat = MULTICAST_REPEAT if targets[0][0] == GROUP else 1
+                probes = [build_probe(t, f"urn:uuid:{uuid.uuid4()}") for t in self._variants()]
+                for r in range(repeat):
+                    for addr in targets:
+                        for p in probes:
+                            await send(ctx, sock, p, addr, name)
+                    if r + 1 < repeat:
+                        await asyncio.sleep(0.2)
+
+            task = asyncio.create_task(sender())
+            async for data, ip, _port in receive(sock, self.window):
+                if not admit(ctx, name, ip):
+                    continue
+                try:
+                    reply = parse_reply(data)
+                except DecodeError as e:
+                    ctx.stats.error(name, ip, f"undecodable WS-Discovery reply: {e}")
+                    continue
+                for m in reply.matches:
+                    key = (m.epr or " ".join(m.xaddrs), ip)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    for ob in self._record(ctx, m, ip):
+                        yield ob
+            await task
+        finally:
+            sock.close()
+
+    def _record(self, ctx: ScanContext, m: WsdMatch, ip: str) -> list[Observation]:
+        host = ctx.host(ip)
+        allowed = []
+        for x in m.xaddrs:
+            h = xaddr_host(x)
+            if is_ipv4(h) and not ctx.scope.allows(h or ""):
+                ctx.stats.count("wsd.xaddr_out_of_scope")
+                ctx.stats.error(self.name, ip, f"XAddr {x[:200]} names {h}, outside the scan scope; "
+                                "not contacted")
+            else:
+                allowed.append(x)
+        obs = to_observations(m, ip, host.mac)
+        mac = next((o.value for o in obs if o.signal == "mac"), None)
+        if host.mac is None and mac:
+            host.mac = mac
+        hint = onvif_hint(m.xaddrs, ip, allowed)
+        if hint:
+            host.hints.setdefault("onvif_xaddr", hint)
+        if m.epr:
+            host.hints.setdefault("wsd_epr", m.epr)
+        ctx.stats.count("wsd.matches")
+        return obs
+
+
+class WsdMulticast(_WsdBase):
+    """Multicast Probes (three Types variants) on the link, replies collected for a short window."""
+
+    name: ClassVar[str] = "wsd"
+    per_link: ClassVar[bool] = True
+    phase: ClassVar[int] = 1
+
+    def _targets(self, ctx: ScanContext) -> list[tuple[str, int]]:
+        return [(GROUP, PORT)]
+
+    def _variants(self) -> tuple[tuple[str, str, str] | None, ...]:
+        return PROBE_TYPES
+
+
+class WsdDirected(_WsdBase):
+    """Unicast Probes to each live in-scope host the multicast pass did not hear (reaches routed subnets)."""
+
+    name: ClassVar[str] = "wsd_directed"
+    per_link: ClassVar[bool] = False
+    phase: ClassVar[int] = 2
+
+    def _targets(self, ctx: ScanContext) -> list[tuple[str, int]]:
+        out = []
+        for ip, h in sorted(ctx.hosts.items()):
+            if "wsd_epr" in h.hints or not is_ipv4(ip):
+                continue
+            if ctx.scope.allows(ip):
+                out.append((ip, PORT))
+        return out
+
+    def _variants(self) -> tuple[tuple[str, str, str] | None, ...]:
+        return DIRECTED_TYPES
+
+
+MODULE = WsdMulticast
+DIRECTED = WsdDirected
