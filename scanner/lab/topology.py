@@ -1,0 +1,229 @@
+"""Lab topology with iproute2: a bridge namespace, a scanner namespace and one namespace per host.
+
+Every lab instance lives entirely in namespaces named `camscan-<instance>-...`; nothing is attached to
+the root namespace. Each host and the scanner are joined to a Linux bridge (in the bridge namespace)
+by a veth pair; the peer inside the host is called `camscan-eth0`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from scanner.errors import CamscanError, InputError, PrivilegeError
+
+PREFIX = "camscan-"
+BRIDGE = "camscan-br"          # the bridge device, inside the bridge namespace
+SCAN_PORT = "camscan-scan"     # bridge-side veth of the scanner
+HOST_IF = "camscan-eth0"       # the interface name inside every host and the scanner namespace
+SAFE_RANGE = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544 benchmarking range
+MULTICAST = "224.0.0.0/4"
+IFNAMSIZ = 15
+INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+_CAP_NET_ADMIN = 12
+_CAP_SYS_ADMIN = 21
+
+
+class TopologyError(CamscanError):
+    """An iproute2 command failed while building or removing the lab (message holds its stderr)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HostLink:
+    """What the topology needs to know about one host: its index, namespace, address and MAC."""
+
+    index: int
+    ip: str
+    mac: str
+
+
+def check_instance(name: str) -> str:
+    """Return NAME if it is a valid lab instance name (lower-case letters, digits, '-'), else raise."""
+    if not INSTANCE_RE.match(name):
+        raise InputError(f"invalid lab instance name {name!r}: use 1-32 of a-z, 0-9, '-'")
+    return name
+
+
+def bridge_ns(instance: str) -> str:
+    """Name of the namespace holding the instance's bridge."""
+    return f"{PREFIX}{instance}-br"
+
+
+def scanner_ns(instance: str) -> str:
+    """Name of the namespace the scanner runs in (`camscan lab exec`)."""
+    return f"{PREFIX}{instance}-scan"
+
+
+def host_ns(instance: str, index: int) -> str:
+    """Name of the namespace of host number INDEX."""
+    return f"{PREFIX}{instance}-h{index}"
+
+
+def host_port(index: int) -> str:
+    """Bridge-side veth name of host INDEX (unique inside the bridge namespace, <= 15 chars)."""
+    name = f"{PREFIX}h{index}"
+    if len(name) > IFNAMSIZ:
+        raise TopologyError(f"host index {index} too large for an interface name")
+    return name
+
+
+def instance_namespaces(instance: str, names: Iterable[str]) -> list[str]:
+    """The namespaces among NAMES that belong to INSTANCE (exact pattern, not a bare prefix)."""
+    pat = re.compile(rf"^{re.escape(PREFIX + instance)}-(br|scan|h\d+)$")
+    return [n for n in names if pat.match(n)]
+
+
+def list_namespaces() -> list[str]:
+    """Every named network namespace (`ip netns list`)."""
+    out = _run(["ip", "-j", "netns", "list"], check=False)
+    if not out.strip():
+        return []
+    return [str(e["name"]) for e in json.loads(out)]
+
+
+def has_privileges() -> bool:
+    """True if this process may create network namespaces (root, or CAP_NET_ADMIN + CAP_SYS_ADMIN)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    caps = int(line.split()[1], 16)
+                    return bool(caps >> _CAP_NET_ADMIN & 1) and bool(caps >> _CAP_SYS_ADMIN & 1)
+    except OSError:
+        pass
+    return False
+
+
+def require_privileges() -> None:
+    """Raise PrivilegeError with a one-line explanation unless the lab can be built."""
+    if not has_privileges():
+        raise PrivilegeError("camscan lab needs root or CAP_NET_ADMIN+CAP_SYS_ADMIN to create "
+                             "network namespaces; run it with sudo")
+
+
+def root_routes() -> list[ipaddress.IPv4Network]:
+    """IPv4 destinations routed in the root namespace (all tables), without default routes."""
+    out = _run(["ip", "-4", "-j", "route", "show", "table", "all"], check=False)
+    nets: list[ipaddress.IPv4Network] = []
+    for r in json.loads(out or "[]"):
+        dst = str(r.get("dst", ""))
+        if not dst or dst == "default":
+            continue
+        try:
+            nets.append(ipaddress.IPv4Network(dst, strict=False))
+        except ValueError:
+            continue
+    return nets
+
+
+def check_subnet(cidr: str, needed: int, routes: Sequence[ipaddress.IPv4Network] | None = None
+                 ) -> ipaddress.IPv4Network:
+    """Validate a lab subnet: inside 198.18.0.0/15, or overlapping no root-namespace route; room for
+    NEEDED hosts plus the scanner."""
+    try:
+        net = ipaddress.IPv4Network(cidr, strict=True)
+    except ValueError as e:
+        raise InputError(f"invalid lab subnet {cidr!r}: {e}") from None
+    if net.prefixlen > 30 or net.prefixlen < 8:
+        raise InputError(f"lab subnet {net} must be between /8 and /30")
+    if net.is_multicast or net.is_loopback or net.is_link_local or net.is_reserved:
+        raise InputError(f"lab subnet {net} is not a unicast range")
+    if not net.subnet_of(SAFE_RANGE):
+        for r in root_routes() if routes is None else routes:
+            if net.overlaps(r):
+                raise InputError(f"lab subnet {net} overlaps route {r} of this machine; "
+                                 f"use a subnet of {SAFE_RANGE}")
+    if net.num_addresses - 3 < needed:
+        raise InputError(f"lab subnet {net} has no room for {needed} hosts")
+    return net
+
+
+def _run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
+    """Run a command, returning stdout; raise TopologyError with its stderr on failure."""
+    try:
+        p = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        raise TopologyError(f"{argv[0]} not found: install iproute2") from None
+    if check and p.returncode != 0:
+        raise TopologyError(f"{' '.join(argv[:4])} failed: {p.stderr.strip()[:500]}")
+    return p.stdout
+
+
+def _batch(lines: Sequence[str], netns: str | None = None, force: bool = False) -> None:
+    if not lines:
+        return
+    argv = ["ip"] + (["-n", netns] if netns else []) + (["-force"] if force else []) + ["-batch", "-"]
+    _run(argv, stdin="\n".join(lines) + "\n", check=not force)
+
+
+def _inner_config(ip: str, prefixlen: int) -> list[str]:
+    return [
+        "link set lo up",
+        f"link set {HOST_IF} up",
+        f"addr add {ip}/{prefixlen} dev {HOST_IF}",
+        # a route for multicast so that senders and group joins use the lab link
+        f"route add {MULTICAST} dev {HOST_IF}",
+    ]
+
+
+def build(instance: str, scanner_ip: str, prefixlen: int, hosts: Sequence[HostLink]) -> None:
+    """Create the bridge and scanner namespaces and attach HOSTS (raises TopologyError)."""
+    br, scan = bridge_ns(instance), scanner_ns(instance)
+    _batch([f"netns add {br}", f"netns add {scan}"])
+    _batch([
+        "link set lo up",
+        # no multicast snooping: every group datagram floods to every port, as on a dumb switch
+        f"link add {BRIDGE} type bridge mcast_snooping 0",
+        f"link set {BRIDGE} up",
+        f"link add {SCAN_PORT} type veth peer name {HOST_IF} netns {scan}",
+        f"link set {SCAN_PORT} master {BRIDGE} up",
+    ], netns=br)
+    _batch(_inner_config(scanner_ip, prefixlen), netns=scan)
+    add_hosts(instance, prefixlen, hosts)
+
+
+def add_hosts(instance: str, prefixlen: int, hosts: Sequence[HostLink]) -> None:
+    """Create a namespace per host, join it to the bridge and configure its address and MAC."""
+    if not hosts:
+        return
+    br = bridge_ns(instance)
+    _batch([f"netns add {host_ns(instance, h.index)}" for h in hosts])
+    lines: list[str] = []
+    for h in hosts:
+        port = host_port(h.index)
+        lines += [
+            f"link add {port} type veth peer name {HOST_IF} address {h.mac} "
+            f"netns {host_ns(instance, h.index)}",
+            f"link set {port} master {BRIDGE} up",
+        ]
+    _batch(lines, netns=br)
+    workers = min(16, (os.cpu_count() or 2) * 4)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for f in [pool.submit(_batch, _inner_config(h.ip, prefixlen), host_ns(instance, h.index))
+                  for h in hosts]:
+            f.result()
+
+
+def remove_hosts(instance: str, indexes: Iterable[int]) -> None:
+    """Delete the namespaces of these hosts (their veth pairs go with them); missing ones are ignored."""
+    _batch([f"netns del {host_ns(instance, i)}" for i in indexes], force=True)
+
+
+def teardown(instance: str) -> list[str]:
+    """Delete every namespace of INSTANCE; return the names removed (idempotent)."""
+    names = instance_namespaces(instance, list_namespaces())
+    # bridge first: deleting it destroys all veth pairs at once, which is faster than one by one
+    names.sort(key=lambda n: (not n.endswith("-br"), n))
+    _batch([f"netns del {n}" for n in names], force=True)
+    left = instance_namespaces(instance, list_namespaces())
+    if left:
+        raise TopologyError(f"could not delete namespaces: {', '.join(left[:5])}")
+    return names
