@@ -1,0 +1,534 @@
+"""HTTP and HTTPS banners of a host's web services (phase 2, per host, TCP ports found open).
+
+Protocol: HTTP/1.1 (RFC 9112) over TCP, and over TLS (RFC 8446) without certificate
+verification. Per open web port: `GET /` (Server, WWW-Authenticate, <title>, a body snippet,
+redirects followed only on the same host), `GET /favicon.ico` (Shodan-style mmh3), the TLS peer
+certificate's subject and issuer (RFC 4514), then a neutral list of read-only probe paths
+(PROBE_PATHS). Credentials are never sent. Every reply is capped in bytes and seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import codecs
+import contextlib
+import html
+import re
+import ssl
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+import mmh3
+from cryptography import x509
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.models import Observation
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 64 * 1024
+MAX_SNIPPET_CHARS = 1024
+MAX_TITLE_CHARS = 200
+MAX_REDIRECTS = 3
+USER_AGENT = "camscan/0.1 (inventory scan)"
+
+#: Ports never spoken to in HTTP (their protocol is known and not HTTP).
+NOT_HTTP_PORTS: frozenset[int] = frozenset({22, 23, 554, 8554, 10554, 37777, 34567})
+#: Ports tried with TLS first (plain HTTP first everywhere else, TLS as the fallback).
+TLS_FIRST_PORTS: frozenset[int] = frozenset({443, 8443})
+#: A path no device serves; when it answers 200 or 401, path hits on that port prove nothing.
+CONTROL_PATH = "/camscan-control-404.html"
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One read-only request whose answer (200 or 401) shows the path exists."""
+
+    method: str
+    path: str
+    body: bytes = b""
+    content_type: str | None = None
+    source: str = ""
+
+
+#: Read-only probe paths; DATA, not decisions: which maker a path points to is for fingerprints/.
+#: None changes device state or completes a login (no password is sent anywhere).
+PROBE_PATHS: tuple[Probe, ...] = (
+    # Device info XML, digest-protected (401 when present); protocols.md section 7.
+    Probe("GET", "/ISAPI/System/deviceInfo", source="protocols.md s7 (ISAPI deviceInfo)"),
+    # Web UI login page that "/" redirects to on some firmware; protocols.md section 7.
+    Probe("GET", "/doc/page/login.asp", source="protocols.md s7 (login.asp)"),
+    # First step of a JSON-RPC login: the reply is only a challenge (realm, random); no password
+    # hash is sent and no second step follows, so no login attempt is made. protocols.md s7
+    # (RPC2_Login challenge, mcw0/DahuaConsole dahua_logon_modes.py as quoted there).
+    Probe("POST", "/RPC2_Login",
+          b'{"method":"global.login","params":{"userName":"admin","password":"",'
+          b'"clientType":"Web3.0","loginType":"Direct"},"id":1}',
+          "application/json", "protocols.md s7 (RPC2_Login challenge)"),
+    # Unrestricted (no-auth) basic device properties; Kane610/axis basic_device_info.py.
+    Probe("POST", "/axis-cgi/basicdeviceinfo.cgi",
+          b'{"apiVersion":"1.1","context":"camscan","method":"getAllUnrestrictedProperties"}',
+          "application/json", "protocols.md s7 (basicdeviceinfo.cgi)"),
+    # Device-type query, digest-protected; protocols.md section 7 (magicBox.cgi).
+    Probe("GET", "/cgi-bin/magicBox.cgi?action=getDeviceType", source="protocols.md s7 (magicBox)"),
+    # LAPI REST device info, digest-protected; protocols.md section 7 (LAPI).
+    Probe("GET", "/LAPI/V1.0/System/DeviceInfo", source="protocols.md s7 (LAPI)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """A parsed HTTP response; body is de-chunked and capped, truncated says the cap was hit."""
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    truncated: bool = False
+
+    def header(self, name: str) -> str | None:
+        """First value of header name (case-insensitive), or None."""
+        n = name.lower()
+        return next((v for k, v in self.headers if k.lower() == n), None)
+
+    def header_all(self, name: str) -> list[str]:
+        """Every value of header name, in order."""
+        n = name.lower()
+        return [v for k, v in self.headers if k.lower() == n]
+
+
+def build_request(method: str, host: str, port: int, path: str, body: bytes = b"",
+                  content_type: str | None = None, default_port: int = 80) -> bytes:
+    """An HTTP/1.1 request with Connection: close and no credentials."""
+    host_hdr = host if port == default_port else f"{host}:{port}"
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host_hdr}", f"User-Agent: {USER_AGENT}",
+             "Accept: */*", "Connection: close"]
+    if body or method == "POST":
+        lines.append(f"Content-Length: {len(body)}")
+        if content_type:
+            lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body
+
+
+def _dechunk(data: bytes) -> tuple[bytes, bool]:
+    """Decode a chunked body; (body, complete). Tolerates a truncated final chunk."""
+    out = bytearray()
+    pos = 0
+    while True:
+        eol = data.find(b"\r\n", pos)
+        if eol < 0:
+            return bytes(out), False
+        size_txt = data[pos:eol].split(b";", 1)[0].strip()
+        try:
+            size = int(size_txt, 16)
+        except ValueError:
+            raise DecodeError(f"bad chunk size {size_txt[:20]!r}") from None
+        if size == 0:
+            return bytes(out), True
+        start = eol + 2
+        out += data[start:start + size]
+        if start + size > len(data):
+            return bytes(out), False
+        pos = start + size + 2
+
+
+def header_end(data: bytes) -> int:
+    """Index just after the blank line ending the headers, or -1 when not seen yet."""
+    i = data.find(b"\r\n\r\n")
+    if i >= 0:
+        return i + 4
+    i = data.find(b"\n\n")
+    return i + 2 if i >= 0 else -1
+
+
+def parse_response(data: bytes, truncated: bool = False) -> HttpResponse:
+    """Parse raw response bytes (status line, headers, body); raises DecodeError only."""
+    end = header_end(data)
+    if end < 0:
+        raise DecodeError("no end of headers" if data.startswith(b"HTTP/") else "not an HTTP reply")
+    head = data[:end].decode("latin-1")
+    lines = head.replace("\r\n", "\n").split("\n")
+    m = re.match(r"HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)$", lines[0])
+    if not m:
+        raise DecodeError(f"bad status line {lines[0][:60]!r}")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        if line[0] in " \t" and headers:  # obsolete line folding
+            k, v = headers[-1]
+            headers[-1] = (k, v + " " + line.strip())
+            continue
+        k, sep, v = line.partition(":")
+        if sep:
+            headers.append((k.strip(), v.strip()))
+    resp = HttpResponse(int(m.group(1)), m.group(2).strip(), tuple(headers), b"", truncated)
+    raw = data[end:]
+    if "chunked" in (resp.header("Transfer-Encoding") or "").lower():
+        body, complete = _dechunk(raw)
+        truncated = truncated or not complete
+    else:
+        body = raw
+        length = resp.header("Content-Length")
+        if length and length.strip().isdigit():
+            body = raw[:int(length)]
+    return HttpResponse(resp.status, resp.reason, resp.headers, body[:MAX_BODY_BYTES], truncated)
+
+
+def reply_complete(data: bytes) -> bool:
+    """True when data already holds a whole response (so reading may stop before EOF)."""
+    end = header_end(data)
+    if end < 0:
+        return False
+    head = data[:end].lower()
+    m = re.search(rb"\ncontent-length:\s*(\d+)", head)
+    if m:
+        return len(data) - end >= int(m.group(1))
+    if b"transfer-encoding:" in head and b"chunked" in head:
+        return data.endswith(b"0\r\n\r\n")
+    return re.match(rb"http/\d(?:\.\d)?\s+(1\d\d|204|304)", head) is not None
+
+
+def decode_text(resp: HttpResponse) -> str:
+    """Body as text: the declared charset when Python knows it, else UTF-8; bad bytes replaced."""
+    charset = "utf-8"
+    ctype = resp.header("Content-Type") or ""
+    m = re.search(r"charset=[\"']?([A-Za-z0-9_.:-]+)", ctype)
+    if m:
+        with contextlib.suppress(LookupError):
+            charset = codecs.lookup(m.group(1)).name
+    return resp.body.decode(charset, errors="replace")
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_SPACE = re.compile(r"\s+")
+
+
+def extract_title(text: str) -> str | None:
+    """The first <title> text, entities decoded and whitespace collapsed; None if absent or empty."""
+    m = _TITLE.search(text)
+    if not m:
+        return None
+    t = _SPACE.sub(" ", html.unescape(m.group(1))).strip()
+    return t[:MAX_TITLE_CHARS] or None
+
+
+def body_snippet(text: str) -> str | None:
+    """The start of a body, whitespace collapsed and capped; None when empty."""
+    s = _SPACE.sub(" ", text).strip()
+    return s[:MAX_SNIPPET_CHARS] or None
+
+
+def favicon_hash(data: bytes) -> str:
+    """Shodan's favicon hash: signed 32-bit mmh3 of the MIME base64 (76-char lines, trailing \\n)."""
+    return str(mmh3.hash(base64.encodebytes(data)))
+
+
+def cert_names(der: bytes) -> tuple[str, str]:
+    """(subject, issuer) of a DER certificate as RFC 4514 strings; DecodeError if unreadable."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+    except (ValueError, TypeError) as e:
+        raise DecodeError(f"bad certificate: {e}") from None
+
+
+def _obs(signal: str, value: str, ip: str, mac: str | None, port: int) -> Observation:
+    return Observation(signal, value, ip=ip, mac=mac, port=port, source="http", at=time.time())
+
+
+def page_observations(resp: HttpResponse, ip: str, mac: str | None, port: int,
+                      with_body: bool = True) -> list[Observation]:
+    """Server, WWW-Authenticate (each), title and body snippet of one page."""
+    out: list[Observation] = []
+    server = resp.header("Server")
+    if server:
+        out.append(_obs("http.server", server[:300], ip, mac, port))
+    out.extend(_obs("http.www_authenticate", w[:500], ip, mac, port)
+               for w in resp.header_all("WWW-Authenticate") if w)
+    if with_body and resp.body:
+        text = decode_text(resp)
+        title = extract_title(text)
+        if title:
+            out.append(_obs("http.title", title, ip, mac, port))
+        snippet = body_snippet(text)
+        if snippet:
+            out.append(_obs("http.body", snippet, ip, mac, port))
+    return out
+
+
+def probe_observations(probe: Probe, resp: HttpResponse, ip: str, mac: str | None, port: int,
+                       control_hit: bool) -> list[Observation]:
+    """http.path when the path answered 200/401 (and the control path did not), plus its banners."""
+    if resp.status not in (200, 401) or control_hit:
+        return []
+    out = [_obs("http.path", probe.path, ip, mac, port)]
+    out.extend(page_observations(resp, ip, mac, port, with_body=resp.status == 200))
+    return out
+
+
+def cert_observations(der: bytes, ip: str, mac: str | None, port: int) -> list[Observation]:
+    """tls.subject and tls.issuer of a peer certificate (empty names are skipped)."""
+    subject, issuer = cert_names(der)
+    return [_obs(s, v, ip, mac, port) for s, v in (("tls.subject", subject), ("tls.issuer", issuer)) if v]
+
+
+def same_host_redirect(resp: HttpResponse, ip: str, port: int, tls: bool) -> tuple[bool, int, str] | None:
+    """(tls, port, path) of a redirect that stays on ip, else None (off-host redirects are ignored)."""
+    if resp.status not in (301, 302, 303, 307, 308):
+        return None
+    loc = resp.header("Location")
+    if not loc:
+        return None
+    base = f"{'https' if tls else 'http'}://{ip}:{port}/"
+    u = urllib.parse.urlsplit(urllib.parse.urljoin(base, loc.strip()))
+    if u.scheme not in ("http", "https") or u.hostname != ip:
+        return None
+    try:
+        new_port = u.port or (443 if u.scheme == "https" else 80)
+    except ValueError:
+        return None
+    path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+    return u.scheme == "https", new_port, path
+
+
+# ---- I/O -------------------------------------------------------------------------------------
+
+class FetchError(Exception):
+    """A request failed at the transport level; hostile=True when the peer misbehaved (drip, flood)."""
+
+    def __init__(self, message: str, hostile: bool = False) -> None:
+        super().__init__(message)
+        self.hostile = hostile
+
+
+def _tls_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    with contextlib.suppress(ssl.SSLError):
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # old camera firmware offers weak suites
+    return ctx
+
+
+_TLS = _tls_context()
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """The raw outcome of one exchange: bytes read, whether a cap stopped it, the peer cert."""
+
+    data: bytes
+    capped: bool
+    cert_der: bytes | None
+
+
+async def exchange(ip: str, port: int, request: bytes, *, tls: bool, timeout: float,
+                   cap: int = MAX_HEADER_BYTES + MAX_BODY_BYTES) -> Fetched:
+    """Send request, read until EOF, a complete reply or cap bytes, all within timeout seconds."""
+    writer: asyncio.StreamWriter | None = None
+    data = bytearray()
+    cert: bytes | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection(
+                ip, port, ssl=_TLS if tls else None, server_hostname="" if tls else None)
+            if tls:
+                sslobj = writer.get_extra_info("ssl_object")
+                cert = sslobj.getpeercert(binary_form=True) if sslobj is not None else None
+            writer.write(request)
+            await writer.drain()
+            while len(data) < cap:
+                chunk = await reader.read(min(65536, cap - len(data)))
+                if not chunk:
+                    break
+                data += chunk
+                if reply_complete(bytes(data)):
+                    break
+    except TimeoutError:
+        raise FetchError(f"no complete reply within {timeout:g}s ({len(data)} bytes read)",
+                         hostile=bool(data)) from None
+    except (OSError, ssl.SSLError, EOFError) as e:
+        if not data:
+            raise FetchError(f"{type(e).__name__}: {e}") from None
+    finally:
+        if writer is not None:
+            writer.transport.abort()
+    return Fetched(bytes(data), len(data) >= cap, cert)
+
+
+T = TypeVar("T")
+
+
+async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Observation]]],
+                  limit: int) -> AsyncIterator[Observation]:
+    """Run worker over items, at most limit at once, yielding observations as each finishes."""
+    sem = asyncio.Semaphore(max(1, limit))
+
+    async def one(item: T) -> list[Observation]:
+        async with sem:
+            return await worker(item)
+
+    tasks = [asyncio.ensure_future(one(i)) for i in items]
+    try:
+        for fut in asyncio.as_completed(tasks):
+            for o in await fut:
+                yield o
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+HOST_CONCURRENCY = 64   # hosts probed at once
+
+
+class Http(Module):
+    """Banners, favicon, certificate and probe paths of every open web port of every live host."""
+
+    name: ClassVar[str] = "http"
+    signals: ClassVar[frozenset[str]] = frozenset({
+        "http.server", "http.www_authenticate", "http.title", "http.body", "http.path",
+        "http.favicon_mmh3", "tls.subject", "tls.issuer"})
+    per_link: ClassVar[bool] = False
+    needs_raw: ClassVar[bool] = False
+    phase: ClassVar[int] = 2
+
+    async def _request(self, ctx: ScanContext, ip: str, port: int, tls: bool, method: str, path: str,
+                       body: bytes = b"", ctype: str | None = None, capped: list[str] | None = None
+                       ) -> tuple[HttpResponse, bytes | None]:
+        """One capped exchange -> parsed response and peer cert; paths that hit the cap go to capped."""
+        if not ctx.scope.allows(ip):
+            raise FetchError("address outside the scan scope")
+        await ctx.rate.wait()
+        ctx.stats.count("http.requests")
+        req = build_request(method, ip, port, path, body, ctype, 443 if tls else 80)
+        got = await exchange(ip, port, req, tls=tls, timeout=max(ctx.timeout, 0.5))
+        if got.capped and capped is not None:
+            capped.append(path)
+        return parse_response(got.data, truncated=got.capped), got.cert_der
+
+    async def _root(self, ctx: ScanContext, ip: str, port: int, capped: list[str]
+                    ) -> tuple[bool, HttpResponse, bytes | None]:
+        """GET / trying the likelier scheme first; (tls, response, cert)."""
+        order = (True, False) if port in TLS_FIRST_PORTS else (False, True)
+        last: Exception | None = None
+        for tls in order:
+            try:
+                resp, cert = await self._request(ctx, ip, port, tls, "GET", "/", capped=capped)
+                return tls, resp, cert
+            except FetchError as e:
+                if e.hostile:
+                    raise
+                last = e
+            except DecodeError as e:
+                last = e
+        raise FetchError(str(last))
+
+    async def _port(self, ctx: ScanContext, ip: str, mac: str | None, port: int) -> list[Observation]:
+        capped: list[str] = []
+        try:
+            out = await self._port_probes(ctx, ip, mac, port, capped)
+        finally:
+            if capped:
+                ctx.stats.error(self.name, ip, f"port {port}: reply exceeded the "
+                                f"{MAX_HEADER_BYTES + MAX_BODY_BYTES}-byte cap (truncated) for "
+                                + ", ".join(capped))
+        return out
+
+    async def _port_probes(self, ctx: ScanContext, ip: str, mac: str | None, port: int,
+                           capped: list[str]) -> list[Observation]:
+        out: list[Observation] = []
+        try:
+            tls, resp, cert = await self._root(ctx, ip, port, capped)
+        except FetchError as e:
+            ctx.stats.count("http.not_http")
+            if e.hostile:
+                ctx.stats.error(self.name, ip, f"port {port}: {e}")
+            return out
+        ctx.stats.count("http.ports")
+        if cert:
+            try:
+                out.extend(cert_observations(cert, ip, mac, port))
+            except DecodeError as e:
+                ctx.stats.error(self.name, ip, f"port {port}: {e}")
+        out.extend(page_observations(resp, ip, mac, port, with_body=False))
+        final, cur_tls, cur_port = resp, tls, port
+        for _ in range(MAX_REDIRECTS):
+            nxt = same_host_redirect(final, ip, cur_port, cur_tls)
+            if nxt is None:
+                break
+            n_tls, n_port, n_path = nxt
+            if n_port != port and n_port not in ctx.host(ip).open_ports:
+                break
+            try:
+                final, _ = await self._request(ctx, ip, n_port, n_tls, "GET", n_path, capped=capped)
+            except (FetchError, DecodeError) as e:
+                ctx.stats.error(self.name, ip, f"port {port}: redirect to {n_path}: {e}")
+                break
+            cur_tls, cur_port = n_tls, n_port
+            out.extend(page_observations(final, ip, mac, port, with_body=False))
+        out.extend(o for o in page_observations(final, ip, mac, port)
+                   if o.signal in ("http.title", "http.body"))
+        try:
+            fav, _ = await self._request(ctx, ip, port, tls, "GET", "/favicon.ico", capped=capped)
+            if fav.status == 200 and fav.body and not fav.truncated:
+                out.append(_obs("http.favicon_mmh3", favicon_hash(fav.body), ip, mac, port))
+        except (FetchError, DecodeError):
+            pass
+        control_hit = False
+        try:
+            ctl, _ = await self._request(ctx, ip, port, tls, "GET", CONTROL_PATH, capped=capped)
+            control_hit = ctl.status in (200, 401)
+        except (FetchError, DecodeError):
+            pass
+        for probe in PROBE_PATHS:
+            try:
+                r, _ = await self._request(ctx, ip, port, tls, probe.method, probe.path, probe.body,
+                                           probe.content_type, capped)
+            except (FetchError, DecodeError) as e:
+                if isinstance(e, FetchError) and e.hostile:
+                    ctx.stats.error(self.name, ip, f"port {port} {probe.path}: {e}")
+                continue
+            out.extend(probe_observations(probe, r, ip, mac, port, control_hit))
+        return out
+
+    async def _host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        h = ctx.host(ip)
+        ports = sorted(p for p in h.open_ports if p not in NOT_HTTP_PORTS)
+        sem = asyncio.Semaphore(max(1, ctx.per_host_concurrency))
+
+        async def guarded(port: int) -> list[Observation]:
+            async with sem:
+                try:
+                    return await self._port(ctx, ip, h.mac, port)
+                except Exception as e:  # a broken host is data, never the end of the sweep
+                    ctx.stats.error(self.name, ip, f"port {port}: {type(e).__name__}: {e}")
+                    return []
+
+        results = await asyncio.gather(*(guarded(p) for p in ports))
+        return _dedupe(o for r in results for o in r)
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Probe each live in-scope host with open web ports; yield its observations."""
+        hosts = [ip for ip, h in list(ctx.hosts.items())
+                 if ctx.scope.allows(ip) and any(p not in NOT_HTTP_PORTS for p in h.open_ports)]
+        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY):
+            yield o
+
+
+def _dedupe(obs: Iterable[Observation]) -> list[Observation]:
+    seen: set[tuple[str, str, int | None]] = set()
+    out: list[Observation] = []
+    for o in obs:
+        key = (o.signal, o.value, o.port)
+        if key not in seen:
+            seen.add(key)
+            out.append(o)
+    return out
+
+
+MODULE = Http
