@@ -48,6 +48,7 @@ class CombinedRegex(Generic[R]):
             self._parts.append(f"(?P<_r{i}>{p})")
             self._names.append(names)
         self._suffix: dict[int, tuple[re.Pattern[str], dict[int, int]]] = {}
+        self._from(0)   # compile the full alternation now (load time), suffixes on first need
 
     def _from(self, start: int) -> tuple[re.Pattern[str], dict[int, int]]:
         got = self._suffix.get(start)

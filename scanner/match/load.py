@@ -454,6 +454,9 @@ def _load_advisories(doc: Any) -> tuple[Advisory, ...]:
 
 
 def _cross_check(db: Database) -> None:
+    for b in db.brands.values():
+        if b.maker not in db.makers:
+            raise FingerprintError(f"oem.yaml: brand {b.slug}: maker {b.maker!r} has no maker file")
     seen: dict[str, str] = {}
     for r in db.rules:
         if r.id in seen:
@@ -471,9 +474,6 @@ def _cross_check(db: Database) -> None:
         if m.id in seen:
             raise FingerprintError(f"{m.file}: model rule {m.id}: id also used in {seen[m.id]}")
         seen[m.id] = m.file
-    for b in db.brands.values():
-        if b.maker not in db.makers:
-            raise FingerprintError(f"oem.yaml: brand {b.slug}: maker {b.maker!r} has no maker file")
     for c in db.concerns:
         for mk in c.makers:
             if mk not in db.makers and mk not in db.brands:

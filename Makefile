@@ -1,0 +1,52 @@
+# camscan: two commands do all the set-up on a fresh Debian machine (as root):
+#   make demo   - bootstrap, then camscan's main job
+#   make test   - bootstrap, then lint, type-check and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Debian packages the tests and the lab use: iproute2 (namespaces), nmap (peer scanner and --engine nmap),
+# snmpd/snmp (real SNMP agent in the lab, snmpget as an independent client), procps (pgrep), openssl.
+APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv
+
+.PHONY: bootstrap system venv demo test lint typecheck unit clean
+
+bootstrap: system venv
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: missing system packages:$$missing (run as root to install them)"; fi; \
+	fi
+	@# Debian's snmpd package starts a system agent on install; camscan only runs its own agents in lab namespaces.
+	@-systemctl disable --now snmpd >/dev/null 2>&1 || true
+
+venv: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip >/dev/null
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+demo: bootstrap
+	@bash examples/demo.sh
+
+lint: venv
+	$(BIN)/ruff check scanner tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv
+	$(BIN)/pytest -q
+
+test: bootstrap lint typecheck
+	$(BIN)/camscan fingerprints check
+	$(BIN)/pytest -q -ra
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

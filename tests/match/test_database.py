@@ -1,0 +1,58 @@
+"""The shipped fingerprint database: sound, documented, and honest about weak signals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scanner.match.engine import get_engine
+from scanner.match.load import SURVEILLANCE_CATEGORIES, default_root
+from scanner.match.verify import check, supported_markdown
+
+REQUIRED_MAKERS = {"hikvision", "dahua", "huawei", "uniview", "axis", "hanwha", "bosch", "honeywell", "nuuo",
+                   "dji", "tiandy", "milesight", "reolink", "vivotek", "mobotix", "geovision", "avigilon",
+                   "panasonic", "sony", "pelco", "xiongmai", "kedacom", "tplink"}
+
+
+def test_shipped_database_passes_every_check() -> None:
+    assert check(get_engine()) == []
+
+
+def test_required_makers_are_covered() -> None:
+    missing = REQUIRED_MAKERS - set(get_engine().db.makers)
+    assert not missing, f"no maker file for {sorted(missing)}"
+
+
+def test_supported_md_is_current() -> None:
+    db = get_engine().db
+    committed = (Path(default_root()) / "SUPPORTED.md").read_text(encoding="utf-8")
+    assert committed == supported_markdown(db), "fingerprints/SUPPORTED.md is stale: run camscan fingerprints stats"
+
+
+def test_no_single_weak_signal_makes_a_surveillance_device() -> None:
+    """Every rule below the category threshold, fired alone on its own example, gives no surveillance category."""
+    eng = get_engine()
+    for r in eng.db.rules:
+        if r.confidence >= 0.5:
+            continue
+        for ex in r.examples[:1]:
+            ident = eng.identify([(r.signal, ex.value)])
+            assert ident.category not in SURVEILLANCE_CATEGORIES, (r.id, ex.value, ident.category)
+
+
+def test_an_oui_alone_never_makes_a_camera() -> None:
+    eng = get_engine()
+    for prefix, maker in list(eng.db.oui.items())[:400]:
+        if len(prefix) != 6:
+            continue
+        mac = ":".join([prefix[0:2], prefix[2:4], prefix[4:6], "12", "34", "56"])
+        ident = eng.identify([("mac", mac)])
+        assert ident.vendor == maker and ident.category not in SURVEILLANCE_CATEGORIES
+
+
+def test_every_concern_list_and_advisory_has_a_source() -> None:
+    db = get_engine().db
+    assert db.concerns, "concerns.yaml has no lists"
+    for c in db.concerns:
+        assert c.source and c.date and c.makers
+    for a in db.advisories:
+        assert a.source and (a.firmware_below or a.firmware_from)

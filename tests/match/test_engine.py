@@ -1,0 +1,302 @@
+"""Engine semantics on a small database written by the test (the shipped data is tested elsewhere)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from scanner.errors import FingerprintError
+from scanner.match.engine import Engine, normalise_mac, version_tuple
+from scanner.match.load import load_database
+from scanner.match.verify import check
+
+ACME = """
+maker: acme
+name: Acme Vision
+oui:
+  organisations: ["Hangzhou Hikvision Digital Technology Co.,Ltd."]
+  source: IEEE MA-L
+rules:
+  - id: acme.http.server
+    signal: http.server
+    regex: '^AcmeWeb/(?P<firmware>[\\d.]+)$'
+    confidence: 0.85
+    source: test
+    examples: [{value: AcmeWeb/1.2.3, fields: {firmware: 1.2.3}}]
+  - id: acme.sadp
+    signal: sadp.reply
+    field: DeviceDescription
+    regex: '^(?P<model>AC-\\w+)'
+    confidence: 0.8
+    source: test
+    examples: [{value: AC-100, fields: {model: AC-100}}]
+  - id: acme.onvif.rebadge
+    signal: onvif.manufacturer
+    equals: ShinyCam
+    equals_ci: true
+    brand: shiny
+    confidence: 0.9
+    source: test
+    examples: [SHINYCAM]
+  - id: acme.snmp.router
+    signal: snmp.sysdescr
+    prefix: Acme Router OS
+    category: other
+    confidence: 0.9
+    source: test
+    examples: [Acme Router OS 5.1]
+models:
+  - id: acme.model.nvr
+    regex: '^AC-N'
+    category: nvr
+    source: test
+    examples: [AC-N400]
+  - id: acme.model.cam
+    regex: '^AC-C'
+    category: camera
+    source: test
+    examples: [AC-C100]
+"""
+BETA = """
+maker: beta
+name: Beta Systems
+rules:
+  - id: beta.http.server
+    signal: http.server
+    equals: BetaServer
+    confidence: 0.9
+    source: test
+    examples: [BetaServer]
+"""
+GENERIC = """
+maker: null
+rules:
+  - id: generic.http.server.boa
+    signal: http.server
+    regex: '^Boa/'
+    confidence: 0.1
+    source: test
+    examples: [Boa/0.94.14rc21]
+  - id: generic.wsd.nvt
+    signal: wsd.types
+    regex: '(?i)^(?:.*\\s)?[\\w.-]*:?NetworkVideoTransmitter\\b'
+    category: camera
+    confidence: 0.6
+    source: test
+    examples: ['dn:NetworkVideoTransmitter tds:Device']
+  - id: generic.http.weakcam
+    signal: http.title
+    equals: Web Camera
+    category: camera
+    confidence: 0.3
+    source: test
+    examples: [Web Camera]
+"""
+OEM = """
+brands:
+  - brand: shiny
+    name: ShinyCam
+    maker: acme
+    relation: oem
+    confidence: 0.8
+    evidence: test link
+    source: test
+"""
+CONCERNS = """
+lists:
+  - id: testlist
+    name: Test list
+    source: test
+    date: "2024-01-01"
+    makers: [acme]
+"""
+ADVISORIES = """
+advisories:
+  - id: CVE-0000-0001
+    maker: acme
+    title: test
+    models: '^AC-C'
+    firmware: {below: "2.0"}
+    source: test
+    severity: high
+"""
+
+
+def write_db(root: Path, **extra: str) -> Path:
+    files = {"acme.yaml": ACME, "beta.yaml": BETA, "generic.yaml": GENERIC, "oem.yaml": OEM,
+             "concerns.yaml": CONCERNS, "advisories.yaml": ADVISORIES}
+    files.update(extra)
+    for name, text in files.items():
+        if text:
+            (root / name).write_text(textwrap.dedent(text))
+    return root
+
+
+@pytest.fixture()
+def engine(tmp_path: Path) -> Engine:
+    return Engine(load_database(write_db(tmp_path)))
+
+
+def test_database_checks_clean(engine: Engine) -> None:
+    assert check(engine) == []
+
+
+def test_banner_names_maker_and_extracts_firmware(engine: Engine) -> None:
+    ident = engine.identify([("http.server", "AcmeWeb/1.2.3")])
+    assert (ident.vendor, ident.brand, ident.firmware) == ("acme", "acme", "1.2.3")
+    assert ident.confidence == pytest.approx(0.85)
+    assert [e.rule_id for e in ident.evidence] == ["acme.http.server"]
+
+
+def test_oui_alone_names_card_maker_but_never_a_camera(engine: Engine) -> None:
+    ident = engine.identify([("mac", "44-19-B6-01-02-03"), ("http.title", "Web Camera")])
+    assert ident.vendor == "acme"
+    assert ident.brand is None           # only the network card is known
+    assert ident.category == "unknown"   # OUI + one weak hint is not a camera
+    assert ident.mac == "44:19:b6:01:02:03"
+
+
+def test_locally_administered_mac_gets_no_oui_evidence(engine: Engine) -> None:
+    ident = engine.identify([("mac", "46:19:b6:01:02:03")])
+    assert ident.vendor is None and ident.evidence == ()
+
+
+def test_brand_rule_resolves_real_maker(engine: Engine) -> None:
+    ident = engine.identify([("onvif.manufacturer", "shinycam"), ("onvif.model", "AC-C100")])
+    assert ident.vendor == "acme" and ident.brand == "shiny"
+    assert ident.category == "camera" and ident.model == "AC-C100"
+    assert ident.conflicts == ()
+
+
+def test_unrelated_makers_are_reported_as_conflict(engine: Engine) -> None:
+    ident = engine.identify([("http.server", "AcmeWeb/1.0"), ("http.server", "BetaServer")])
+    assert ident.vendor == "beta"
+    assert [c["vendor"] for c in ident.conflicts] == ["acme"]
+
+
+def test_composite_sadp_reply_gives_model_firmware_mac(engine: Engine) -> None:
+    xml = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><ProbeMatch><Uuid>X</Uuid><Types>inquiry</Types>"
+           "<DeviceDescription>AC-N400</DeviceDescription><MAC>44-19-b6-aa-bb-cc</MAC>"
+           "<SoftwareVersion>V4.1.2build 200101</SoftwareVersion></ProbeMatch>")
+    ident = engine.identify([("sadp.reply", xml)])
+    assert (ident.vendor, ident.model, ident.category) == ("acme", "AC-N400", "nvr")
+    assert ident.firmware == "V4.1.2build 200101" and ident.mac == "44:19:b6:aa:bb:cc"
+
+
+def test_hostile_composite_is_ignored_not_fatal(engine: Engine) -> None:
+    bomb = ('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
+            "<ProbeMatch><DeviceDescription>&b;</DeviceDescription></ProbeMatch>")
+    assert engine.identify([("sadp.reply", bomb)]).vendor is None
+    assert engine.identify([("dhip.reply", "\x00\x01{not json")]).vendor is None
+
+
+def test_generic_protocol_fact_gives_category_without_maker(engine: Engine) -> None:
+    ident = engine.identify([("wsd.types", "dn:NetworkVideoTransmitter tds:Device")])
+    assert ident.vendor is None and ident.category == "camera"
+
+
+def test_model_rule_category_beats_generic_camera_type(engine: Engine) -> None:
+    ident = engine.identify([("wsd.types", "dn:NetworkVideoTransmitter"), ("onvif.model", "AC-N400"),
+                             ("onvif.manufacturer", "ShinyCam")])
+    assert ident.category == "nvr"
+
+
+def test_non_surveillance_product_is_other(engine: Engine) -> None:
+    ident = engine.identify([("snmp.sysdescr", "Acme Router OS 5.1"), ("mac", "44:19:b6:00:00:01")])
+    assert ident.vendor == "acme" and ident.category == "other"
+
+
+def test_concerns_and_advisories(engine: Engine) -> None:
+    ident = engine.identify([("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
+                             ("onvif.firmware", "V1.5.0 build 1")])
+    assert ident.concerns == ("testlist",)
+    assert [(a["id"], a["status"]) for a in ident.advisories] == [("CVE-0000-0001", "affected")]
+    fixed = engine.identify([("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
+                             ("onvif.firmware", "V2.0.1")])
+    assert fixed.advisories == ()
+    assert engine.identify([("onvif.manufacturer", "ShinyCam")], concern_lists=[]).concerns == ()
+
+
+def test_every_matching_regex_rule_is_reported(tmp_path: Path) -> None:
+    extra = """
+    maker: gamma
+    name: Gamma
+    rules:
+      - id: gamma.a
+        signal: http.server
+        regex: '^Boa/0\\.94'
+        confidence: 0.2
+        source: test
+        examples: [Boa/0.94.14rc21]
+    """
+    db = load_database(write_db(tmp_path, **{"gamma.yaml": extra}))
+    eng = Engine(db)
+    ids = {e.rule_id for e in eng.match("http.server", "Boa/0.94.14rc21")[0]}
+    assert ids == {"generic.http.server.boa", "gamma.a"}
+    # and the check refuses a maker rule that pins a generic string on one maker
+    assert any("generic example" in p for p in check(eng))
+
+
+@pytest.mark.parametrize(("name", "text", "needle"), [
+    ("beta.yaml", BETA.replace("signal: http.server", "signal: http.banner"),
+     "beta.yaml: rule beta.http.server: field 'signal' is 'http.banner'"),
+    ("beta.yaml", BETA.replace("    examples: [BetaServer]\n", ""),
+     "beta.yaml: rule beta.http.server: field 'examples'"),
+    ("beta.yaml", BETA.replace("equals: BetaServer", "regex: '^(?P<vendor>Beta)'"),
+     "beta.yaml: rule beta.http.server: regex uses named groups ['vendor']"),
+    ("beta.yaml", BETA.replace("confidence: 0.9", "confidence: 2"),
+     "beta.yaml: rule beta.http.server: field 'confidence'"),
+    ("beta.yaml", BETA + "  - [\n", "beta.yaml: not valid YAML"),
+    ("oem.yaml", OEM.replace("maker: acme", "maker: nobody"), "oem.yaml: brand shiny: maker 'nobody'"),
+])
+def test_broken_file_error_names_file_rule_field(tmp_path: Path, name: str, text: str, needle: str) -> None:
+    write_db(tmp_path, **{name: text})
+    with pytest.raises(FingerprintError) as e:
+        load_database(tmp_path)
+    assert needle in str(e.value)
+
+
+def test_wrong_example_is_reported_by_check(tmp_path: Path) -> None:
+    bad = BETA.replace("examples: [BetaServer]", "examples: [BetaServer2]")
+    eng = Engine(load_database(write_db(tmp_path, **{"beta.yaml": bad})))
+    assert check(eng) == ["beta.yaml: rule beta.http.server: example 'BetaServer2' does not match its own rule"]
+
+
+def test_oui_claimed_twice_is_reported(tmp_path: Path) -> None:
+    beta = BETA.replace("rules:", "oui:\n  prefixes: ['44:19:B6']\n  source: test\nrules:")
+    eng = Engine(load_database(write_db(tmp_path, **{"beta.yaml": beta})))
+    assert any("4419B6 is claimed by several makers" in p for p in check(eng))
+
+
+def test_helpers() -> None:
+    assert normalise_mac("4419.B6AA.BBCC") == "44:19:b6:aa:bb:cc"
+    assert normalise_mac("44-19-b6-aa-bb-cc") == "44:19:b6:aa:bb:cc"
+    assert normalise_mac("not a mac") is None
+    assert version_tuple("V5.5.82build 190910") == (5, 5, 82)
+    assert version_tuple("2.800.0000000.13.R") == (2, 800, 0, 13)
+
+
+def test_identify_cli_answers_good_lines_and_names_bad_ones(tmp_path: Path) -> None:
+    write_db(tmp_path)
+    lines = [
+        json.dumps({"id": "a", "observations": [{"signal": "http.server", "value": "AcmeWeb/1.2.3"}]}),
+        "{broken",
+        json.dumps({"id": "c", "observations": [{"signal": "no.such", "value": "x"}]}),
+        json.dumps({"id": "d", "observations": [{"signal": "http.server", "value": "BetaServer"}]}),
+    ]
+    p = subprocess.run([sys.executable, "-m", "scanner", "identify", "--db", str(tmp_path)],
+                       input="\n".join(lines) + "\n", capture_output=True, text=True)
+    assert p.returncode != 0
+    out = [json.loads(x) for x in p.stdout.splitlines()]
+    assert [(o["id"], o["vendor"]) for o in out] == [("a", "acme"), ("d", "beta")]
+    assert set(out[0]) == {"id", "vendor", "brand", "model", "firmware", "category", "confidence",
+                           "concerns", "advisories", "evidence", "conflicts"}
+    assert "line 2" in p.stderr and "line 3" in p.stderr and "no.such" in p.stderr
+    why = subprocess.run([sys.executable, "-m", "scanner", "identify", "--why", "--db", str(tmp_path)],
+                         input=lines[0], capture_output=True, text=True)
+    assert why.returncode == 0 and "Acme Vision" in why.stdout and "acme.http.server" in why.stdout
