@@ -364,14 +364,23 @@ async def exchange(ip: str, port: int, request: bytes, *, tls: bool, timeout: fl
 T = TypeVar("T")
 
 
-async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Observation]]],
-                  limit: int) -> AsyncIterator[Observation]:
-    """Run worker over items, at most limit at once, yielding observations as each finishes."""
+async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Observation]]], limit: int,
+                  on_error: Callable[[T, Exception], None] | None = None) -> AsyncIterator[Observation]:
+    """Run worker over items, at most limit at once, yielding observations as each finishes.
+
+    A worker exception goes to on_error (the item yields nothing) so one host never ends the sweep.
+    """
     sem = asyncio.Semaphore(max(1, limit))
 
     async def one(item: T) -> list[Observation]:
         async with sem:
-            return await worker(item)
+            try:
+                return await worker(item)
+            except Exception as e:
+                if on_error is None:
+                    raise
+                on_error(item, e)
+                return []
 
     tasks = [asyncio.ensure_future(one(i)) for i in items]
     try:
@@ -516,7 +525,8 @@ class Http(Module):
         """Probe each live in-scope host with open web ports; yield its observations."""
         hosts = [ip for ip, h in list(ctx.hosts.items())
                  if ctx.scope.allows(ip) and any(p not in NOT_HTTP_PORTS for p in h.open_ports)]
-        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY):
+        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
+                               lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
             yield o
 
 
