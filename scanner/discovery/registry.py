@@ -1,4 +1,4 @@
-"""The explicit list of discovery modules (one line each); each file exposes MODULE = its class."""
+"""The explicit list of discovery modules (one line each): name -> "import.path[:Class]" (default MODULE)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ MODULES: dict[str, str] = {
     "arp": "scanner.discovery.arp",
     "tcp": "scanner.discovery.tcp",
     "wsd": "scanner.discovery.wsd",
+    "wsd_directed": "scanner.discovery.wsd:WsdDirected",
     "sadp": "scanner.discovery.sadp",
     "dhip": "scanner.discovery.dhip",
     "mdns": "scanner.discovery.mdns",
@@ -24,6 +25,7 @@ MODULES: dict[str, str] = {
 
 def load(name: str) -> type[Module]:
     """The module class registered as name (ImportError/KeyError if it is missing)."""
-    mod = importlib.import_module(MODULES[name])
-    cls: type[Module] = mod.MODULE
+    path, _, attr = MODULES[name].partition(":")
+    mod = importlib.import_module(path)
+    cls: type[Module] = getattr(mod, attr or "MODULE")
     return cls
