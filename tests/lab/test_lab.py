@@ -1,0 +1,236 @@
+"""The lab machinery seen from outside: `camscan lab up/status/truth/exec/mutate/down` on real
+namespaces, checked with independent tools (iproute2, scapy's ARP, net-snmp's snmpget)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scanner.errors import InputError
+from scanner.lab import state as lab_state
+from scanner.lab import topology
+from tests.lab.conftest import REPO, Lab, running_lab
+
+TRUTH_KEYS = {"ip", "mac", "vendor", "brand", "model", "firmware", "category", "persona", "services",
+              "hostile"}
+SMALL_PERSONAS = 26
+
+ARP_SCRIPT = """
+import json, sys
+from scapy.all import ARP, Ether, conf, srp
+conf.verb = 0
+ans, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=sys.argv[1]), iface="camscan-eth0",
+             timeout=3, retry=2)
+print(json.dumps({r.psrc: r.hwsrc for _, r in ans}))
+"""
+
+
+def _namespaces(instance: str) -> list[str]:
+    return topology.instance_namespaces(instance, topology.list_namespaces())
+
+
+def _live_pids_mentioning(text: str) -> list[int]:
+    """Pids of live (not zombie) processes whose command line mentions TEXT."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            argv = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            st = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in argv and st != "Z":
+            out.append(int(d.name))
+    return out
+
+
+# --- without a lab ------------------------------------------------------------------------------
+
+def test_unprivileged_up_is_refused_in_one_line() -> None:
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() == 0:
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to drop root for this check")
+        argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all", sys.executable, "-m", "scanner", "lab", "up"]
+    else:
+        argv = [sys.executable, "-m", "scanner", "lab", "up"]
+    env = {**os.environ, "CAMSCAN_LAB": "tnopriv", "PYTHONPATH": str(REPO)}
+    p = subprocess.run(argv, env=env, cwd="/", text=True, capture_output=True, timeout=60)
+    assert p.returncode != 0
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert "root or CAP_NET_ADMIN" in lines[0]
+    assert not _namespaces("tnopriv")
+
+
+def test_subnet_outside_benchmark_range_must_not_overlap_routes() -> None:
+    routes = [ipaddress.IPv4Network("10.1.0.0/16"), ipaddress.IPv4Network("192.168.1.0/24")]
+    assert str(topology.check_subnet("198.19.4.0/24", 26, routes)) == "198.19.4.0/24"
+    assert str(topology.check_subnet("10.2.0.0/24", 26, routes)) == "10.2.0.0/24"
+    with pytest.raises(InputError, match=re.escape("overlaps route 10.1.0.0/16")):
+        topology.check_subnet("10.1.5.0/24", 26, routes)
+    with pytest.raises(InputError, match="no room"):
+        topology.check_subnet("198.18.0.0/28", 26, routes)
+    with pytest.raises(InputError, match="not a unicast range"):
+        topology.check_subnet("239.1.0.0/16", 26, routes)
+
+
+# --- the shared small lab ---------------------------------------------------------------------
+
+@pytest.mark.lab
+def test_small_truth_lists_every_persona_once_with_its_oui(lab_small: Lab) -> None:
+    doc = lab_small.truth()
+    assert set(doc) == {"profile", "subnet", "scanner_ip", "devices"}
+    assert doc["profile"] == "small"
+    net = ipaddress.IPv4Network(doc["subnet"])
+    assert doc["scanner_ip"] == str(net.network_address + 1)
+    devices = doc["devices"]
+    assert len(devices) == SMALL_PERSONAS
+    assert len({d["persona"] for d in devices}) == SMALL_PERSONAS
+    personas = lab_state.load_personas()
+    for d in devices:
+        assert set(d) == TRUTH_KEYS
+        p = personas[d["persona"]]
+        assert ipaddress.IPv4Address(d["ip"]) in net
+        assert d["mac"].upper().startswith(p.oui.upper() + ":"), d
+        assert (d["vendor"], d["brand"], d["model"], d["category"]) == (p.vendor, p.brand, p.model,
+                                                                         p.category)
+        assert d["firmware"] == p.firmware
+        assert d["services"] == list(p.services)
+        assert d["hostile"] is False
+        assert (d["vendor"] is None) == (d["category"] == "other")
+    assert len({d["ip"] for d in devices}) == len({d["mac"] for d in devices}) == SMALL_PERSONAS
+
+
+@pytest.mark.lab
+def test_status_reports_up(lab_small: Lab) -> None:
+    p = lab_small.camscan("lab", "status")
+    assert "up, profile small" in p.stdout
+    s = json.loads(lab_small.camscan("lab", "status", "--json").stdout)
+    assert s["state"] == "up" and s["hosts"] == SMALL_PERSONAS and s["served"] == SMALL_PERSONAS
+
+
+@pytest.mark.lab
+def test_second_up_is_refused(lab_small: Lab) -> None:
+    p = lab_small.camscan("lab", "up", check=False)
+    assert p.returncode != 0
+    assert "already up" in p.stderr
+
+
+@pytest.mark.lab
+def test_arp_from_scanner_namespace_sees_every_host_mac(lab_small: Lab) -> None:
+    doc = lab_small.truth()
+    p = lab_small.exec(sys.executable, "-c", ARP_SCRIPT, doc["subnet"])
+    seen = json.loads(p.stdout.strip().splitlines()[-1])
+    assert seen == {d["ip"]: d["mac"] for d in doc["devices"]}
+
+
+@pytest.mark.lab
+def test_exec_runs_in_scanner_namespace_and_passes_exit_status(lab_small: Lab) -> None:
+    doc = lab_small.truth()
+    p = lab_small.exec("ip", "-4", "-o", "addr", "show", "dev", "camscan-eth0")
+    assert f" {doc['scanner_ip']}/" in p.stdout
+    # nothing outside the lab is reachable from the scanner namespace: only the lab subnet and
+    # multicast are routed there
+    routes = lab_small.exec("ip", "-4", "route").stdout
+    assert "default" not in routes
+    assert lab_small.exec("sh", "-c", "exit 7", check=False).returncode == 7
+
+
+@pytest.mark.lab
+def test_nothing_of_the_lab_is_in_the_root_namespace(lab_small: Lab) -> None:
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    assert "camscan-" not in links
+    assert set(_namespaces(lab_small.instance)) >= {topology.bridge_ns(lab_small.instance),
+                                                    topology.scanner_ns(lab_small.instance)}
+
+
+@pytest.mark.lab
+@pytest.mark.skipif(shutil.which("snmpget") is None, reason="needs snmpget (Debian package snmp)")
+def test_snmpget_returns_each_snmp_persona_sysdescr(lab_small: Lab) -> None:
+    from scanner.lab.daemon import load_services
+
+    _, snmpd_config = load_services()
+    st = lab_state.load(lab_small.instance)
+    assert st is not None
+    personas = lab_state.load_personas()
+    checked = 0
+    for h in st.hosts:
+        conf = snmpd_config(lab_state.lab_host(st, h, personas))
+        if conf is None:
+            continue
+        want = next(line.split(None, 1)[1] for line in conf.splitlines() if line.startswith("sysDescr"))
+        p = lab_small.exec("snmpget", "-v2c", "-c", "public", "-Oqv", "-t", "2", "-r", "2", h.ip,
+                           "1.3.6.1.2.1.1.1.0")
+        assert p.stdout.strip().strip('"') == want.strip().strip('"'), h.persona
+        checked += 1
+    assert checked >= 3
+
+
+# --- labs of their own ------------------------------------------------------------------------
+
+@pytest.mark.lab
+def test_mutate_changes_truth_and_what_hosts_answer() -> None:
+    with running_lab("m", "--profile", "small", "--seed", "3") as lab:
+        before = {d["ip"]: d for d in lab.truth()["devices"]}
+        out = lab.camscan("lab", "mutate", "--add", "3", "--remove", "2", "--reflash", "2").stdout
+        after = {d["ip"]: d for d in lab.truth()["devices"]}
+        removed = set(before) - set(after)
+        added = set(after) - set(before)
+        flashed = {ip for ip in set(before) & set(after) if before[ip]["firmware"] != after[ip]["firmware"]}
+        assert (len(removed), len(added), len(flashed)) == (2, 3, 2)
+        for ip in removed | added:
+            assert ip in out
+        subnet = lab.truth()["subnet"]
+        seen = json.loads(lab.exec(sys.executable, "-c", ARP_SCRIPT, subnet).stdout.strip().splitlines()[-1])
+        assert seen == {ip: d["mac"] for ip, d in after.items()}
+        for ip in flashed:
+            assert answered_firmware(lab, after[ip]) == after[ip]["firmware"]
+        s = json.loads(lab.camscan("lab", "status", "--json").stdout)
+        assert s["state"] == "up" and s["served"] == len(after) and s["mutations"] == 1
+
+
+def answered_firmware(lab: Lab, device: dict[str, object]) -> str | None:
+    """The firmware version the host itself reports (SNMP sysDescr or HTTP body, first found)."""
+    ip = str(device["ip"])
+    p = lab.exec(sys.executable, "-c",
+                 "import sys,urllib.request;print(urllib.request.urlopen(f'http://{sys.argv[1]}/',"
+                 "timeout=5).read().decode())", ip, check=False)
+    fw = str(device["firmware"])
+    return fw if fw in p.stdout else None
+
+
+@pytest.mark.lab
+def test_down_leaves_nothing_behind_even_after_a_crash() -> None:
+    with running_lab("d", "--profile", "small", "--seed", "5") as lab:
+        paths = lab_state.paths(lab.instance)
+        pid = lab_state.daemon_pid(lab.instance)
+        assert pid is not None and _live_pids_mentioning(str(paths.root))
+        # a crashed lab: the daemon dies, its snmpd children live on in the host namespaces
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        assert "broken" in lab.camscan("lab", "status", check=False).stdout
+        p = lab.camscan("lab", "down")
+        assert "removed" in p.stdout
+        assert not _namespaces(lab.instance)
+        assert not _live_pids_mentioning(str(paths.root))
+        assert not _live_pids_mentioning(f"--instance {lab.instance}")
+        assert not paths.root.exists()
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+        assert "camscan-" not in links
+        again = lab.camscan("lab", "down")
+        assert "nothing was up" in again.stdout
+        st = lab.camscan("lab", "status", check=False)
+        assert st.returncode == 1 and "down" in st.stdout
