@@ -1,0 +1,175 @@
+"""ARP sweep of the in-scope addresses on the scanner's own links (phase 1, needs raw sockets).
+
+Protocol: ARP (RFC 826) over Ethernet: a broadcast who-has per address, is-at replies give the
+MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked.
+Sent with scapy `srp` (shared/docs/protocols.md section 9); a bulk sweep can miss replies
+(secdev/scapy issue #4219), so silent addresses are asked once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import ipaddress
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.models import Observation
+
+ETH_P_ARP = 0x0806
+ETH_P_8021Q = 0x8100
+ARP_IS_AT = 2
+FIRST_PASS_TIMEOUT = 1.0     # seconds after the last request is sent
+RETRY_TIMEOUT = 1.0
+SEND_INTERVAL = 0.0005       # seconds between requests (a burst of thousands drops replies)
+MAX_ADDRESSES_PER_LINK = 65536
+
+_SIOCGIFADDR = 0x8915
+_SIOCGIFNETMASK = 0x891B
+
+
+@dataclass(frozen=True, slots=True)
+class ArpReply:
+    """One ARP is-at: the sender's IPv4 address and MAC (lower-case, colon-separated)."""
+
+    ip: str
+    mac: str
+
+
+def format_mac(raw: bytes) -> str:
+    """Six bytes -> 'aa:bb:cc:dd:ee:ff'."""
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def parse_reply(frame: bytes) -> ArpReply:
+    """Decode an Ethernet frame carrying an ARP is-at; raises DecodeError only."""
+    if len(frame) < 14:
+        raise DecodeError("frame shorter than an Ethernet header")
+    off = 12
+    (etype,) = struct.unpack_from("!H", frame, off)
+    if etype == ETH_P_8021Q:
+        off += 4
+        if len(frame) < off + 2:
+            raise DecodeError("truncated VLAN tag")
+        (etype,) = struct.unpack_from("!H", frame, off)
+    off += 2
+    if etype != ETH_P_ARP:
+        raise DecodeError(f"not ARP (ethertype 0x{etype:04x})")
+    if len(frame) < off + 28:
+        raise DecodeError("truncated ARP packet")
+    htype, ptype, hlen, plen, oper = struct.unpack_from("!HHBBH", frame, off)
+    if (htype, ptype, hlen, plen) != (1, 0x0800, 6, 4):
+        raise DecodeError("ARP for something other than Ethernet/IPv4")
+    if oper != ARP_IS_AT:
+        raise DecodeError(f"ARP op {oper} is not a reply")
+    sha = frame[off + 8:off + 14]
+    spa = frame[off + 14:off + 18]
+    if sha == b"\x00" * 6 or sha[0] & 1:
+        raise DecodeError("reply carries a null or multicast MAC")
+    return ArpReply(socket.inet_ntoa(spa), format_mac(sha))
+
+
+def to_observations(reply: ArpReply) -> list[Observation]:
+    """The `mac` observation of one reply."""
+    return [Observation("mac", reply.mac, ip=reply.ip, mac=reply.mac, source="arp", at=time.time())]
+
+
+def link_targets(addresses: Iterable[str], network: ipaddress.IPv4Network, own_ip: str) -> list[str]:
+    """The addresses that can answer ARP on a link: inside its subnet, not our own, capped."""
+    out = [a for a in addresses if a != own_ip and ipaddress.IPv4Address(a) in network]
+    return out[:MAX_ADDRESSES_PER_LINK]
+
+
+def _ioctl_addr(sock: socket.socket, name: str, req: int) -> str:
+    packed = struct.pack("256s", name.encode()[:15])
+    return socket.inet_ntoa(fcntl.ioctl(sock.fileno(), req, packed)[20:24])
+
+
+def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
+    """(interface, IPv4 address, subnet) of each up interface with an address, in this netns; lo excluded."""
+    out: list[tuple[str, str, ipaddress.IPv4Network]] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _, name in socket.if_nameindex():
+            if name == "lo":
+                continue
+            try:
+                ip = _ioctl_addr(s, name, _SIOCGIFADDR)
+                mask = _ioctl_addr(s, name, _SIOCGIFNETMASK)
+            except OSError:
+                continue
+            out.append((name, ip, ipaddress.IPv4Network(f"{ip}/{mask}", strict=False)))
+    return out
+
+
+def _sweep(iface: str, targets: list[str], timeout: float) -> tuple[list[bytes], list[str]]:
+    """Blocking scapy srp: raw reply frames and the targets that stayed silent."""
+    from scapy.config import conf
+    from scapy.layers.l2 import ARP, Ether
+    from scapy.sendrecv import srp
+
+    conf.verb = 0
+    ans, unans = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=targets), iface=iface, timeout=timeout,
+                     inter=SEND_INTERVAL, verbose=0)
+    frames = [bytes(received) for _, received in ans]
+    silent = [str(sent[ARP].pdst) for sent in unans]
+    return frames, silent
+
+
+class ArpSweep(Module):
+    """Ask every in-scope on-link address for its MAC; fills ctx.hosts and emits `mac`."""
+
+    name: ClassVar[str] = "arp"
+    signals: ClassVar[frozenset[str]] = frozenset({"mac"})
+    per_link: ClassVar[bool] = True
+    needs_raw: ClassVar[bool] = True
+    phase: ClassVar[int] = 1
+
+    def _links(self, ctx: ScanContext) -> list[tuple[str, str, ipaddress.IPv4Network]]:
+        links = local_links()
+        if ctx.interface:
+            return [lk for lk in links if lk[0] == ctx.interface]
+        return [lk for lk in links if any(lk[2].overlaps(t) for t in ctx.scope.targets)]
+
+    def _accept(self, ctx: ScanContext, frame: bytes, seen: dict[str, str]) -> None:
+        try:
+            reply = parse_reply(frame)
+        except DecodeError as e:
+            ctx.stats.count("arp.undecodable")
+            ctx.stats.error(self.name, None, f"undecodable reply: {e}")
+            return
+        if not ctx.scope.allows(reply.ip):
+            ctx.stats.error(self.name, reply.ip,
+                            f"ARP reply from {reply.ip} ({reply.mac}) outside the scope; ignored")
+            return
+        seen.setdefault(reply.ip, reply.mac)
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Sweep each matching link; yield one `mac` observation per answering address."""
+        addresses = [a for a in ctx.scope.hosts() if ctx.scope.allows(a)]
+        seen: dict[str, str] = {}
+        for iface, own_ip, net in self._links(ctx):
+            targets = link_targets(addresses, net, own_ip)
+            if not targets:
+                continue
+            ctx.stats.count("arp.requests", len(targets))
+            frames, silent = await asyncio.to_thread(_sweep, iface, targets, FIRST_PASS_TIMEOUT)
+            for f in frames:
+                self._accept(ctx, f, seen)
+            if silent:
+                ctx.stats.count("arp.retries", len(silent))
+                frames, _ = await asyncio.to_thread(_sweep, iface, silent, RETRY_TIMEOUT)
+                for f in frames:
+                    self._accept(ctx, f, seen)
+        for ip, mac in sorted(seen.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])):
+            ctx.host(ip).mac = mac
+            ctx.stats.count("arp.answered")
+            for o in to_observations(ArpReply(ip, mac)):
+                yield o
+
+
+MODULE = ArpSweep

@@ -1,0 +1,93 @@
+"""ARP sweep: reply decoding, link selection, and a real scapy sweep across a private veth pair."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scanner.discovery import arp
+from scanner.discovery.base import DecodeError
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("camscan_netpair", HERE / "fixtures_host" / "netpair.py")
+assert _spec and _spec.loader
+netpair = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netpair)
+
+# An is-at from 192.168.1.64 (Hikvision's factory-default address) with a Hikvision-OUI MAC
+# (44:19:b6, protocols.md section 9 lab note), to 192.168.1.10; Ethernet padding to 60 bytes.
+IS_AT = bytes.fromhex(
+    "00163e000001" "4419b6a1b2c3" "0806"
+    "0001" "0800" "06" "04" "0002"
+    "4419b6a1b2c3" "c0a80140"
+    "00163e000001" "c0a8010a") + b"\x00" * 18
+
+
+def test_is_at_decodes_to_ip_and_mac() -> None:
+    r = arp.parse_reply(IS_AT)
+    assert r == arp.ArpReply("192.168.1.64", "44:19:b6:a1:b2:c3")
+    (o,) = arp.to_observations(r)
+    assert (o.signal, o.value, o.ip, o.mac, o.source) == ("mac", "44:19:b6:a1:b2:c3", "192.168.1.64",
+                                                          "44:19:b6:a1:b2:c3", "arp")
+
+
+def test_vlan_tagged_reply_decodes() -> None:
+    tagged = IS_AT[:12] + bytes.fromhex("8100000a") + IS_AT[12:]
+    assert arp.parse_reply(tagged).ip == "192.168.1.64"
+
+
+@pytest.mark.parametrize("frame", [
+    b"", IS_AT[:20], IS_AT[:12] + b"\x08\x00" + IS_AT[14:],            # short, truncated, IPv4 not ARP
+    IS_AT[:20] + b"\x00\x01" + IS_AT[22:],                               # who-has, not is-at
+    IS_AT[:22] + b"\x00" * 6 + IS_AT[28:],                               # null sender MAC
+    IS_AT[:12] + b"\x81\x00",                                            # VLAN tag cut off
+])
+def test_bad_frames_are_decode_errors(frame: bytes) -> None:
+    with pytest.raises(DecodeError):
+        arp.parse_reply(frame)
+
+
+def test_only_on_link_addresses_are_asked() -> None:
+    net = ipaddress.IPv4Network("10.1.2.0/24")
+    assert arp.link_targets(["10.1.2.1", "10.1.2.7", "10.1.3.7"], net, "10.1.2.1") == ["10.1.2.7"]
+
+
+def test_module_declares_raw_phase1() -> None:
+    assert arp.ArpSweep.needs_raw and arp.ArpSweep.phase == 1 and arp.ArpSweep.signals == {"mac"}
+
+
+lab = pytest.mark.skipif(not netpair.can_build(), reason="needs root to build network namespaces")
+MAC_B = "44:19:b6:00:00:2a"
+
+
+@pytest.fixture
+def pair():  # type: ignore[no-untyped-def]
+    p = netpair.NetPair(f"a{os.getpid() % 10000}", 34, extra_b=["198.18.34.3", "198.18.34.4"], mac_b=MAC_B)
+    yield p
+    p.close()
+
+
+@pytest.mark.lab
+@lab
+def test_sweep_finds_macs_on_the_link(pair) -> None:  # type: ignore[no-untyped-def]
+    # .4 answers ARP but is excluded: it must be neither asked nor reported.
+    ctx = netpair.make_ctx(["198.18.34.0/28"], ["198.18.34.4"], privileged=True)
+    obs: list[Any] = pair.run_in_a(lambda: netpair.collect(arp.ArpSweep(), ctx))
+    got = {(o.ip, o.value) for o in obs}
+    assert got == {("198.18.34.2", MAC_B), ("198.18.34.3", MAC_B)}
+    assert ctx.hosts["198.18.34.2"].mac == MAC_B
+    assert "198.18.34.4" not in ctx.hosts and "198.18.34.9" not in ctx.hosts
+    assert ctx.stats.counters["arp.retries"] > 0                  # the silent ones were asked again
+
+
+@pytest.mark.lab
+@lab
+def test_named_interface_outside_scope_sends_nothing(pair) -> None:  # type: ignore[no-untyped-def]
+    ctx = netpair.make_ctx(["198.18.35.0/28"], interface=pair.if_a, privileged=True)
+    obs: list[Any] = pair.run_in_a(lambda: netpair.collect(arp.ArpSweep(), ctx))
+    assert obs == [] and "arp.requests" not in ctx.stats.counters
