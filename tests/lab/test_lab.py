@@ -234,3 +234,39 @@ def test_down_leaves_nothing_behind_even_after_a_crash() -> None:
         assert "nothing was up" in again.stdout
         st = lab.camscan("lab", "status", check=False)
         assert st.returncode == 1 and "down" in st.stdout
+
+
+RECEIVER = """
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("239.255.0.77", 45077))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+             struct.pack("4s4s", socket.inet_aton("239.255.0.77"), socket.inet_aton(sys.argv[1])))
+s.settimeout(20)
+print("ready", flush=True)
+data, src = s.recvfrom(100)
+print(data.decode(), src[0], flush=True)
+"""
+SENDER = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+s.sendto(b"camscan-multicast", ("239.255.0.77", 45077))
+"""
+
+
+@pytest.mark.lab
+def test_multicast_from_scanner_reaches_a_host(lab_small: Lab) -> None:
+    st = lab_state.load(lab_small.instance)
+    assert st is not None
+    host = st.hosts[0]
+    ns = topology.host_ns(lab_small.instance, host.index)
+    with subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", RECEIVER, host.ip],
+                          stdout=subprocess.PIPE, text=True) as rx:
+        assert rx.stdout is not None
+        assert rx.stdout.readline().strip() == "ready"
+        lab_small.exec(sys.executable, "-c", SENDER)
+        line = rx.stdout.readline().strip()
+        rx.wait(timeout=20)
+    assert line == f"camscan-multicast {st.scanner_ip}"
