@@ -17,11 +17,13 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from scanner.cli import fingerprints, identify, lab
+    from scanner.cli import fingerprints, identify, lab, scan
 
     cli.add_command(identify.identify)
     cli.add_command(fingerprints.fingerprints)
     cli.add_command(lab.lab)
+    cli.add_command(scan.scan)
+    cli.add_command(scan.import_nmap)
 
 
 def main() -> None:

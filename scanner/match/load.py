@@ -463,8 +463,8 @@ def _cross_check(db: Database) -> None:
             raise FingerprintError(f"{r.file}: rule {r.id}: id also used in {seen[r.id]}")
         seen[r.id] = r.file
         if r.brand is not None:
-            b = db.brands.get(r.brand)
-            if r.maker is not None and r.brand != r.maker and (b is None or b.maker != r.maker):
+            linked = db.brands.get(r.brand)
+            if r.maker is not None and r.brand != r.maker and (linked is None or linked.maker != r.maker):
                 raise FingerprintError(f"{r.file}: rule {r.id}: brand {r.brand!r} is not linked to maker "
                                        f"{r.maker!r} in oem.yaml")
         for s in r.shared_by:

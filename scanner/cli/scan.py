@@ -1,0 +1,150 @@
+"""`camscan scan` and `camscan import-nmap`: sweep authorised ranges, identify, write the inventory."""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from scanner import report
+from scanner.errors import InputError
+from scanner.match.engine import get_engine
+from scanner.match.load import SURVEILLANCE_CATEGORIES
+from scanner.scan import DEFAULT_RATE, ScanRequest, plan, run
+from scanner.sites import load_credentials, load_site
+
+_err = Console(stderr=True)
+
+
+def _logger() -> Any:
+    t0 = time.monotonic()
+    tty = sys.stderr.isatty()
+
+    def log(msg: str) -> None:
+        if tty:
+            _err.print(f"[dim]{time.monotonic() - t0:6.1f}s[/dim] {msg}")
+        else:
+            print(f"camscan: {time.monotonic() - t0:.1f}s {msg}", file=sys.stderr, flush=True)
+    return log
+
+
+def print_summary(inv: dict[str, Any], why: bool = False) -> None:
+    """Terminal summary: surveillance devices by maker and category, then totals."""
+    con = Console()
+    cats = sorted(SURVEILLANCE_CATEGORIES)
+    t = Table(title=f"Surveillance devices by maker ({inv['site'].get('name') or 'ad-hoc scan'})")
+    t.add_column("maker")
+    for c in cats:
+        t.add_column(c, justify="right")
+    t.add_column("total", justify="right")
+    for maker, counts, total in report.summary_rows(inv):
+        t.add_row(maker, *[str(counts.get(c, "")) for c in cats], str(total))
+    con.print(t)
+    devs = inv["devices"]
+    surv = sum(1 for d in devs if d["category"] in SURVEILLANCE_CATEGORIES)
+    other = sum(1 for d in devs if d["category"] == "other")
+    unknown = sum(1 for d in devs if d["category"] == "unknown")
+    st = inv["scan"]["stats"]
+    con.print(f"{len(devs)} hosts: {surv} surveillance devices, {other} other, {unknown} unidentified; "
+              f"{len(inv['scan']['errors'])} errors; {st.get('seconds', '?')}s")
+    if why:
+        for d in devs:
+            if d["category"] in SURVEILLANCE_CATEGORIES or d["vendor"]:
+                con.print(f"\n[bold]{d['ip']}[/bold] {d['vendor'] or '?'} / {d['brand'] or '-'} "
+                          f"{d['model'] or ''} {d['category']} ({d['confidence']})", highlight=False)
+                for e in sorted(d["evidence"], key=lambda e: -e["confidence"]):
+                    fld = f"[{e['field']}]" if e.get("field") else ""
+                    con.print(f"   {e['confidence']:.2f} {e['vendor'] or 'no maker'}: {e['signal']}{fld} = "
+                              f"{str(e['value'])[:90]!r} ({e['rule']})", highlight=False, markup=False)
+
+
+@click.command()
+@click.argument("targets", nargs=-1)
+@click.option("--site", "site_file", type=click.Path(dir_okay=False), help="Site file (YAML); see examples/.")
+@click.option("--exclude", "excludes", multiple=True, help="CIDR or address never to probe (repeatable).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="camscan-out", show_default=True,
+              help="Folder for inventory.json and the other formats.")
+@click.option("--format", "formats", default="json", show_default=True, help="Comma list of json,csv,md.")
+@click.option("--interface", default=None, help="Interface to scan from (default: the route to the targets).")
+@click.option("--credentials", "cred_file", type=click.Path(dir_okay=False),
+              help="Operator credentials file (YAML): one login attempt per device at most.")
+@click.option("--modules", default=None, help="Comma list of discovery modules (default: all).")
+@click.option("--rate", type=float, default=None, help=f"Global probe rate, per second [default: {DEFAULT_RATE:g}].")
+@click.option("--engine", type=click.Choice(["native", "nmap"]), default="native", show_default=True)
+@click.option("--why", is_flag=True, help="Explain each identification (evidence) after the summary.")
+@click.option("--allow-large", is_flag=True, help="Allow targets larger than a /16.")
+@click.option("--allow-public", is_flag=True, help="Allow public (non-private) address space.")
+@click.option("--concerns", default=None, help="Comma list of concern list ids to apply (default: all).")
+def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, ...], out_dir: str, formats: str,
+         interface: str | None, cred_file: str | None, modules: str | None, rate: float | None, engine: str,
+         why: bool, allow_large: bool, allow_public: bool, concerns: str | None) -> None:
+    """Scan TARGET... (CIDR, a-b range or address) for surveillance devices and name their makers."""
+    fmts = report.parse_formats(formats)
+    site = load_site(site_file) if site_file else None
+    all_targets = list(targets) + ([r.cidr for r in site.ranges] if site else [])
+    if not all_targets:
+        raise InputError("no targets: give TARGET... or --site with ranges")
+    creds_path = cred_file or (site.credentials if site else None)
+    creds = load_credentials(creds_path) if creds_path else None
+    mod_list = [m.strip() for m in modules.split(",") if m.strip()] if modules else (
+        list(site.modules) if site and site.modules else None)
+    req = ScanRequest(
+        targets=all_targets, excludes=list(excludes) + (list(site.excludes) if site else []), site=site,
+        modules=mod_list, rate=rate or (site.rate if site and site.rate else DEFAULT_RATE),
+        interface=interface or (site.interface if site else None), credentials=creds, engine=engine,
+        allow_large=allow_large, allow_public=allow_public,
+        concern_lists=[c.strip() for c in concerns.split(",")] if concerns else None)
+    eng = get_engine()
+    if req.concern_lists is not None:
+        known = {c.id for c in eng.db.concerns}
+        bad = [c for c in req.concern_lists if c not in known]
+        if bad:
+            raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    p = plan(req)   # every input error is raised here, before anything is sent
+    log = _logger()
+    log(f"scanning {', '.join(str(n) for n in p.scope.targets)} ({p.scope.size()} addresses) "
+        f"from {p.interface or '?'} {p.interface_ip or ''}")
+    inv = run(req, eng, log, p)
+    written = report.write(inv, Path(out_dir), fmts)
+    print_summary(inv, why)
+    for w in written:
+        click.echo(f"wrote {w}")
+
+
+@click.command("import-nmap")
+@click.argument("xml_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="camscan-out", show_default=True)
+@click.option("--format", "formats", default="json", show_default=True, help="Comma list of json,csv,md.")
+@click.option("--why", is_flag=True, help="Explain each identification.")
+def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
+    """Identify devices from an existing nmap XML scan (-oX); sends nothing."""
+    from scanner.discovery.nmap import observations_from_nmap_xml
+    from scanner.inventory.merge import build_devices
+
+    fmts = report.parse_formats(formats)
+    text = Path(xml_file).read_text(encoding="utf-8", errors="replace")
+    try:
+        per_host = observations_from_nmap_xml(text)
+    except ValueError as e:
+        raise InputError(f"{xml_file}: not an nmap XML scan: {e}") from None
+    eng = get_engine()
+    obs = [o for lst in per_host.values() for o in lst]
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    devices = build_devices(obs, eng)
+    inv = {"schema": "camscan.inventory/1", "site": {"name": None, "organisation": None, "ranges": []},
+           "scan": {"started": now, "finished": now, "targets": sorted(per_host), "excluded": [],
+                    "modules": ["nmap-import"], "privileged": False, "tool_version": __import__("scanner").__version__,
+                    "fingerprints_version": eng.db.version, "stats": {"hosts": len(per_host), "devices": len(devices),
+                                                                      "source": str(xml_file)},
+                    "errors": []},
+           "devices": devices}
+    written = report.write(inv, Path(out_dir), fmts)
+    print_summary(inv, why)
+    for w in written:
+        click.echo(f"wrote {w}")

@@ -1,0 +1,1 @@
+"""Inventory: observations grouped into devices and identified."""

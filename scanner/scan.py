@@ -1,0 +1,248 @@
+"""The scan: plan (validate everything before sending), sweep in two phases, merge, identify, report."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from scanner import __version__
+from scanner.discovery import registry
+from scanner.discovery.base import Module, RateLimiter, ScanContext, ScanStats
+from scanner.errors import InputError
+from scanner.inventory.merge import DeviceGroup, build_devices, device_record
+from scanner.match.engine import Engine
+from scanner.models import Observation
+from scanner.scope import Scope
+from scanner.sites import Credentials, Site
+
+SCHEMA: Final = "camscan.inventory/1"
+DEFAULT_RATE: Final = 2000.0
+# nmap's own scanning replaces the native host discovery (ARP sweep, TCP connect probes).
+NMAP_REPLACES: Final = frozenset({"arp", "tcp"})
+
+Log = Callable[[str], None]
+
+
+@dataclass(slots=True)
+class ScanRequest:
+    """What the operator asked for (already parsed from the CLI and the site file)."""
+
+    targets: list[str]
+    excludes: list[str] = field(default_factory=list)
+    site: Site | None = None
+    modules: list[str] | None = None
+    rate: float = DEFAULT_RATE
+    interface: str | None = None
+    credentials: Credentials | None = None
+    engine: str = "native"
+    allow_large: bool = False
+    allow_public: bool = False
+    timeout: float = 2.0
+    concern_lists: list[str] | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """A validated scan: scope, module classes to run, interface, and notes for the operator."""
+
+    scope: Scope
+    modules: list[type[Module]]
+    interface: str | None
+    interface_ip: str | None
+    privileged: bool
+    notes: list[str]
+
+
+def _route_for(ip: str) -> tuple[str | None, str | None]:
+    """(device, source address) the kernel would use to reach ip; asks the routing table, sends nothing."""
+    try:
+        out = subprocess.run(["ip", "-j", "route", "get", ip], capture_output=True, text=True, timeout=5)
+        routes = json.loads(out.stdout or "[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None, None
+    if not routes:
+        return None, None
+    r = routes[0]
+    return r.get("dev"), r.get("prefsrc")
+
+
+def _address_of(iface: str) -> str | None:
+    try:
+        out = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", iface], capture_output=True, text=True,
+                             timeout=5)
+        data = json.loads(out.stdout or "[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+    for link in data:
+        for a in link.get("addr_info", []):
+            if a.get("family") == "inet":
+                return str(a["local"])
+    return None
+
+
+def is_privileged() -> bool:
+    """True when raw sockets are available (root or CAP_NET_RAW in the effective set)."""
+    if os.geteuid() == 0:
+        return True
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 13))
+    except OSError:
+        pass
+    return False
+
+
+def default_modules(engine: str) -> list[str]:
+    """Every registered module, with nmap replacing ARP/TCP when --engine nmap."""
+    names = [n for n in registry.MODULES if n != "nmap"]
+    if engine == "nmap":
+        names = ["nmap"] + [n for n in names if n not in NMAP_REPLACES]
+    return names
+
+
+def plan(req: ScanRequest) -> Plan:
+    """Validate the request and choose modules; InputError before anything is sent."""
+    scope = Scope.build(req.targets, req.excludes, allow_large=req.allow_large, allow_public=req.allow_public)
+    if scope.size() == 0:
+        raise InputError("every target address is excluded")
+    if req.engine not in ("native", "nmap"):
+        raise InputError(f"--engine must be native or nmap, not {req.engine!r}")
+    if req.rate <= 0:
+        raise InputError("--rate must be a positive number of probes per second")
+    names = req.modules if req.modules is not None else default_modules(req.engine)
+    unknown = [n for n in names if n not in registry.MODULES]
+    if unknown:
+        raise InputError(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(registry.MODULES)}")
+    notes: list[str] = []
+    privileged = is_privileged()
+    classes: list[type[Module]] = []
+    for n in names:
+        try:
+            cls = registry.load(n)
+        except (ImportError, AttributeError) as e:
+            notes.append(f"module {n} is unavailable ({e}); the rest of the scan runs without it")
+            continue
+        if cls.needs_raw and not privileged:
+            notes.append(f"module {n} needs raw sockets (root or CAP_NET_RAW); skipped, the rest still runs")
+            continue
+        classes.append(cls)
+    iface = req.interface
+    iface_ip: str | None = None
+    first = next(scope.hosts())
+    if iface is not None:
+        iface_ip = _address_of(iface)
+        if iface_ip is None:
+            raise InputError(f"interface {iface!r} does not exist or has no IPv4 address")
+    else:
+        iface, iface_ip = _route_for(first)
+        if iface is None:
+            notes.append(f"no route to {first}: link-level discovery (multicast) may find nothing")
+    return Plan(scope, classes, iface, iface_ip, privileged, notes)
+
+
+async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Log) -> None:
+    name = type(mod).name
+    n = 0
+    t0 = time.monotonic()
+    try:
+        async for ob in mod.run(ctx):
+            if ob.ip is not None and not ctx.scope.allows(ob.ip):
+                ctx.stats.error(name, ob.ip, "observation from an address outside the scan scope was dropped")
+                continue
+            if ob.ip is not None:
+                ctx.host(ob.ip)
+            sink.append(ob)
+            n += 1
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:   # a module failure is data; the other modules go on
+        ctx.stats.error(name, None, f"module failed: {type(e).__name__}: {e}")
+    ctx.stats.count(f"observations.{name}", n)
+    ctx.stats.counters[f"seconds.{name}"] = int((time.monotonic() - t0) * 1000)
+    log(f"{name}: {n} observations in {time.monotonic() - t0:.1f}s")
+
+
+async def sweep(p: Plan, req: ScanRequest, log: Log) -> tuple[ScanContext, list[Observation]]:
+    """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations."""
+    creds: dict[str, Any] = {}
+    comms: tuple[str, ...] = ()
+    if req.credentials is not None:
+        c = req.credentials
+        if c.default is not None:
+            creds["default"] = {"username": c.default.username, "password": c.default.password}
+        creds["hosts"] = {ip: {"username": lg.username, "password": lg.password} for ip, lg in c.hosts.items()}
+        comms = c.snmp_communities
+    ctx = ScanContext(scope=p.scope, rate=RateLimiter(req.rate), stats=ScanStats(), interface=p.interface,
+                      interface_ip=p.interface_ip, credentials=creds, snmp_communities=comms,
+                      timeout=req.timeout, privileged=p.privileged)
+    obs: list[Observation] = []
+    for phase in (1, 2):
+        mods = [cls() for cls in p.modules if cls.phase == phase]
+        if not mods:
+            continue
+        log(f"phase {phase}: {', '.join(type(m).name for m in mods)}"
+            + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"))
+        await asyncio.gather(*(_drain(m, ctx, obs, log) for m in mods))
+    return ctx, obs
+
+
+def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation], engine: Engine,
+              started: datetime, finished: datetime) -> dict[str, Any]:
+    """The inventory.json document (schema camscan.inventory/1)."""
+    open_ports = {ip: sorted(h.open_ports) for ip, h in ctx.hosts.items()}
+    channels = {ip: list(h.hints.get("channels", [])) for ip, h in ctx.hosts.items() if h.hints.get("channels")}
+    devices = build_devices(obs, engine, open_ports=open_ports, channels=channels,
+                            concern_lists=req.concern_lists)
+    seen = {d["ip"] for d in devices}
+    for ip, h in ctx.hosts.items():   # live hosts that said nothing identifiable still belong in the inventory
+        if ip not in seen and p.scope.allows(ip):
+            extra = [Observation("mac", h.mac, ip=ip, source="arp")] if h.mac else []
+            ident = engine.identify(extra, req.concern_lists)
+            g = DeviceGroup(ips={ip}, observations=extra)
+            devices.append(device_record(g, ident, open_ports=h.open_ports))
+    devices.sort(key=lambda d: int(ipaddress.IPv4Address(d["ip"])))
+    site = req.site
+    return {
+        "schema": SCHEMA,
+        "site": {
+            "name": site.name if site else None,
+            "organisation": site.organisation if site else None,
+            "ranges": [{"cidr": r.cidr, "survey": r.survey, "vlan": r.vlan} for r in site.ranges] if site else [],
+        },
+        "scan": {
+            "started": started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "targets": [str(n) for n in p.scope.targets],
+            "excluded": [str(n) for n in p.scope.excludes],
+            "modules": [m.name for m in p.modules],
+            "privileged": p.privileged,
+            "tool_version": __version__,
+            "fingerprints_version": engine.db.version,
+            "stats": {"addresses": p.scope.size(), "live_hosts": len(ctx.hosts), "devices": len(devices),
+                      "observations": len(obs), "seconds": round((finished - started).total_seconds(), 2),
+                      "engine": req.engine, "notes": p.notes, **ctx.stats.counters},
+            "errors": ctx.stats.errors,
+        },
+        "devices": devices,
+    }
+
+
+def run(req: ScanRequest, engine: Engine, log: Log, scan_plan: Plan | None = None) -> dict[str, Any]:
+    """Plan (if not given), sweep and build the inventory."""
+    p = scan_plan or plan(req)
+    for n in p.notes:
+        log(n)
+    started = datetime.now(UTC)
+    ctx, obs = asyncio.run(sweep(p, req, log))
+    finished = datetime.now(UTC)
+    return inventory(p, req, ctx, obs, engine, started, finished)
