@@ -1,0 +1,160 @@
+"""SNMP GET of the system group with the operator's communities (phase 2, per host, UDP 161).
+
+Protocol: SNMPv2c (RFC 3416) GetRequest via pysnmp 7 (`pysnmp.hlapi.v3arch.asyncio.get_cmd`),
+for sysDescr.0, sysObjectID.0 and sysName.0 (RFC 3418). Only communities the operator configured
+are used, one after another until one answers; none configured means nothing is sent. A few
+enterprise OIDs some recorders and cameras expose are read in a second GET and kept in the host's
+hints (the vocabulary has no signal for them). Facts: shared/docs/protocols.md section 8.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any, ClassVar
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.http import fan_out
+from scanner.models import Observation
+
+SNMP_PORT = 161
+TIMEOUT = 1.0
+MAX_VALUE_CHARS = 1024
+HOST_CONCURRENCY = 128
+
+#: System group objects and the signal each becomes (RFC 3418 SNMPv2-MIB).
+SYSTEM_OIDS: dict[str, str] = {
+    "1.3.6.1.2.1.1.1.0": "snmp.sysdescr",
+    "1.3.6.1.2.1.1.2.0": "snmp.sysobjectid",
+    "1.3.6.1.2.1.1.5.0": "snmp.sysname",
+}
+
+#: Enterprise objects read into hints["snmp_oids"] (DATA; which maker they mean is not decided here).
+#: Source: LibreNMS snmpsim records as quoted in protocols.md section 8 (hikvision-cam.snmprec,
+#: dahua-nvr.snmprec).
+ENTERPRISE_OIDS: tuple[str, ...] = (
+    "1.3.6.1.4.1.39165.1.1.0",        # model string on some cameras
+    "1.3.6.1.4.1.39165.1.3.0",        # firmware string on the same
+    "1.3.6.1.4.1.1004849.2.1.1.1.0",  # software version on some recorders
+    "1.3.6.1.4.1.1004849.2.1.2.4.0",  # serial on the same
+    "1.3.6.1.4.1.1004849.2.1.2.6.0",  # model on the same
+)
+
+def render_value(value: Any) -> str | None:
+    """A pysnmp value as text: OIDs dotted, octet strings UTF-8 (bad bytes replaced); None if absent."""
+    from pyasn1.type import univ  # type: ignore[import-untyped]
+    from pysnmp.proto import rfc1905
+
+    if hasattr(value, "get_oid"):      # a MIB-resolved ObjectIdentity
+        value = value.get_oid()
+    if isinstance(value, rfc1905.NoSuchObject | rfc1905.NoSuchInstance | rfc1905.EndOfMibView | univ.Null):
+        return None
+    if isinstance(value, univ.ObjectIdentifier):
+        return ".".join(str(x) for x in tuple(value))
+    if isinstance(value, univ.OctetString):
+        raw: bytes = value.asOctets()
+        return raw.decode("utf-8", errors="replace").replace("\x00", "").strip()[:MAX_VALUE_CHARS]
+    return str(value.prettyPrint())[:MAX_VALUE_CHARS]
+
+
+def parse_reply(var_binds: Iterable[Any]) -> dict[str, str]:
+    """OID -> text for the objects present in a response's var-binds; raises DecodeError only."""
+    out: dict[str, str] = {}
+    try:
+        for vb in var_binds:
+            oid, value = vb[0], vb[1]
+            if hasattr(oid, "get_oid"):
+                oid = oid.get_oid()
+            text = render_value(value)
+            if text is not None:
+                out[".".join(str(x) for x in tuple(oid))] = text
+    except (TypeError, ValueError, IndexError, AttributeError) as e:
+        raise DecodeError(f"bad var-bind: {e}") from None
+    return out
+
+
+def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Observation]:
+    """One observation per system-group object that came back non-empty."""
+    now = time.time()
+    return [Observation(signal, values[oid], ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
+            for oid, signal in SYSTEM_OIDS.items() if values.get(oid)]
+
+
+class SnmpError(Exception):
+    """No answer (timeout / transport) or an agent error status."""
+
+
+class Snmp(Module):
+    """GET sysDescr/sysObjectID/sysName from each live host with the configured communities."""
+
+    name: ClassVar[str] = "snmp"
+    signals: ClassVar[frozenset[str]] = frozenset(SYSTEM_OIDS.values())
+    per_link: ClassVar[bool] = False
+    needs_raw: ClassVar[bool] = False
+    phase: ClassVar[int] = 2
+
+    def __init__(self, timeout: float = TIMEOUT) -> None:
+        self.timeout = timeout
+
+    async def _get(self, engine: Any, ip: str, community: str, oids: Sequence[str]) -> dict[str, str]:
+        from pysnmp.hlapi.v3arch.asyncio import (
+            CommunityData,
+            ContextData,
+            ObjectIdentity,
+            ObjectType,
+            UdpTransportTarget,
+            get_cmd,
+        )
+        target = await UdpTransportTarget.create((ip, SNMP_PORT), timeout=self.timeout, retries=0)
+        err_ind, err_stat, err_idx, var_binds = await get_cmd(
+            engine, CommunityData(community, mpModel=1), target, ContextData(),
+            *(ObjectType(ObjectIdentity(o)) for o in oids))
+        if err_ind:
+            raise SnmpError(str(err_ind))
+        if err_stat:
+            raise SnmpError(f"agent error {err_stat.prettyPrint()} at {err_idx}")
+        return parse_reply(var_binds)
+
+    async def _host(self, ctx: ScanContext, engine: Any, ip: str) -> list[Observation]:
+        last = ""
+        for community in ctx.snmp_communities:
+            if not ctx.scope.allows(ip):
+                return []
+            await ctx.rate.wait()
+            ctx.stats.count("snmp.requests")
+            try:
+                values = await self._get(engine, ip, community, list(SYSTEM_OIDS))
+            except SnmpError as e:
+                last = str(e)
+                continue
+            except DecodeError as e:
+                ctx.stats.error(self.name, ip, str(e))
+                return []
+            ctx.stats.count("snmp.answered")
+            try:
+                extra = await self._get(engine, ip, community, ENTERPRISE_OIDS)
+                if extra:
+                    ctx.host(ip).hints["snmp_oids"] = extra
+            except (SnmpError, DecodeError):
+                pass
+            return to_observations(values, ip, ctx.host(ip).mac)
+        if last and "timeout" not in last.lower():
+            ctx.stats.error(self.name, ip, last)   # a timeout only means no agent / wrong community
+        return []
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Query every live in-scope host; does nothing when no community is configured."""
+        if not ctx.snmp_communities:
+            return
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+        engine = SnmpEngine()
+        hosts = [ip for ip in list(ctx.hosts) if ctx.scope.allows(ip)]
+        try:
+            async for o in fan_out(hosts, lambda ip: self._host(ctx, engine, ip), HOST_CONCURRENCY,
+                                   lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
+                yield o
+        finally:
+            engine.close_dispatcher()
+
+
+MODULE = Snmp

@@ -1,0 +1,115 @@
+"""SNMP module: var-binds to observations, and real GETs against Debian's snmpd in a private netns."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pysnmp.proto import rfc1905
+from pysnmp.proto.rfc1902 import ObjectIdentifier, ObjectName, OctetString
+
+from scanner.discovery import snmp
+from scanner.signals import SIGNALS
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("camscan_netpair", HERE / "fixtures_host" / "netpair.py")
+assert _spec and _spec.loader
+netpair = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netpair)
+
+
+def vb(oid: str, value: Any) -> tuple[Any, Any]:
+    return (ObjectName(oid), value)
+
+
+def test_signals_in_vocabulary() -> None:
+    assert snmp.Snmp.signals <= set(SIGNALS)
+
+
+def test_system_group_becomes_observations() -> None:
+    # Dahua NVR agent record (LibreNMS dahua-nvr.snmprec, protocols.md section 8).
+    values = snmp.parse_reply([
+        vb("1.3.6.1.2.1.1.1.0", OctetString("DH-NVR4108HS-8P-4KS2")),
+        vb("1.3.6.1.2.1.1.2.0", ObjectIdentifier("1.3.6.1.4.1.1004849.3.2.10")),
+        vb("1.3.6.1.2.1.1.5.0", rfc1905.NoSuchObject("")),
+    ])
+    obs = snmp.to_observations(values, "10.0.0.3", "3c:ef:8c:08:4e:1e")
+    assert {(o.signal, o.value) for o in obs} == {
+        ("snmp.sysdescr", "DH-NVR4108HS-8P-4KS2"),
+        ("snmp.sysobjectid", "1.3.6.1.4.1.1004849.3.2.10")}
+    assert all(o.port == 161 and o.source == "snmp" and o.mac == "3c:ef:8c:08:4e:1e" for o in obs)
+
+
+def test_binary_octets_are_replaced_not_fatal() -> None:
+    raw = b"; AXIS P5534-E;\xff\xfe\x00 5.40.9.2;"
+    values = snmp.parse_reply([vb("1.3.6.1.2.1.1.1.0", OctetString(raw))])
+    assert values["1.3.6.1.2.1.1.1.0"] == "; AXIS P5534-E;\ufffd\ufffd 5.40.9.2;"
+
+
+def test_no_community_means_no_packet() -> None:
+    import asyncio
+    ctx = netpair.make_ctx(["198.18.36.0/30"])
+    ctx.host("198.18.36.2")
+    assert asyncio.run(netpair.collect(snmp.Snmp(), ctx)) == []
+    assert "snmp.requests" not in ctx.stats.counters
+
+
+lab = pytest.mark.skipif(not (netpair.can_build() and shutil.which("snmpd")),
+                         reason="needs root and Debian's snmpd")
+
+
+@pytest.fixture
+def pair():  # type: ignore[no-untyped-def]
+    p = netpair.NetPair(f"s{os.getpid() % 10000}", 36)
+    yield p
+    p.close()
+
+
+def _wait_udp_bound(pair: Any, port: int) -> None:
+    for _ in range(50):
+        out = subprocess.run(["ip", "netns", "exec", pair.b, "ss", "-uln"],
+                             capture_output=True, text=True).stdout
+        if f":{port}" in out:
+            return
+        time.sleep(0.1)
+    raise AssertionError("snmpd did not start")
+
+
+@pytest.mark.lab
+@lab
+def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
+    tmp = Path(tempfile.mkdtemp())
+    # Hikvision NVR agent values (LibreNMS hikvision-nvr.snmprec, protocols.md section 8).
+    (tmp / "snmpd.conf").write_text(
+        f"agentAddress udp:{pair.ip_b}:161\n"
+        "rocommunity camscan-lab-ro default\n"
+        "sysDescr Hikvision company products\n"
+        "sysObjectID 1.3.6.1.4.1.50001\n"
+        "sysName nvr-01\n"
+        "sysLocation lab\nsysContact lab\nsysServices 72\n")
+    proc = pair.popen_b(["snmpd", "-f", "-C", "-c", str(tmp / "snmpd.conf"), "-Lf", str(tmp / "log"),
+                         "-p", str(tmp / "pid"), "-M", "/nonexistent", "-m", ""],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_udp_bound(pair, 161)
+        ctx = netpair.make_ctx(["198.18.36.0/29"], ["198.18.36.1"],
+                               snmp_communities=("wrong-one", "camscan-lab-ro"))
+        ctx.host(pair.ip_b)
+        ctx.host("198.18.36.5")   # live per an earlier phase, but no agent: must just time out
+        obs = pair.run_in_a(lambda: netpair.collect(snmp.Snmp(timeout=0.5), ctx))
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    assert {(o.ip, o.signal, o.value) for o in obs} == {
+        (pair.ip_b, "snmp.sysdescr", "Hikvision company products"),
+        (pair.ip_b, "snmp.sysobjectid", "1.3.6.1.4.1.50001"),
+        (pair.ip_b, "snmp.sysname", "nvr-01")}
+    assert ctx.stats.counters["snmp.answered"] == 1
+    assert ctx.stats.errors == []
