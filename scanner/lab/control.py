@@ -422,8 +422,10 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> li
         net = ipaddress.IPv4Network(st.subnet)
         taken = {h.ip for h in st.hosts}
         ips = profiles.choose_addresses(net, st.scanner_ip, add, rng, taken) if add else []
-        mix = [(p, n) for p, n in _mix_weights(st.profile) if p in personas]
-        names = rng.choices([p for p, _ in mix], weights=[n for _, n in mix], k=add) if add else []
+        names: list[str] = []
+        if add:
+            mix = [(p, n) for p, n in _mix_weights(st.profile) if p in personas]
+            names = rng.choices([p for p, _ in mix], weights=[n for _, n in mix], k=add)
         macs = {h.mac for h in hosts} | {h.mac for h in gone}
         new = [profiles.new_host(personas[name], st.seed + 1000 * (st.mutations + 1), st.next_index + i,
                                  ip, macs) for i, (name, ip) in enumerate(zip(names, ips, strict=True))]

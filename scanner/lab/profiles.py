@@ -134,16 +134,22 @@ def make_hostname(persona: Persona, mac: str) -> str:
 
 def reflashed(firmware: str, persona: Persona, rng: random.Random) -> str:
     """A different firmware version for a host: one of the persona's `firmware_alternatives` if it
-    lists some, else the same string with its last number incremented."""
+    lists some, else the version number bumped (last part of the first dotted number, e.g.
+    V5.5.82 -> V5.5.83; the last number of the string if there is no dotted one)."""
     alts = [str(a) for a in persona.spec.get("firmware_alternatives", ()) or () if str(a) != firmware]
     if alts:
         return rng.choice(alts)
-    numbers = list(re.finditer(r"\d+", firmware))
-    if not numbers:
-        return firmware + ".1"
-    m = numbers[-1]
-    num = str(int(m.group()) + 1).zfill(len(m.group()))
-    return firmware[:m.start()] + num + firmware[m.end():]
+    dotted = re.search(r"\d+(?:\.\d+)+", firmware)
+    if dotted:
+        last = list(re.finditer(r"\d+", dotted.group()))[-1]
+        start, end = dotted.start() + last.start(), dotted.start() + last.end()
+    else:
+        numbers = list(re.finditer(r"\d+", firmware))
+        if not numbers:
+            return firmware + ".1"
+        start, end = numbers[-1].start(), numbers[-1].end()
+    old = firmware[start:end]
+    return firmware[:start] + str(int(old) + 1).zfill(len(old)) + firmware[end:]
 
 
 def address_pool(net: ipaddress.IPv4Network, scanner_ip: str) -> list[str]:
