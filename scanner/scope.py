@@ -37,14 +37,21 @@ class Scope:
 
     targets: tuple[IPv4Net, ...]
     excludes: tuple[IPv4Net, ...] = ()
+    edges: frozenset[ipaddress.IPv4Address] = frozenset()  # network/broadcast addresses of given CIDRs
 
     @classmethod
     def build(cls, targets: Iterable[str], excludes: Iterable[str] = (), *,
               allow_large: bool = False, allow_public: bool = False) -> Scope:
         """Parse and check targets/excludes; InputError names the first problem."""
         nets: list[IPv4Net] = []
+        edges: set[ipaddress.IPv4Address] = set()
         for t in targets:
-            nets.extend(parse_target(t))
+            parsed = parse_target(t)
+            nets.extend(parsed)
+            if "-" not in t:
+                for n in parsed:
+                    if n.prefixlen < 31:
+                        edges |= {n.network_address, n.broadcast_address}
         if not nets:
             raise InputError("no targets given")
         ex: list[IPv4Net] = []
@@ -59,7 +66,8 @@ class Scope:
             if n.is_global and not allow_public:
                 raise InputError(f"target {n} is public address space; pass --allow-public "
                                  "if you are authorised to scan it")
-        return cls(tuple(ipaddress.collapse_addresses(nets)), tuple(ipaddress.collapse_addresses(ex)))
+        return cls(tuple(ipaddress.collapse_addresses(nets)), tuple(ipaddress.collapse_addresses(ex)),
+                   frozenset(edges))
 
     def allows(self, ip: str) -> bool:
         """True when ip is inside a target and outside every exclude."""
@@ -70,13 +78,11 @@ class Scope:
         return any(a in n for n in self.targets) and not any(a in n for n in self.excludes)
 
     def hosts(self) -> Iterator[str]:
-        """Every address in scope (network/broadcast addresses of subnets larger than /31 skipped)."""
+        """Every address in scope, less the network/broadcast addresses of CIDRs larger than /31."""
         for n in self.targets:
-            it = n.hosts() if n.prefixlen < 31 else iter(n)
-            for a in it:
-                s = str(a)
-                if not any(a in e for e in self.excludes):
-                    yield s
+            for a in n:
+                if a not in self.edges and not any(a in e for e in self.excludes):
+                    yield str(a)
 
     def size(self) -> int:
         """Number of addresses hosts() yields."""
