@@ -24,6 +24,7 @@ from tests.lab.conftest import REPO, Lab, running_lab
 TRUTH_KEYS = {"ip", "mac", "vendor", "brand", "model", "firmware", "category", "persona", "services",
               "hostile"}
 SMALL_PERSONAS = 26
+ONVIF_PROBE = Path(__file__).with_name("onvif_probe.py")
 
 ARP_SCRIPT = """
 import json, sys
@@ -157,26 +158,33 @@ def test_nothing_of_the_lab_is_in_the_root_namespace(lab_small: Lab) -> None:
                                                     topology.scanner_ns(lab_small.instance)}
 
 
+def _expected(lab: Lab) -> dict[str, dict[str, object]]:
+    """What each host of LAB should answer (the persona facts rendered for it), by IP."""
+    from scanner.lab.services import expected_answers
+
+    st = lab_state.load(lab.instance)
+    assert st is not None
+    personas = lab_state.load_personas()
+    return {h.ip: expected_answers(lab_state.lab_host(st, h, personas), st.seed) for h in st.hosts}
+
+
 @pytest.mark.lab
 @pytest.mark.skipif(shutil.which("snmpget") is None, reason="needs snmpget (Debian package snmp)")
 def test_snmpget_returns_each_snmp_persona_sysdescr(lab_small: Lab) -> None:
-    from scanner.lab.daemon import load_services
-
-    _, snmpd_config = load_services()
-    st = lab_state.load(lab_small.instance)
-    assert st is not None
-    personas = lab_state.load_personas()
-    checked = 0
-    for h in st.hosts:
-        conf = snmpd_config(lab_state.lab_host(st, h, personas))
-        if conf is None:
-            continue
-        want = next(line.split(None, 1)[1] for line in conf.splitlines() if line.startswith("sysDescr"))
-        p = lab_small.exec("snmpget", "-v2c", "-c", "public", "-Oqv", "-t", "2", "-r", "2", h.ip,
-                           "1.3.6.1.2.1.1.1.0")
-        assert p.stdout.strip().strip('"') == want.strip().strip('"'), h.persona
-        checked += 1
-    assert checked >= 3
+    doc = lab_small.truth()
+    expected = _expected(lab_small)
+    snmp_hosts = [d for d in doc["devices"] if "snmp" in d["services"]]
+    assert len(snmp_hosts) >= 3
+    for d in snmp_hosts:
+        p = lab_small.exec("snmpget", "-v2c", "-c", "public", "-On", "-Oqv", "-t", "2", "-r", "2",
+                           d["ip"], "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.2.0")
+        descr, oid = p.stdout.strip().splitlines()
+        assert descr.strip('"') == expected[d["ip"]]["snmp.sysdescr"], d["persona"]
+        assert oid.lstrip(".") == str(expected[d["ip"]]["snmp.sysobjectid"]).lstrip("."), d["persona"]
+    quiet = next(d for d in doc["devices"] if "snmp" not in d["services"])
+    p = lab_small.exec("snmpget", "-v2c", "-c", "public", "-t", "1", "-r", "0", quiet["ip"],
+                       "1.3.6.1.2.1.1.1.0", check=False)
+    assert p.returncode != 0, "a host without SNMP answered SNMP"
 
 
 # --- labs of their own ------------------------------------------------------------------------
@@ -185,31 +193,35 @@ def test_snmpget_returns_each_snmp_persona_sysdescr(lab_small: Lab) -> None:
 def test_mutate_changes_truth_and_what_hosts_answer() -> None:
     with running_lab("m", "--profile", "small", "--seed", "3") as lab:
         before = {d["ip"]: d for d in lab.truth()["devices"]}
-        out = lab.camscan("lab", "mutate", "--add", "3", "--remove", "2", "--reflash", "2").stdout
+        expected_before = _expected(lab)
+        out = lab.camscan("lab", "mutate", "--add", "3", "--remove", "2", "--reflash", "3").stdout
         after = {d["ip"]: d for d in lab.truth()["devices"]}
         removed = set(before) - set(after)
         added = set(after) - set(before)
         flashed = {ip for ip in set(before) & set(after) if before[ip]["firmware"] != after[ip]["firmware"]}
-        assert (len(removed), len(added), len(flashed)) == (2, 3, 2)
+        assert (len(removed), len(added), len(flashed)) == (2, 3, 3)
         for ip in removed | added:
             assert ip in out
         subnet = lab.truth()["subnet"]
         seen = json.loads(lab.exec(sys.executable, "-c", ARP_SCRIPT, subnet).stdout.strip().splitlines()[-1])
         assert seen == {ip: d["mac"] for ip, d in after.items()}
+        expected = _expected(lab)
+        checked = 0
         for ip in flashed:
-            assert answered_firmware(lab, after[ip]) == after[ip]["firmware"]
+            if "onvif" not in after[ip]["services"]:
+                continue
+            info = expected[ip]["onvif.device_information"]
+            assert isinstance(info, dict)
+            xaddrs = expected[ip].get("wsd.xaddrs") or [f"http://{ip}/onvif/device_service"]
+            assert isinstance(xaddrs, list)
+            fw = lab.exec(sys.executable, str(ONVIF_PROBE), str(xaddrs[0]), "admin", "camscan-lab").stdout
+            assert fw.strip() == info["FirmwareVersion"]
+            old = expected_before[ip]["onvif.device_information"]
+            assert isinstance(old, dict) and fw.strip() != old["FirmwareVersion"]
+            checked += 1
+        assert checked >= 1
         s = json.loads(lab.camscan("lab", "status", "--json").stdout)
         assert s["state"] == "up" and s["served"] == len(after) and s["mutations"] == 1
-
-
-def answered_firmware(lab: Lab, device: dict[str, object]) -> str | None:
-    """The firmware version the host itself reports (SNMP sysDescr or HTTP body, first found)."""
-    ip = str(device["ip"])
-    p = lab.exec(sys.executable, "-c",
-                 "import sys,urllib.request;print(urllib.request.urlopen(f'http://{sys.argv[1]}/',"
-                 "timeout=5).read().decode())", ip, check=False)
-    fw = str(device["firmware"])
-    return fw if fw in p.stdout else None
 
 
 @pytest.mark.lab
