@@ -147,6 +147,8 @@ class HttpApp:
                 continue
             if "query" in route and route["query"] != request.query:
                 continue
+            if "body_contains" in route and str(route["body_contains"]).encode() not in request.body:
+                continue
             methods = route.get("methods", ["GET", "HEAD", "POST"])
             if request.method not in methods:
                 return Response(405, b"", [("Allow", ", ".join(methods))])
