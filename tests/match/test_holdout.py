@@ -84,7 +84,7 @@ def _table(rows: list[Answer]) -> str:
 
 def test_holdout_set_is_well_formed() -> None:
     ids = [c.id for c in CASES]
-    assert 30 <= len(CASES) <= 80, len(CASES)
+    assert 40 <= len(CASES) <= 80, len(CASES)
     assert len(ids) == len(set(ids)), "duplicate ids"
     for c in CASES:
         assert c.observations, c.id
@@ -94,7 +94,7 @@ def test_holdout_set_is_well_formed() -> None:
             assert is_signal(signal), (c.id, signal)
             assert value.strip(), (c.id, signal)
     # both halves must be present or the accuracy figures mean nothing
-    assert sum(c.category in SURVEILLANCE for c in CASES) >= 15
+    assert sum(c.category in SURVEILLANCE for c in CASES) >= 25
     assert sum(c.category not in SURVEILLANCE for c in CASES) >= 8
 
 
