@@ -147,6 +147,8 @@ class HttpApp:
                 continue
             if "query" in route and route["query"] != request.query:
                 continue
+            if "scheme" in route and route["scheme"] != ("https" if request.tls else "http"):
+                continue
             if "body_contains" in route and str(route["body_contains"]).encode() not in request.body:
                 continue
             methods = route.get("methods", ["GET", "HEAD", "POST"])

@@ -25,6 +25,7 @@ WSD: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery"
 NET: Final = "http://www.onvif.org/ver10/network/wsdl"
 TDS: Final = "http://www.onvif.org/ver10/device/wsdl"
 DEVPROF: Final = "http://schemas.xmlsoap.org/ws/2006/02/devprof"
+PUB: Final = "http://schemas.microsoft.com/windows/pub/2005/07"
 ANONYMOUS: Final = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
 MULTICAST_TO: Final = "urn:schemas-xmlsoap-org:ws:2005:04:discovery"
 RFC3986: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery/rfc3986"
@@ -32,7 +33,7 @@ STRCMP0: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery/strcmp0"
 MAX_DATAGRAM: Final = 65507
 APP_MAX_DELAY_S: Final = 0.5   # WS-Discovery APP_MAX_DELAY: random 0..500 ms before a ProbeMatch
 # Prefixes the personas use when they list their Types (what a device writes in its reply).
-TYPE_PREFIXES: Final = {"dn": NET, "tdn": NET, "tds": TDS, "wsdp": DEVPROF}
+TYPE_PREFIXES: Final = {"dn": NET, "tdn": NET, "tds": TDS, "wsdp": DEVPROF, "pub": PUB}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,8 @@ def build_probe_match(target: Target, relates_to: str, message_id: str, message_
     text = (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + (BOMB_DTD if target.xml_bomb else "")
         + f'<env:Envelope xmlns:env="{SOAP12}" xmlns:wsadis="{WSA}" xmlns:d="{WSD}" '
-        f'xmlns:dn="{NET}" xmlns:tdn="{NET}" xmlns:tds="{TDS}" xmlns:wsdp="{DEVPROF}">'
+        f'xmlns:dn="{NET}" xmlns:tdn="{NET}" xmlns:tds="{TDS}" xmlns:wsdp="{DEVPROF}" '
+        f'xmlns:pub="{PUB}">'
         f"<env:Header>{''.join(header)}</env:Header><env:Body>{body_xml}</env:Body></env:Envelope>")
     return text.encode()
 
