@@ -26,20 +26,29 @@ _PRIO_COMPOSITE: Final = {"sadp.reply": 80, "dhip.reply": 80, "wsd.scopes": 40}
 _PRIO_RULE_FIELD: Final = 60
 _PRIO_OBS_MAC: Final = 70
 
-_MAC_HEX = re.compile(r"[0-9A-Fa-f]")
+_MAC_SEP = re.compile(r"[:.-]")
+_MAC_HEX12 = re.compile(r"^[0-9a-f]{12}$")
 _VERSION = re.compile(r"(\d+(?:\.\d+)+)")
 
 
 def normalise_mac(text: str) -> str | None:
-    """Any common MAC notation -> 'aa:bb:cc:dd:ee:ff', or None if it is not 12 hex digits."""
-    t = text.strip()
-    if not 12 <= len(t) <= 17:
+    """Any common MAC notation (aa:bb:.., aa-bb-.., aabb.ccdd.eeff, bare hex, net-snmp's 0:2:d1:..)
+    -> 'aa:bb:cc:dd:ee:ff', or None if it is not a MAC."""
+    t = text.strip().lower()
+    if not 11 <= len(t) <= 17:
         return None
-    digits = "".join(_MAC_HEX.findall(t))
-    if len(digits) != 12 or len(t) - 12 not in (0, 2, 5):
+    parts = _MAC_SEP.split(t)
+    if len(parts) == 6 and all(1 <= len(p) <= 2 for p in parts):
+        digits = "".join(p.rjust(2, "0") for p in parts)
+    elif len(parts) == 3 and all(len(p) == 4 for p in parts):
+        digits = "".join(parts)
+    elif len(parts) == 1 and len(t) == 12:
+        digits = t
+    else:
         return None
-    d = digits.lower()
-    return ":".join(d[i:i + 2] for i in range(0, 12, 2))
+    if not _MAC_HEX12.match(digits):
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
 
 
 def version_tuple(text: str) -> tuple[int, ...] | None:

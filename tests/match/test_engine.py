@@ -276,7 +276,10 @@ def test_oui_claimed_twice_is_reported(tmp_path: Path) -> None:
 def test_helpers() -> None:
     assert normalise_mac("4419.B6AA.BBCC") == "44:19:b6:aa:bb:cc"
     assert normalise_mac("44-19-b6-aa-bb-cc") == "44:19:b6:aa:bb:cc"
+    assert normalise_mac("0:2:d1:43:a5:26") == "00:02:d1:43:a5:26"
+    assert normalise_mac("3cef8c084e1e") == "3c:ef:8c:08:4e:1e"
     assert normalise_mac("not a mac") is None
+    assert normalise_mac("44:19:b6:aa:bb") is None
     assert version_tuple("V5.5.82build 190910") == (5, 5, 82)
     assert version_tuple("2.800.0000000.13.R") == (2, 800, 0, 13)
 
