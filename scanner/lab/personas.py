@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 from string import Template
@@ -21,6 +20,8 @@ SERVICES: Final[frozenset[str]] = frozenset(
     {"http", "https", "rtsp", "onvif", "wsd", "sadp", "dhip", "ssdp", "mdns", "snmp", "tcp"})
 # Spec sections that are not services: what the device says about itself, and what truth expects.
 EXTRA_SECTIONS: Final[frozenset[str]] = frozenset({"identity", "expected"})
+# Plain spec keys read by the lab machinery (scanner/lab/profiles.py): serial prefix, reflash versions.
+PLAIN_KEYS: Final[dict[str, type]] = {"serial_prefix": str, "firmware_alternatives": list}
 # Names a persona template may use as ${name}; values come from the host (services.context).
 TEMPLATE_VARS: Final[frozenset[str]] = frozenset({
     "ip", "mac", "MAC", "mac12", "MAC12", "mac_dash", "MAC_dash", "serial", "serial_tail5",
@@ -115,6 +116,10 @@ def parse_persona(path: Path, raw: Any) -> Persona:
     if not isinstance(spec, dict):
         raise _fail(path, "spec", "must be a mapping")
     for section, body in spec.items():
+        if section in PLAIN_KEYS:
+            if not isinstance(body, PLAIN_KEYS[section]):
+                raise _fail(path, f"spec.{section}", f"must be a {PLAIN_KEYS[section].__name__}")
+            continue
         if section not in SERVICES and section not in EXTRA_SECTIONS:
             raise _fail(path, f"spec.{section}", "unknown section")
         if section in SERVICES and section not in services:
@@ -160,15 +165,3 @@ def load_personas(directory: Path = PERSONA_DIR) -> dict[str, Persona]:
         raise PersonaError(f"no persona files in {directory}")
     return personas
 
-
-def make_serial(persona: Persona, rng_value: int) -> str:
-    """A serial number in the persona's format (spec.identity.serial: '#' digit, '@' letter, ${model}).
-
-    RNG_VALUE is any non-negative integer (e.g. from the lab's seeded generator); the same value
-    always gives the same serial.
-    """
-    identity = persona.spec.get("identity", {})
-    pattern = Template(str(identity.get("serial", "SN##########"))).safe_substitute(model=persona.model)
-    rng = random.Random(rng_value)
-    return "".join(str(rng.randrange(10)) if c == "#" else chr(65 + rng.randrange(26)) if c == "@" else c
-                   for c in pattern)
