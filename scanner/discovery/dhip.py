@@ -108,6 +108,7 @@ class Dhip(Module):
         seen: set[tuple[str, str]] = set()
         probe = build_probe()
         unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
+        task: asyncio.Task[None] | None = None
         try:
             async def sender() -> None:
                 for r in range(REPEAT):
@@ -118,7 +119,7 @@ class Dhip(Module):
                     await asyncio.sleep(0.2)
 
             task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, self.window):
+            async for data, ip, _port in receive(sock, task, self.window):
                 if not admit(ctx, self.name, ip):
                     continue
                 try:
@@ -138,6 +139,8 @@ class Dhip(Module):
                     yield ob
             await task
         finally:
+            if task is not None:
+                task.cancel()
             sock.close()
 
 

@@ -102,6 +102,7 @@ class Sadp(Module):
         seen: set[tuple[str, str]] = set()
         probe = build_probe(str(uuid.uuid4()))
         unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
+        task: asyncio.Task[None] | None = None
         try:
             async def sender() -> None:
                 for r in range(REPEAT):
@@ -112,7 +113,7 @@ class Sadp(Module):
                     await asyncio.sleep(0.2)
 
             task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, self.window):
+            async for data, ip, _port in receive(sock, task, self.window):
                 if not admit(ctx, self.name, ip):
                     continue
                 try:
@@ -132,6 +133,8 @@ class Sadp(Module):
                     yield ob
             await task
         finally:
+            if task is not None:
+                task.cancel()
             sock.close()
 
 

@@ -226,6 +226,7 @@ class Ssdp(Module):
         servers: set[tuple[str, str]] = set()
         locations: dict[str, str] = {}        # LOCATION URL -> ip that announced it
         probe = build_probe()
+        task: asyncio.Task[None] | None = None
         try:
             async def sender() -> None:
                 for _ in range(REPEAT):
@@ -233,7 +234,7 @@ class Ssdp(Module):
                     await asyncio.sleep(0.2)
 
             task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, self.window):
+            async for data, ip, _port in receive(sock, task, self.window):
                 if not admit(ctx, self.name, ip):
                     continue
                 try:
@@ -253,6 +254,8 @@ class Ssdp(Module):
                         yield ob
             await task
         finally:
+            if task is not None:
+                task.cancel()
             sock.close()
         for ob in await self._descriptions(ctx, locations):
             yield ob

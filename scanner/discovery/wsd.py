@@ -39,6 +39,7 @@ MAX_ITEMS = 64                    # Types / Scopes / XAddrs kept from one ProbeM
 MAX_ITEM_LEN = 512                # characters kept of one URI or QName
 WINDOW = 2.0                      # seconds to collect replies (devices wait 0-500 ms; APP_MAX_DELAY)
 MULTICAST_REPEAT = 2              # SOAP-over-UDP resends the same message; lost datagrams happen
+TAIL = 1.0                        # seconds to keep listening after the last probe went out
 
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS_ADDRESSING = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -316,18 +317,23 @@ async def send(ctx: ScanContext, sock: socket.socket, data: bytes, addr: tuple[s
     return True
 
 
-async def receive(sock: socket.socket, seconds: float) -> AsyncIterator[tuple[bytes, str, int]]:
-    """Yield (datagram, source ip, source port) until `seconds` have passed."""
+async def receive(sock: socket.socket, sending: asyncio.Task[None], window: float,
+                  tail: float = TAIL) -> AsyncIterator[tuple[bytes, str, int]]:
+    """Yield (datagram, source ip, source port) until `window` seconds from the start have passed
+    and `tail` seconds have passed since the `sending` task finished (long unicast lists)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
+    start = loop.time()
+    deadline: float | None = None
     while True:
-        left = deadline - loop.time()
+        if deadline is None and sending.done():
+            deadline = max(start + window, loop.time() + tail)
+        left = 0.2 if deadline is None else deadline - loop.time()
         if left <= 0:
             return
         try:
             data, addr = await asyncio.wait_for(loop.sock_recvfrom(sock, 65535), left)
         except TimeoutError:
-            return
+            continue
         except OSError:
             # e.g. ICMP port unreachable from a directed probe surfaces as ECONNREFUSED: not fatal
             continue
@@ -366,6 +372,7 @@ class _WsdBase(Module):
         name = self.name
         sock = udp_socket(ctx.interface_ip)
         seen: set[tuple[str, str]] = set()
+        task: asyncio.Task[None] | None = None
         try:
             async def sender() -> None:
                 repeat = MULTICAST_REPEAT if targets[0][0] == GROUP else 1
@@ -378,7 +385,7 @@ class _WsdBase(Module):
                         await asyncio.sleep(0.2)
 
             task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, self.window):
+            async for data, ip, _port in receive(sock, task, self.window):
                 if not admit(ctx, name, ip):
                     continue
                 try:
@@ -395,6 +402,8 @@ class _WsdBase(Module):
                         yield ob
             await task
         finally:
+            if task is not None:
+                task.cancel()
             sock.close()
 
     def _record(self, ctx: ScanContext, m: WsdMatch, ip: str) -> list[Observation]:
