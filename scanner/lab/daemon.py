@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib
+import inspect
 import json
 import logging
 import os
@@ -41,7 +42,7 @@ class HostServices(Protocol):
 
 
 StartHost = Callable[[LabHost, Mapping[str, LabHost], int], Awaitable[HostServices]]
-SnmpdConfig = Callable[[LabHost], "str | None"]
+SnmpdConfig = Callable[..., "str | None"]
 
 
 def load_services() -> tuple[StartHost, SnmpdConfig]:
@@ -79,6 +80,8 @@ class Daemon:
         self.paths = lab_state.paths(instance)
         self.personas = load_personas()
         self.start_host, self.snmpd_config = load_services()
+        # snmpd_config(host) is the contract; pass the seed too where it renders seeded values
+        self._config_takes_seed = "seed" in inspect.signature(self.snmpd_config).parameters
         self.hosts: dict[str, LabHost] = {}          # served hosts by IP; given to start_host live
         self.services: dict[str, HostServices] = {}
         self.snmpd: dict[str, snmp.Snmpd] = {}
@@ -91,7 +94,7 @@ class Daemon:
         async with sem:
             try:
                 self.services[host.ip] = await self.start_host(host, self.hosts, self.seed)
-                conf = self.snmpd_config(host)
+                conf = self.snmpd_config(host, self.seed) if self._config_takes_seed else self.snmpd_config(host)
                 if conf is not None:
                     self.snmpd[host.ip] = await snmp.start(host, conf, self.paths.snmp)
                 self.failed.pop(host.ip, None)

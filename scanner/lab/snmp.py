@@ -66,7 +66,9 @@ async def start(host: LabHost, config: str, snmp_root: Path) -> Snmpd:
         "MIBS": "",
     }
     argv = ["ip", "netns", "exec", host.netns, snmpd_binary(), "-f", "-C", "-c", str(conf),
-            "-p", str(work / "snmpd.pid"), "-Lf", str(work / "snmpd.log"), f"udp:{host.ip}:{SNMP_PORT}"]
+            "-p", str(work / "snmpd.pid"), "-Lf", str(work / "snmpd.log")]
+    if not any(line.strip().lower().startswith("agentaddress") for line in config.splitlines()):
+        argv.append(f"udp:{host.ip}:{SNMP_PORT}")
     proc = await asyncio.create_subprocess_exec(*argv, env=env, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.DEVNULL)
