@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.wsd import admit, normalize_mac, plausible_unicast_mac, receive, send, udp_socket
+from scanner.discovery.wsd import admit, normalize_mac, plausible_unicast_mac, receive, record_once, send, udp_socket
 from scanner.models import Observation
 
 PORT = 37810
@@ -125,7 +125,8 @@ class Dhip(Module):
                 try:
                     parsed = parse_reply(data)
                 except DecodeError as e:
-                    ctx.stats.error(self.name, ip, f"undecodable DHIP reply: {e}")
+                    ctx.stats.count(f"{self.name}.undecodable")
+                    record_once(ctx, self.name, ip, f"undecodable DHIP reply: {e}")
                     continue
                 key = (parsed.mac or parsed.body[:200], ip)
                 if key in seen:

@@ -23,6 +23,7 @@ from scanner.discovery.wsd import (
     parse_xml,
     plausible_unicast_mac,
     receive,
+    record_once,
     send,
     split_tag,
     udp_socket,
@@ -119,7 +120,8 @@ class Sadp(Module):
                 try:
                     parsed = parse_reply(data)
                 except DecodeError as e:
-                    ctx.stats.error(self.name, ip, f"undecodable SADP reply: {e}")
+                    ctx.stats.count(f"{self.name}.undecodable")
+                    record_once(ctx, self.name, ip, f"undecodable SADP reply: {e}")
                     continue
                 key = (parsed.mac or parsed.uuid or parsed.xml[:200], ip)
                 if key in seen:

@@ -19,7 +19,7 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.wsd import admit, is_ipv4, parse_xml, receive, send, split_tag, udp_socket
+from scanner.discovery.wsd import admit, is_ipv4, parse_xml, receive, record_once, send, split_tag, udp_socket
 from scanner.models import Observation
 
 PORT = 1900
@@ -240,7 +240,8 @@ class Ssdp(Module):
                 try:
                     parsed = parse_reply(data)
                 except DecodeError as e:
-                    ctx.stats.error(self.name, ip, f"undecodable SSDP reply: {e}")
+                    ctx.stats.count(f"{self.name}.undecodable")
+                    record_once(ctx, self.name, ip, f"undecodable SSDP reply: {e}")
                     continue
                 host = ctx.host(ip)
                 ctx.stats.count("ssdp.replies")

@@ -310,8 +310,8 @@ async def send(ctx: ScanContext, sock: socket.socket, data: bytes, addr: tuple[s
     try:
         await asyncio.get_running_loop().sock_sendto(sock, data, addr)
     except OSError as e:
-        ctx.stats.error(module, None if ipaddress.IPv4Address(ip).is_multicast else ip,
-                        f"send to {ip}:{addr[1]} failed: {e}")
+        record_once(ctx, module, None if ipaddress.IPv4Address(ip).is_multicast else ip,
+                    f"send to {ip}:{addr[1]} failed: {e}")
         return False
     ctx.stats.count(f"{module}.sent")
     return True
@@ -345,8 +345,15 @@ def admit(ctx: ScanContext, module: str, ip: str) -> bool:
     if ctx.scope.allows(ip):
         return True
     ctx.stats.count(f"{module}.out_of_scope_replies")
-    ctx.stats.error(module, ip, "reply from an address outside the scan scope; ignored")
+    record_once(ctx, module, ip, "reply from an address outside the scan scope; ignored")
     return False
+
+
+def record_once(ctx: ScanContext, module: str, ip: str | None, message: str) -> None:
+    """ctx.stats.error, unless this module already recorded the same message for ip (repeats, retries)."""
+    if not any(e["module"] == module and e["ip"] == ip and e["error"] == message[:500]
+               for e in ctx.stats.errors):
+        ctx.stats.error(module, ip, message)
 
 
 # --- I/O ---------------------------------------------------------------------------------------
@@ -391,7 +398,8 @@ class _WsdBase(Module):
                 try:
                     reply = parse_reply(data)
                 except DecodeError as e:
-                    ctx.stats.error(name, ip, f"undecodable WS-Discovery reply: {e}")
+                    ctx.stats.count(f"{name}.undecodable")
+                    record_once(ctx, name, ip, f"undecodable WS-Discovery reply: {e}")
                     continue
                 for m in reply.matches:
                     key = (m.epr or " ".join(m.xaddrs), ip)

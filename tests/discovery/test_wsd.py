@@ -205,7 +205,10 @@ def test_multicast_sweep_reports_the_device_once_and_the_outsider_as_an_error(li
     assert host.hints["onvif_xaddr"] == f"http://{link.ip_d}/onvif/device_service"
     assert link.ip_d2 not in ctx.hosts
     errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
-    assert any(ip == link.ip_d2 and "outside the scan scope" in msg for ip, msg in errors)
+    # the outsider answered all six probes: one error entry, the rest counted
+    assert [msg for ip, msg in errors if ip == link.ip_d2] == [
+        "reply from an address outside the scan scope; ignored"]
+    assert ctx.stats.counters["wsd.out_of_scope_replies"] == len(wsd.PROBE_TYPES) * wsd.MULTICAST_REPEAT
     assert any(ip == link.ip_d and "192.168.124.40" in msg for ip, msg in errors)   # XAddr flagged
     probes = [r for r in link.received if r[2] == wsd.GROUP]
     assert len(probes) == len(wsd.PROBE_TYPES) * wsd.MULTICAST_REPEAT
