@@ -1,0 +1,68 @@
+"""camscan's main job on the lab: scan from the lab's scanner namespace and compare with the truth."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from scanner.evaluate import score
+from scanner.match.load import SURVEILLANCE_CATEGORIES
+from tests.lab.conftest import REPO, running_lab
+
+pytestmark = pytest.mark.lab
+CREDS = str(REPO / "examples" / "lab-credentials.yaml")
+
+
+def _scan(lab, out: Path, *extra: str) -> dict:  # type: ignore[no-untyped-def]
+    subnet = lab.truth()["subnet"]
+    p = lab.exec(sys.executable, "-m", "scanner", "scan", subnet, "--out", str(out), "--format", "json,csv,md",
+                 *extra, timeout=300)
+    assert "Surveillance devices by maker" in p.stdout
+    inv: dict = json.loads((out / "inventory.json").read_text())
+    assert (out / "inventory.csv").exists() and (out / "inventory.md").exists()
+    return inv
+
+
+def test_small_site_every_device_found_and_named(tmp_path: Path) -> None:
+    with running_lab("scan", "--profile", "small") as lab:
+        truth = lab.truth()
+        inv = _scan(lab, tmp_path, "--credentials", CREDS)
+    assert inv["schema"] == "camscan.inventory/1"
+    assert set(inv["scan"]) >= {"started", "finished", "targets", "excluded", "modules", "privileged",
+                                "tool_version", "fingerprints_version", "stats", "errors"}
+    sc = score(truth, inv["devices"])
+    report = "\n".join(sc.misses)
+    assert sc.found == sc.surveillance_truth, report
+    assert sc.maker_right == sc.surveillance_truth, report
+    assert sc.rate(sc.model_right) >= 0.95, report
+    assert sc.rate(sc.category_right) >= 0.95, report
+    assert sc.rebrands > 0 and sc.rebrands_right == sc.rebrands, report
+    assert sc.false_surveillance == 0, report
+    # credentials were given: recorders list the cameras behind them
+    by_ip = {d["ip"]: d for d in inv["devices"]}
+    nvrs = [t for t in truth["devices"] if t["category"] == "nvr"]
+    assert nvrs
+    for t in nvrs:
+        assert by_ip[t["ip"]]["channels"], f"{t['persona']} at {t['ip']} lists no channels"
+    # the password never reaches the inventory
+    assert "camscan-lab" not in (tmp_path / "inventory.json").read_text()
+
+
+def test_hostile_hosts_become_errors_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    with running_lab("hostile", "--profile", "hostile") as lab:
+        truth = lab.truth()
+        inv = _scan(lab, tmp_path)
+    sc = score(truth, inv["devices"])
+    assert sc.found == sc.surveillance_truth, "\n".join(sc.misses)
+    assert sc.false_surveillance == 0, "\n".join(sc.misses)
+    hostile = {t["ip"] for t in truth["devices"] if t["hostile"]}
+    assert hostile
+    for d in inv["devices"]:
+        if d["ip"] in hostile:
+            assert d["category"] not in SURVEILLANCE_CATEGORIES
+    subnet_prefix = truth["subnet"].rsplit(".", 1)[0]
+    assert all(d["ip"].startswith(subnet_prefix) for d in inv["devices"]), "a device outside the targets"
+    assert inv["scan"]["errors"], "hostile replies must be recorded as errors"
