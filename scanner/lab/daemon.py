@@ -133,7 +133,14 @@ class Daemon:
             # every new host is visible (e.g. to NVRs) before any of them starts serving
             self.hosts.update((h.ip, h) for h in new)
             sem = asyncio.Semaphore(START_CONCURRENCY)
-            await asyncio.gather(*(self._start(h, sem) for h in new))
+            # one host of each persona first: per-persona setup the services share (TLS keys,
+            # caches) is then done once, not raced by many hosts of the same persona
+            first: dict[str, LabHost] = {}
+            for h in new:
+                first.setdefault(h.persona.name, h)
+            await asyncio.gather(*(self._start(h, sem) for h in first.values()))
+            rest = [h for h in new if first[h.persona.name] is not h]
+            await asyncio.gather(*(self._start(h, sem) for h in rest))
             for ip in self.failed:
                 self.hosts.pop(ip, None)
             ports = {ip: listening_tcp_ports(h.netns) for ip, h in self.hosts.items()}
