@@ -61,17 +61,27 @@ class Plan:
     notes: list[str]
 
 
-def _route_for(ip: str) -> tuple[str | None, str | None]:
-    """(device, source address) the kernel would use to reach ip; asks the routing table, sends nothing."""
+def _route_for(ip: str) -> tuple[str | None, str | None, bool]:
+    """(device, source address, is-local) the kernel would use for ip; asks the routing table, sends nothing."""
     try:
         out = subprocess.run(["ip", "-j", "route", "get", ip], capture_output=True, text=True, timeout=5)
         routes = json.loads(out.stdout or "[]")
     except (OSError, ValueError, subprocess.TimeoutExpired):
-        return None, None
+        return None, None, False
     if not routes:
-        return None, None
+        return None, None, False
     r = routes[0]
-    return r.get("dev"), r.get("prefsrc")
+    return r.get("dev"), r.get("prefsrc"), r.get("type") == "local"
+
+
+def _local_addresses() -> set[str]:
+    """Every IPv4 address of this network namespace's own interfaces."""
+    try:
+        out = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, timeout=5)
+        data = json.loads(out.stdout or "[]")
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return set()
+    return {str(a["local"]) for link in data for a in link.get("addr_info", []) if a.get("family") == "inet"}
 
 
 def _address_of(iface: str) -> str | None:
@@ -113,6 +123,11 @@ def default_modules(engine: str) -> list[str]:
 def plan(req: ScanRequest) -> Plan:
     """Validate the request and choose modules; InputError before anything is sent."""
     scope = Scope.build(req.targets, req.excludes, allow_large=req.allow_large, allow_public=req.allow_public)
+    own = sorted(a for a in _local_addresses() if scope.allows(a) and not a.startswith("127."))
+    if own:
+        # the scanner's own address is not a device of the site: never probe or count it
+        scope = Scope.build(req.targets, [*req.excludes, *own], allow_large=req.allow_large,
+                            allow_public=req.allow_public)
     if scope.size() == 0:
         raise InputError("every target address is excluded")
     if req.engine not in ("native", "nmap"):
@@ -123,7 +138,7 @@ def plan(req: ScanRequest) -> Plan:
     unknown = [n for n in names if n not in registry.MODULES]
     if unknown:
         raise InputError(f"unknown module(s) {', '.join(unknown)}; known: {', '.join(registry.MODULES)}")
-    notes: list[str] = []
+    notes: list[str] = [f"own address {a} excluded" for a in own]
     privileged = is_privileged()
     classes: list[type[Module]] = []
     for n in names:
@@ -138,15 +153,17 @@ def plan(req: ScanRequest) -> Plan:
         classes.append(cls)
     iface = req.interface
     iface_ip: str | None = None
-    first = next(scope.hosts())
     if iface is not None:
         iface_ip = _address_of(iface)
         if iface_ip is None:
             raise InputError(f"interface {iface!r} does not exist or has no IPv4 address")
     else:
-        iface, iface_ip = _route_for(first)
+        for i, addr in enumerate(scope.hosts()):
+            iface, iface_ip, local = _route_for(addr)
+            if not local or i >= 16:
+                break
         if iface is None:
-            notes.append(f"no route to {first}: link-level discovery (multicast) may find nothing")
+            notes.append("no route to the targets: link-level discovery (multicast) may find nothing")
     return Plan(scope, classes, iface, iface_ip, privileged, notes)
 
 
