@@ -118,3 +118,17 @@ def test_sweep_finds_the_device_and_records_the_outsider(link) -> None:  # type:
     assert any(ip == link.ip_d2 and "outside the scan scope" in m for ip, m in errors)
     assert any(ip == link.ip_d and "truncated DHIP header" in m for ip, m in errors)
     assert {r[2] for r in link.received} == {dhip.GROUP, link.ip_d}
+
+
+@pytest.mark.lab
+def test_lab_small_site_every_dhip_device_is_found_with_its_mac(link_lab_small) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_small
+    want = site.with_service("dhip")
+    excluded = want[0]
+    ctx = site.ctx([excluded])
+    obs = site.run(lambda: linklab.collect(dhip.Dhip(), ctx))
+    assert sorted(o.ip for o in obs if o.signal == "dhip.reply") == [ip for ip in want if ip != excluded]
+    truth_mac = {d["ip"]: d["mac"] for d in site.devices}
+    macs = {o.ip: o.value for o in obs if o.signal == "mac"}
+    assert macs == {ip: truth_mac[ip] for ip in want if ip != excluded}
+    assert excluded in {e["ip"] for e in ctx.stats.errors}

@@ -120,3 +120,15 @@ def test_without_an_interface_address_nothing_is_sent() -> None:
     import asyncio
     assert asyncio.run(linklab.collect(mdns.Mdns(window=0.1), ctx2)) == []
     assert "mDNS browse skipped" in ctx2.stats.errors[0]["error"]
+
+
+@pytest.mark.lab
+def test_lab_small_site_mdns_devices_are_found_and_the_excluded_one_recorded(link_lab_small) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_small
+    want = site.with_service("mdns")
+    excluded = want[-1]
+    ctx = site.ctx([excluded])
+    obs = site.run(lambda: linklab.collect(mdns.Mdns(), ctx))
+    assert sorted({o.ip for o in obs}) == [ip for ip in want if ip != excluded]
+    assert all(o.ip != excluded for o in obs)
+    assert excluded in {e["ip"] for e in ctx.stats.errors}

@@ -151,3 +151,14 @@ def test_sweep_reports_server_and_description_and_never_fetches_outside(link) ->
     assert any(ip == link.ip_d2 and "outside the scan scope" in m for ip, m in errors)
     assert any(ip == link.ip_d and "LOCATION" in m and "not fetched" in m for ip, m in errors)
     assert any(ip == link.ip_d and "undecodable" in m for ip, m in errors)
+
+
+@pytest.mark.lab
+def test_lab_small_site_ssdp_devices_report_server_and_description(link_lab_small) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_small
+    want = site.with_service("ssdp")
+    ctx = site.ctx([])
+    obs = site.run(lambda: linklab.collect(ssdp.Ssdp(), ctx))
+    for signal in ("ssdp.server", "upnp.manufacturer", "upnp.model", "upnp.model_number"):
+        assert sorted(o.ip for o in obs if o.signal == signal) == want, signal
+    assert ctx.stats.errors == []

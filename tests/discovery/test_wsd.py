@@ -228,3 +228,31 @@ def test_directed_pass_probes_only_in_scope_hosts_not_yet_heard(link) -> None:  
     dsts = [r[2] for r in link.received]
     assert dsts and set(dsts) == {link.ip_d}                       # never the outsider or the group
     assert len(dsts) == len(wsd.DIRECTED_TYPES)
+
+
+# --- the lab's small site ------------------------------------------------------------------------
+
+@pytest.mark.lab
+def test_lab_small_site_every_wsd_device_is_found_once(link_lab_small) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_small
+    want = site.with_service("wsd")
+    excluded = want[0]
+    ctx = site.ctx([excluded])
+    obs = site.run(lambda: linklab.collect(wsd.WsdMulticast(), ctx))
+    assert sorted(o.ip for o in obs if o.signal == "wsd.epr") == [ip for ip in want if ip != excluded]
+    truth_mac = {d["ip"]: d["mac"] for d in site.devices}
+    assert all(o.value == truth_mac[o.ip] for o in obs if o.signal == "mac")
+    assert excluded not in ctx.hosts
+    assert [e["error"] for e in ctx.stats.errors if e["ip"] == excluded] == [
+        "reply from an address outside the scan scope; ignored"]
+
+
+@pytest.mark.lab
+def test_lab_small_site_directed_pass_alone_reaches_every_wsd_device(link_lab_small) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_small
+    ctx = site.ctx([])
+    for d in site.devices:
+        ctx.host(d["ip"])                      # as host discovery would have left them
+    obs = site.run(lambda: linklab.collect(wsd.WsdDirected(), ctx))
+    assert sorted(o.ip for o in obs if o.signal == "wsd.epr") == site.with_service("wsd")
+    assert ctx.stats.counters["wsd_directed.sent"] == len(site.devices) * len(wsd.DIRECTED_TYPES)
