@@ -20,6 +20,7 @@ MODULES: dict[str, str] = {
     "rtsp": "scanner.discovery.rtsp",
     "snmp": "scanner.discovery.snmp",
     "onvif": "scanner.discovery.onvif",
+    "nmap": "scanner.discovery.nmap",
 }
 
 
