@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import os
 import re
@@ -179,6 +180,8 @@ def _str(ctx: _Ctx, where: str, d: dict[str, Any], key: str, *, required: bool =
         if required:
             raise ctx.fail(where, f"field '{key}' is required")
         return default
+    if isinstance(v, datetime.date):
+        return v.isoformat()   # YAML reads an unquoted 2021-03-12 as a date
     if not isinstance(v, str | int | float) or isinstance(v, bool):
         raise ctx.fail(where, f"field '{key}' must be a string")
     return str(v)

@@ -112,7 +112,7 @@ lists:
   - id: testlist
     name: Test list
     source: test
-    date: "2024-01-01"
+    date: 2024-01-01
     makers: [acme]
 """
 ADVISORIES = """
