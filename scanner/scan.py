@@ -167,7 +167,7 @@ def plan(req: ScanRequest) -> Plan:
     return Plan(scope, classes, iface, iface_ip, privileged, notes)
 
 
-async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Log) -> None:
+async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Log, on_done: Log | None) -> None:
     name = type(mod).name
     n = 0
     t0 = time.monotonic()
@@ -187,9 +187,12 @@ async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Lo
     ctx.stats.count(f"observations.{name}", n)
     ctx.stats.counters[f"seconds.{name}"] = int((time.monotonic() - t0) * 1000)
     log(f"{name}: {n} observations in {time.monotonic() - t0:.1f}s")
+    if on_done is not None:
+        on_done(name)
 
 
-async def sweep(p: Plan, req: ScanRequest, log: Log) -> tuple[ScanContext, list[Observation]]:
+async def sweep(p: Plan, req: ScanRequest, log: Log,
+                on_done: Log | None = None) -> tuple[ScanContext, list[Observation]]:
     """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations."""
     creds: dict[str, Any] = {}
     comms: tuple[str, ...] = ()
@@ -209,7 +212,7 @@ async def sweep(p: Plan, req: ScanRequest, log: Log) -> tuple[ScanContext, list[
             continue
         log(f"phase {phase}: {', '.join(type(m).name for m in mods)}"
             + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"))
-        await asyncio.gather(*(_drain(m, ctx, obs, log) for m in mods))
+        await asyncio.gather(*(_drain(m, ctx, obs, log, on_done) for m in mods))
     return ctx, obs
 
 
@@ -254,12 +257,13 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
     }
 
 
-def run(req: ScanRequest, engine: Engine, log: Log, scan_plan: Plan | None = None) -> dict[str, Any]:
-    """Plan (if not given), sweep and build the inventory."""
+def run(req: ScanRequest, engine: Engine, log: Log, scan_plan: Plan | None = None,
+        on_done: Log | None = None) -> dict[str, Any]:
+    """Plan (if not given), sweep and build the inventory; on_done(module) after each module finishes."""
     p = scan_plan or plan(req)
     for n in p.notes:
         log(n)
     started = datetime.now(UTC)
-    ctx, obs = asyncio.run(sweep(p, req, log))
+    ctx, obs = asyncio.run(sweep(p, req, log, on_done))
     finished = datetime.now(UTC)
     return inventory(p, req, ctx, obs, engine, started, finished)

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scanner import report
@@ -107,10 +108,19 @@ def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, .
         if bad:
             raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     p = plan(req)   # every input error is raised here, before anything is sent
-    log = _logger()
-    log(f"scanning {', '.join(str(n) for n in p.scope.targets)} ({p.scope.size()} addresses) "
-        f"from {p.interface or '?'} {p.interface_ip or ''}")
-    inv = run(req, eng, log, p)
+    head = (f"scanning {', '.join(str(n) for n in p.scope.targets)} ({p.scope.size()} addresses) "
+            f"from {p.interface or '?'} {p.interface_ip or ''}")
+    if sys.stderr.isatty():
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=_err, transient=True) as bar:
+            task = bar.add_task("modules", total=len(p.modules))
+            bar.console.print(head)
+            inv = run(req, eng, lambda m: bar.console.print(m, highlight=False, markup=False), p,
+                      on_done=lambda name: bar.advance(task))
+    else:
+        log = _logger()
+        log(head)
+        inv = run(req, eng, log, p)
     written = report.write(inv, Path(out_dir), fmts)
     print_summary(inv, why)
     for w in written:
