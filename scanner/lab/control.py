@@ -29,7 +29,7 @@ from scanner.lab.state import LabState
 
 DAEMON_START_TIMEOUT = 60.0
 SYNC_TIMEOUT = 600.0
-REACH_TIMEOUT = 20.0
+REACH_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
 
@@ -186,23 +186,33 @@ async def _connect(ns: str, ip: str, port: int, timeout: float) -> bool:
     return False
 
 
-async def _reach(ns: str, targets: Mapping[str, int | None], timeout: float) -> list[str]:
+async def _reach(ns: str, targets: Mapping[str, int | None], timeout: float) -> dict[str, str]:
     pinged = await _ping_all(ns, list(targets), timeout)
     sem = asyncio.Semaphore(64)
 
-    async def one(ip: str, port: int) -> tuple[str, bool]:
+    async def one(ip: str, port: int) -> tuple[str, int, bool]:
         async with sem:
-            return ip, await _connect(ns, ip, port, timeout)
+            return ip, port, await _connect(ns, ip, port, timeout)
 
     tcp = await asyncio.gather(*(one(ip, port) for ip, port in targets.items() if port is not None))
-    bad = {ip for ip in targets if ip not in pinged} | {ip for ip, ok in tcp if not ok}
-    return sorted(bad, key=lambda s: int(ipaddress.IPv4Address(s)))
+    bad = {ip: "no ICMP echo reply" for ip in targets if ip not in pinged}
+    for ip, port, ok in tcp:
+        if not ok:
+            bad[ip] = f"{bad[ip]}, " if ip in bad else ""
+            bad[ip] += f"TCP {port} refused or timed out"
+    return dict(sorted(bad.items(), key=lambda kv: int(ipaddress.IPv4Address(kv[0]))))
 
 
 def unreachable(instance: str, targets: Mapping[str, int | None], timeout: float = REACH_TIMEOUT
-                ) -> list[str]:
-    """Hosts (IP -> a TCP port to connect to, or None) that do not answer from the scanner namespace."""
+                ) -> dict[str, str]:
+    """Hosts (IP -> a TCP port to connect to, or None) that do not answer from the scanner namespace,
+    with what failed."""
     return asyncio.run(_reach(topology.scanner_ns(instance), targets, timeout))
+
+
+def _unanswered(what: str, bad: Mapping[str, str]) -> LabStateError:
+    first = "; ".join(f"{ip}: {why}" for ip, why in list(bad.items())[:4])
+    return LabStateError(f"{len(bad)} {what} do not answer from the scanner namespace ({first})")
 
 
 def _targets(ips: Sequence[str], reply: Mapping[str, Any]) -> dict[str, int | None]:
@@ -260,7 +270,7 @@ def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -
             reply = _sync(instance)
             bad = unreachable(instance, _targets([h.ip for h in hosts], reply))
             if bad:
-                raise LabStateError(f"{len(bad)} lab hosts do not answer: {', '.join(bad[:5])}")
+                raise _unanswered("lab hosts", bad)
         except BaseException as e:
             kept = _keep_failure_log(instance)
             _teardown(instance)
@@ -441,5 +451,5 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> li
         check = [h.ip for h in new] + list(flashed)
         bad = unreachable(instance, _targets(check, reply))
         if bad:
-            raise LabStateError(f"{len(bad)} mutated hosts do not answer: {', '.join(bad[:5])}")
+            raise _unanswered("mutated hosts", bad)
         return lines
