@@ -46,9 +46,8 @@ SnmpdConfig = Callable[..., "str | None"]
 
 
 def load_services() -> tuple[StartHost, SnmpdConfig]:
-    """The services' entry points: scanner.lab.services, or the module named by
-    $CAMSCAN_LAB_SERVICES (a stand-in for testing the lab machinery alone)."""
-    mod = importlib.import_module(os.environ.get("CAMSCAN_LAB_SERVICES") or "scanner.lab.services")
+    """The services' entry points (scanner.lab.services.start_host and snmpd_config)."""
+    mod = importlib.import_module("scanner.lab.services")
     return cast(StartHost, mod.start_host), cast(SnmpdConfig, mod.snmpd_config)
 
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import importlib
 import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from scanner.lab import topology
 from scanner.lab.model import LabHost, Persona
@@ -138,10 +137,10 @@ def remove_files(instance: str) -> None:
 
 
 def load_personas() -> dict[str, Persona]:
-    """Every persona by name: scanner.lab.personas.load_personas(), or that of the module named by
-    $CAMSCAN_LAB_PERSONAS (a stand-in for testing the lab machinery alone)."""
-    mod = importlib.import_module(os.environ.get("CAMSCAN_LAB_PERSONAS") or "scanner.lab.personas")
-    return cast(dict[str, Persona], mod.load_personas())
+    """Every persona by name (scanner/lab/personas/*.yaml)."""
+    from scanner.lab.personas import load_personas as load
+
+    return load()
 
 
 def lab_host(state: LabState, h: PlannedHost, personas: Mapping[str, Persona]) -> LabHost:

@@ -10,9 +10,9 @@ import pytest
 
 from scanner.lab import profiles
 from scanner.lab.model import Persona
-from tests.lab import standin
+from scanner.lab.personas import load_personas
 
-PERSONAS = standin.load_personas()  # names and OUIs are all a plan needs
+PERSONAS = load_personas()
 
 
 def _plan(name: str, seed: int = 1) -> tuple[ipaddress.IPv4Network, list[profiles.PlannedHost]]:
@@ -22,9 +22,7 @@ def _plan(name: str, seed: int = 1) -> tuple[ipaddress.IPv4Network, list[profile
 
 
 def test_every_persona_the_profiles_name_is_defined() -> None:
-    from scanner.lab.personas import load_personas
-
-    real = load_personas()
+    real = PERSONAS
     named = {p for prof in profiles.PROFILES.values() for p, _ in prof.mix}
     assert named <= set(real), sorted(named - set(real))
     for name in profiles.HOSTILE:
@@ -103,7 +101,7 @@ def test_macs_carry_the_persona_oui_and_are_unique() -> None:
     ("build 7", "build 8"),
 ])
 def test_reflash_bumps_the_version(before: str, after: str) -> None:
-    p = PERSONAS["axis-camera"]
+    p = Persona("x", "axis", "axis", "M", before, "camera", "00:40:8C", ("http",))
     assert profiles.reflashed(before, p, random.Random(1)) == after
 
 
