@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.wsd import admit, normalize_mac, plausible_unicast_mac, receive, record_once, send, udp_socket
+from scanner.discovery.wsd import (
+    REPEAT_GAP,
+    admit,
+    normalize_mac,
+    plausible_unicast_mac,
+    receive,
+    record_once,
+    send,
+    udp_socket,
+)
 from scanner.models import Observation
 
 PORT = 37810
@@ -28,7 +37,7 @@ MAGIC = b"DHIP"
 HEADER_LEN = 32
 MAX_DATAGRAM = 16 * 1024          # real replies are ~0.8 KB
 WINDOW = 2.0
-REPEAT = 2
+REPEAT = 3                        # rounds of the same request; lost datagrams happen
 SEARCH = {"method": "DHDiscover.search", "params": {"mac": "", "uni": 1}}
 REPLY_METHOD = "client.notifyDevInfo"
 
@@ -116,7 +125,8 @@ class Dhip(Module):
                     if r == 0:
                         for ip in unicast:
                             await send(ctx, sock, probe, (ip, PORT), self.name)
-                    await asyncio.sleep(0.2)
+                    if r + 1 < REPEAT:
+                        await asyncio.sleep(REPEAT_GAP)
 
             task = asyncio.create_task(sender())
             async for data, ip, _port in receive(sock, task, self.window):

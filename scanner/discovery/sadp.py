@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.wsd import (
+    REPEAT_GAP,
     admit,
     normalize_mac,
     parse_xml,
@@ -34,7 +35,7 @@ PORT = 37020
 GROUP = "239.255.255.250"
 MAX_DATAGRAM = 16 * 1024      # real replies are ~1-2 KB
 WINDOW = 2.0                  # seconds to collect replies
-REPEAT = 2                    # the inquiry is idempotent; a second copy covers a lost datagram
+REPEAT = 3                    # the inquiry is idempotent; more copies cover lost datagrams
 INQUIRY = "inquiry"           # the only verb this module ever sends
 
 
@@ -111,7 +112,8 @@ class Sadp(Module):
                     if r == 0:
                         for ip in unicast:
                             await send(ctx, sock, probe, (ip, PORT), self.name)
-                    await asyncio.sleep(0.2)
+                    if r + 1 < REPEAT:
+                        await asyncio.sleep(REPEAT_GAP)
 
             task = asyncio.create_task(sender())
             async for data, ip, _port in receive(sock, task, self.window):

@@ -19,14 +19,24 @@ from typing import ClassVar
 from urllib.parse import urlsplit
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.wsd import admit, is_ipv4, parse_xml, receive, record_once, send, split_tag, udp_socket
+from scanner.discovery.wsd import (
+    REPEAT_GAP,
+    admit,
+    is_ipv4,
+    parse_xml,
+    receive,
+    record_once,
+    send,
+    split_tag,
+    udp_socket,
+)
 from scanner.models import Observation
 
 PORT = 1900
 GROUP = "239.255.255.250"
 MX = 1                            # seconds devices may wait before answering
 WINDOW = 2.5                      # collection window: MX plus slack for slow stacks
-REPEAT = 2
+REPEAT = 3                        # rounds of the same request; lost datagrams happen
 MAX_DATAGRAM = 8 * 1024           # a reply is a few hundred bytes of headers
 MAX_HEADERS = 64
 MAX_DESCRIPTION = 64 * 1024       # device descriptions are 1-5 KB
@@ -229,9 +239,10 @@ class Ssdp(Module):
         task: asyncio.Task[None] | None = None
         try:
             async def sender() -> None:
-                for _ in range(REPEAT):
+                for r in range(REPEAT):
                     await send(ctx, sock, probe, (GROUP, PORT), self.name)
-                    await asyncio.sleep(0.2)
+                    if r + 1 < REPEAT:
+                        await asyncio.sleep(REPEAT_GAP)
 
             task = asyncio.create_task(sender())
             async for data, ip, _port in receive(sock, task, self.window):

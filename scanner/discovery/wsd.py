@@ -19,6 +19,7 @@ import ipaddress
 import re
 import socket
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -38,7 +39,9 @@ MAX_MATCHES = 16                  # ProbeMatch elements kept from one datagram
 MAX_ITEMS = 64                    # Types / Scopes / XAddrs kept from one ProbeMatch
 MAX_ITEM_LEN = 512                # characters kept of one URI or QName
 WINDOW = 2.0                      # seconds to collect replies (devices wait 0-500 ms; APP_MAX_DELAY)
-MULTICAST_REPEAT = 2              # SOAP-over-UDP resends the same message; lost datagrams happen
+MULTICAST_REPEAT = 3              # SOAP-over-UDP resends the same message; lost datagrams happen
+REPEAT_GAP = 0.3                  # seconds between rounds of the same probes (independent loss)
+MULTICAST_GAP = 0.02              # seconds between any two link multicasts of these modules
 TAIL = 1.0                        # seconds to keep listening after the last probe went out
 
 NS_SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -299,13 +302,37 @@ def udp_socket(interface_ip: str | None) -> socket.socket:
     return s
 
 
+class _Pacer:
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.next = 0.0
+
+
+_pacers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pacer] = weakref.WeakKeyDictionary()
+
+
+async def _pace_multicast() -> None:
+    # Every multicast is copied to every port of the segment at once (a software bridge queues
+    # one copy per port); the link modules start together, so space their multicasts out.
+    loop = asyncio.get_running_loop()
+    pacer = _pacers.setdefault(loop, _Pacer())
+    async with pacer.lock:
+        wait = pacer.next - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        pacer.next = loop.time() + MULTICAST_GAP
+
+
 async def send(ctx: ScanContext, sock: socket.socket, data: bytes, addr: tuple[str, int],
                module: str) -> bool:
     """Send one datagram after the rate limiter; unicast only to addresses the scope allows."""
     ip = addr[0]
-    if not ipaddress.IPv4Address(ip).is_multicast and not ctx.scope.allows(ip):
+    multicast = ipaddress.IPv4Address(ip).is_multicast
+    if not multicast and not ctx.scope.allows(ip):
         ctx.stats.count(f"{module}.refused_out_of_scope")
         return False
+    if multicast:
+        await _pace_multicast()
     await ctx.rate.wait()
     try:
         await asyncio.get_running_loop().sock_sendto(sock, data, addr)
@@ -389,7 +416,7 @@ class _WsdBase(Module):
                         for p in probes:
                             await send(ctx, sock, p, addr, name)
                     if r + 1 < repeat:
-                        await asyncio.sleep(0.2)
+                        await asyncio.sleep(REPEAT_GAP)
 
             task = asyncio.create_task(sender())
             async for data, ip, _port in receive(sock, task, self.window):
