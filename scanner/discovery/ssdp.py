@@ -35,7 +35,7 @@ from scanner.models import Observation
 PORT = 1900
 GROUP = "239.255.255.250"
 MX = 1                            # seconds devices may wait before answering
-WINDOW = 2.5                      # collection window: MX plus slack for slow stacks
+WINDOW = 2.0                      # collection window: last round + MX, with slack for slow stacks
 REPEAT = 3                        # rounds of the same request; lost datagrams happen
 MAX_DATAGRAM = 8 * 1024           # a reply is a few hundred bytes of headers
 MAX_HEADERS = 64

@@ -39,6 +39,7 @@ MAX_MATCHES = 16                  # ProbeMatch elements kept from one datagram
 MAX_ITEMS = 64                    # Types / Scopes / XAddrs kept from one ProbeMatch
 MAX_ITEM_LEN = 512                # characters kept of one URI or QName
 WINDOW = 2.0                      # seconds to collect replies (devices wait 0-500 ms; APP_MAX_DELAY)
+DIRECTED_WINDOW = 1.0             # directed pass: plus TAIL after the last unicast probe
 MULTICAST_REPEAT = 3              # SOAP-over-UDP resends the same message; lost datagrams happen
 REPEAT_GAP = 0.3                  # seconds between rounds of the same probes (independent loss)
 MULTICAST_GAP = 0.02              # seconds between any two link multicasts of these modules
@@ -485,6 +486,9 @@ class WsdDirected(_WsdBase):
     name: ClassVar[str] = "wsd_directed"
     per_link: ClassVar[bool] = False
     phase: ClassVar[int] = 2
+
+    def __init__(self, window: float = DIRECTED_WINDOW) -> None:
+        super().__init__(window)
 
     def _targets(self, ctx: ScanContext) -> list[tuple[str, int]]:
         out = []
