@@ -79,7 +79,9 @@ class NetPair:
 
         t = threading.Thread(target=target)
         t.start()
-        t.join(120)
+        t.join(600)
+        if t.is_alive():
+            raise TimeoutError("namespace worker still running after 600 s")
         if "e" in box:
             raise box["e"]
         return box["r"]  # type: ignore[no-any-return]

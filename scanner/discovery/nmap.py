@@ -1,0 +1,267 @@
+"""nmap as the scanning engine (`--engine nmap`) and nmap XML as an observation source (`import-nmap`).
+
+Engine: python-nmap runs `nmap -sn -n` (host discovery) over the scope, then `nmap -sV -n -Pn -p
+<ports> --script http-server-header,http-title,banner` on the live hosts (shared/docs/protocols.md
+section 9). `-n` is not optional: name resolution would send DNS queries outside the scope.
+Parser: `observations_from_nmap_xml` turns nmap's XML output (nmap.dtd: host/address, hostnames,
+ports/port/service, script) into per-host observations, from either path.
+
+What is faithful: the MAC address; PTR/user host names; script outputs that quote the device
+(`http-server-header` = the literal Server header, `http-title` = the <title>, `banner` = the
+first bytes a service sends, a `Server:` line inside `fingerprint-strings`, nmap's quote of the
+raw reply of a service it could not name). nmap's own service labels (product/version/extrainfo) are not the
+device's words, so they are used only when no literal output exists, joined as
+"product version (extrainfo)" (fingerprint rules can match nmap's labels that way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from defusedxml import ElementTree as SafeET
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.tcp import DEFAULT_PORTS
+from scanner.models import Observation
+
+MAX_XML_BYTES = 64 * 1024 * 1024
+MAX_VALUE_CHARS = 1024
+SCRIPTS = "http-server-header,http-title,banner"
+#: nmap's banner script waits this long for a silent service (script-arg banner.timeout).
+BANNER_TIMEOUT = "2s"
+#: nmap service names -> the vocabulary signal a literal server banner of that service becomes.
+SERVICE_SIGNALS: dict[str, str] = {
+    "http": "http.server", "https": "http.server", "http-alt": "http.server",
+    "http-proxy": "http.server", "ssl/http": "http.server", "rtsp": "rtsp.server",
+    "ssh": "ssh.banner", "telnet": "telnet.banner",
+}
+_NO_TITLE_PREFIXES = ("Site doesn't have a title", "Did not follow redirect")
+#: A Server header quoted in nmap's fingerprint-strings output (the raw reply to a probe).
+_FP_SERVER = re.compile(r"^\s*Server:[ \t]*(\S.*?)\s*$", re.MULTILINE | re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class NmapPort:
+    """One open port as nmap reported it."""
+
+    port: int
+    protocol: str
+    service: str
+    tunnel: str
+    product: str
+    version: str
+    extrainfo: str
+    scripts: tuple[tuple[str, str], ...]     # (script id, output)
+
+
+@dataclass(frozen=True, slots=True)
+class NmapHost:
+    """One host that nmap reported up."""
+
+    ip: str
+    mac: str | None
+    hostnames: tuple[str, ...]
+    ports: tuple[NmapPort, ...]
+
+
+def _clean(s: str | None) -> str:
+    return (s or "").strip()[:MAX_VALUE_CHARS]
+
+
+def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
+    """Hosts with state "up" from nmap XML; raises DecodeError only (defusedxml, size-capped)."""
+    if len(xml_text) > MAX_XML_BYTES:
+        raise DecodeError(f"nmap XML larger than {MAX_XML_BYTES} bytes")
+    try:
+        root = SafeET.fromstring(xml_text)
+    except Exception as e:  # defusedxml raises ParseError and its own DefusedXmlException family
+        raise DecodeError(f"not valid nmap XML: {type(e).__name__}: {e}") from None
+    if root.tag != "nmaprun":
+        raise DecodeError(f"root element is <{root.tag}>, not <nmaprun>")
+    hosts: list[NmapHost] = []
+    for h in root.iter("host"):
+        status = h.find("status")
+        if status is not None and status.get("state") != "up":
+            continue
+        ip = mac = None
+        for a in h.findall("address"):
+            kind = a.get("addrtype", "ipv4")
+            if kind == "ipv4" and ip is None:
+                ip = a.get("addr")
+            elif kind == "mac" and mac is None:
+                mac = (a.get("addr") or "").lower() or None
+        if not ip:
+            continue
+        names = tuple(dict.fromkeys(_clean(n.get("name")) for n in h.iter("hostname") if n.get("name")))
+        ports: list[NmapPort] = []
+        for p in h.iter("port"):
+            st = p.find("state")
+            if st is None or st.get("state") != "open":
+                continue
+            try:
+                portid = int(p.get("portid", ""))
+            except ValueError:
+                continue
+            svc = p.find("service")
+            sv = svc.attrib if svc is not None else {}
+            scripts = tuple((_clean(s.get("id")), _clean(s.get("output"))) for s in p.findall("script"))
+            ports.append(NmapPort(portid, p.get("protocol", "tcp"), _clean(sv.get("name")),
+                                  _clean(sv.get("tunnel")), _clean(sv.get("product")),
+                                  _clean(sv.get("version")), _clean(sv.get("extrainfo")), scripts))
+        hosts.append(NmapHost(ip, mac, names, tuple(ports)))
+    return hosts
+
+
+def _label(p: NmapPort) -> str:
+    s = " ".join(x for x in (p.product, p.version) if x)
+    return f"{s} ({p.extrainfo})" if s and p.extrainfo else s
+
+
+def _service_signal(p: NmapPort) -> str | None:
+    name = p.service.lower()
+    if p.tunnel == "ssl" and name.startswith("http"):
+        return "http.server"
+    return SERVICE_SIGNALS.get(name)
+
+
+def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]:
+    """The observations one nmap host gives (see the module docstring for what is used)."""
+    at = time.time() if at is None else at
+    out: list[Observation] = []
+
+    def add(signal: str, value: str, port: int | None = None, source: str = "nmap") -> None:
+        if value:
+            out.append(Observation(signal, value, ip=h.ip, mac=h.mac, port=port, source=source, at=at))
+
+    if h.mac:
+        add("mac", h.mac)
+    for n in h.hostnames:
+        add("hostname", n)
+    for p in h.ports:
+        if p.protocol != "tcp":
+            continue
+        scripts = dict(p.scripts)
+        signal = _service_signal(p)
+        literal = False
+        if "http-server-header" in scripts:
+            add("http.server", scripts["http-server-header"].splitlines()[0].strip(), p.port)
+            literal = True
+        elif signal in ("http.server", "rtsp.server"):
+            m = _FP_SERVER.search(scripts.get("fingerprint-strings", ""))
+            if m:
+                add(signal, m.group(1), p.port)
+                literal = True
+        title = scripts.get("http-title", "")
+        if title and not title.startswith(_NO_TITLE_PREFIXES):
+            add("http.title", title.splitlines()[0].strip(), p.port)
+        banner = scripts.get("banner", "")
+        if banner and signal in ("ssh.banner", "telnet.banner"):
+            add(signal, banner.splitlines()[0].strip(), p.port)
+            literal = True
+        if signal and not literal and _label(p):
+            add(signal, _label(p), p.port)
+    return out
+
+
+def observations_from_nmap_xml(xml_text: str | bytes) -> dict[str, list[Observation]]:
+    """ip -> observations for every up host in an nmap XML report; raises DecodeError only."""
+    at = time.time()
+    out: dict[str, list[Observation]] = {}
+    for h in parse_nmap_xml(xml_text):
+        out.setdefault(h.ip, []).extend(host_observations(h, at))
+    return out
+
+
+# ---- engine ----------------------------------------------------------------------------------
+
+def discovery_args(excludes: Sequence[str]) -> str:
+    """nmap arguments of the host-discovery pass."""
+    ex = f" --exclude {','.join(excludes)}" if excludes else ""
+    return f"-sn -n{ex}"
+
+
+def service_args() -> str:
+    """nmap arguments of the service pass (ports are passed separately)."""
+    return f"-sV -n -Pn --script {SCRIPTS} --script-args banner.timeout={BANNER_TIMEOUT}"
+
+
+def nmap_available() -> bool:
+    """True when both python-nmap and the nmap program are present."""
+    try:
+        import nmap
+        nmap.PortScanner()
+    except Exception:
+        return False
+    return True
+
+
+class NmapEngine(Module):
+    """Host discovery and service scan by nmap; fills ctx.hosts and yields the parsed observations."""
+
+    name: ClassVar[str] = "nmap"
+    signals: ClassVar[frozenset[str]] = frozenset({
+        "mac", "hostname", "http.server", "http.title", "rtsp.server", "ssh.banner", "telnet.banner"})
+    per_link: ClassVar[bool] = False
+    needs_raw: ClassVar[bool] = False   # nmap falls back to connect scans when not root
+    phase: ClassVar[int] = 1
+
+    def __init__(self, ports: Sequence[int] = DEFAULT_PORTS) -> None:
+        self.ports = tuple(dict.fromkeys(ports))
+
+    def _scan(self, ctx: ScanContext) -> tuple[str, str]:
+        """Blocking: both nmap passes; returns (discovery XML, service XML)."""
+        import nmap
+        targets = " ".join(str(n) for n in ctx.scope.targets)
+        excludes = [str(n) for n in ctx.scope.excludes]
+        nm = nmap.PortScanner()
+        nm.scan(hosts=targets, arguments=discovery_args(excludes), sudo=False)
+        first: str = nm.get_nmap_last_output()
+        if isinstance(first, bytes):
+            first = first.decode("utf-8", errors="replace")
+        live = [h.ip for h in parse_nmap_xml(first) if ctx.scope.allows(h.ip)]
+        if not live:
+            return first, ""
+        nm.scan(hosts=" ".join(live), ports=",".join(str(p) for p in self.ports), arguments=service_args(),
+                sudo=False)
+        second: str = nm.get_nmap_last_output()
+        if isinstance(second, bytes):
+            second = second.decode("utf-8", errors="replace")
+        return first, second
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Run nmap in a worker thread, then yield observations of in-scope hosts."""
+        try:
+            first, second = await asyncio.to_thread(self._scan, ctx)
+        except Exception as e:  # python-nmap raises PortScannerError for a missing/failed nmap
+            ctx.stats.error(self.name, None, f"nmap failed: {type(e).__name__}: {e}")
+            return
+        seen: set[tuple[str | None, str, str, int | None]] = set()
+        for xml in (first, second):
+            if not xml:
+                continue
+            try:
+                hosts = parse_nmap_xml(xml)
+            except DecodeError as e:
+                ctx.stats.error(self.name, None, str(e))
+                continue
+            for h in hosts:
+                if not ctx.scope.allows(h.ip):
+                    ctx.stats.error(self.name, h.ip, "nmap reported a host outside the scope; ignored")
+                    continue
+                info = ctx.host(h.ip)
+                if h.mac:
+                    info.mac = info.mac or h.mac
+                info.open_ports.update(p.port for p in h.ports if p.protocol == "tcp")
+                for o in host_observations(h):
+                    key = (o.ip, o.signal, o.value, o.port)
+                    if key not in seen:
+                        seen.add(key)
+                        yield o
+
+
+MODULE = NmapEngine
