@@ -344,6 +344,7 @@ def down(instance: str) -> list[str]:
 
 def status(instance: str) -> dict[str, Any]:
     """State of INSTANCE: `up`, `down` or `broken`, with counts."""
+    topology.require_privileges()
     st = lab_state.load(instance)
     pid = lab_state.daemon_pid(instance)
     names = topology.instance_namespaces(instance, topology.list_namespaces())
