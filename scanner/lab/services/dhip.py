@@ -38,7 +38,7 @@ def parse_frame(data: bytes) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(payload.decode("utf-8").strip().rstrip("\x00"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
