@@ -267,8 +267,8 @@ def test_every_persona_serves_every_listed_service(site: Site) -> None:
         listed = set(host.persona.services)
         tcp_ports = [p for kind, p in services.ports if kind == "tcp"]
         for port in tcp_ports:
-            def connect(port: int = port) -> None:
-                socket.create_connection((host.ip, port), timeout=5).close()
+            def connect(port: int = port, ip: str = host.ip) -> None:
+                socket.create_connection((ip, port), timeout=5).close()
             in_client(site, connect)
         if "http" in listed:
             assert int(host.persona.spec["http"].get("port", 80)) in tcp_ports, name
