@@ -282,3 +282,31 @@ def test_multicast_from_scanner_reaches_a_host(lab_small: Lab) -> None:
         line = rx.stdout.readline().strip()
         rx.wait(timeout=20)
     assert line == f"camscan-multicast {st.scanner_ip}"
+
+
+@pytest.mark.lab
+def test_hostile_profile_is_small_plus_every_hostile_persona() -> None:
+    from scanner.lab.profiles import HOSTILE
+
+    with running_lab("h", "--profile", "hostile", "--seed", "2") as lab:
+        devices = lab.truth()["devices"]
+        hostile = sorted(d["persona"] for d in devices if d["hostile"])
+        assert hostile == sorted(HOSTILE)
+        assert len(devices) == SMALL_PERSONAS + len(HOSTILE)
+        assert all(d["category"] == "other" and d["vendor"] is None for d in devices if d["hostile"])
+
+
+@pytest.mark.lab
+def test_up_refuses_a_subnet_that_overlaps_this_machines_routes() -> None:
+    lab = Lab("tsubnet")
+    own = [str(r) for r in topology.root_routes()
+           if not r.is_loopback and r.prefixlen <= 30 and not r.subnet_of(topology.SAFE_RANGE)]
+    for subnet in ("127.0.0.0/24", "224.1.0.0/24", *own[:1]):
+        p = lab.camscan("lab", "up", "--subnet", subnet, check=False)
+        assert p.returncode != 0
+        assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+        assert subnet in p.stderr
+    if own:
+        assert "overlaps route" in p.stderr
+    assert not _namespaces("tsubnet")
+    assert not lab_state.paths("tsubnet").state.exists()
