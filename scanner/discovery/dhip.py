@@ -21,12 +21,14 @@ from typing import Any, ClassVar
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.wsd import (
     REPEAT_GAP,
+    add_port_hint,
     admit,
     normalize_mac,
     plausible_unicast_mac,
     receive,
     record_once,
     send,
+    tcp_port,
     udp_socket,
 )
 from scanner.models import Observation
@@ -48,6 +50,7 @@ class DhipReply:
 
     body: str
     mac: str | None
+    http_port: int | None = None
 
 
 def frame(body: bytes) -> bytes:
@@ -88,7 +91,9 @@ def parse_reply(data: bytes) -> DhipReply:
     mac = normalize_mac(doc["mac"]) if isinstance(doc.get("mac"), str) else None
     if mac and not plausible_unicast_mac(mac):
         mac = None
-    return DhipReply(body=text, mac=mac)
+    info = doc.get("params", {}).get("deviceInfo") if isinstance(doc.get("params"), dict) else None
+    port = tcp_port(info.get("HttpPort")) if isinstance(info, dict) else None
+    return DhipReply(body=text, mac=mac, http_port=port)
 
 
 def to_observations(parsed: DhipReply, ip: str, mac: str | None) -> list[Observation]:
@@ -145,6 +150,7 @@ class Dhip(Module):
                 host = ctx.host(ip)
                 if host.mac is None and parsed.mac:
                     host.mac = parsed.mac
+                add_port_hint(host, "http_ports", parsed.http_port)
                 ctx.stats.count("dhip.replies")
                 for ob in to_observations(parsed, ip, host.mac):
                     yield ob

@@ -19,6 +19,7 @@ from typing import ClassVar
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.wsd import (
     REPEAT_GAP,
+    add_port_hint,
     admit,
     normalize_mac,
     parse_xml,
@@ -27,6 +28,7 @@ from scanner.discovery.wsd import (
     record_once,
     send,
     split_tag,
+    tcp_port,
     udp_socket,
 )
 from scanner.models import Observation
@@ -47,6 +49,7 @@ class SadpReply:
     uuid: str | None
     mac: str | None
     ipv4: str | None
+    http_port: int | None = None
 
 
 def build_probe(probe_uuid: str) -> bytes:
@@ -75,7 +78,7 @@ def parse_reply(data: bytes) -> SadpReply:
     except UnicodeDecodeError as e:
         raise DecodeError(f"ProbeMatch is not UTF-8: {e}") from None
     return SadpReply(xml=text, uuid=fields.get("Uuid") or None, mac=mac,
-                     ipv4=fields.get("IPv4Address") or None)
+                     ipv4=fields.get("IPv4Address") or None, http_port=tcp_port(fields.get("HttpPort")))
 
 
 def to_observations(parsed: SadpReply, ip: str, mac: str | None) -> list[Observation]:
@@ -132,6 +135,7 @@ class Sadp(Module):
                 host = ctx.host(ip)
                 if host.mac is None and parsed.mac:
                     host.mac = parsed.mac
+                add_port_hint(host, "http_ports", parsed.http_port)
                 ctx.stats.count("sadp.replies")
                 for ob in to_observations(parsed, ip, host.mac):
                     yield ob

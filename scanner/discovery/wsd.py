@@ -29,7 +29,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.base import DecodeError, HostInfo, Module, ScanContext
 from scanner.models import Observation
 
 PORT = 3702
@@ -375,6 +375,24 @@ def admit(ctx: ScanContext, module: str, ip: str) -> bool:
     ctx.stats.count(f"{module}.out_of_scope_replies")
     record_once(ctx, module, ip, "reply from an address outside the scan scope; ignored")
     return False
+
+
+def tcp_port(value: object) -> int | None:
+    """A TCP port number from a device-stated value (int or decimal text), or None if it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 5:
+        value = int(value.strip())
+    return value if isinstance(value, int) and 0 < value < 65536 else None
+
+
+def add_port_hint(host: HostInfo, key: str, port: int | None) -> None:
+    """Append port to host.hints[key] (a list of ports the device says it serves), once."""
+    if port is None:
+        return
+    ports = host.hints.setdefault(key, [])
+    if isinstance(ports, list) and port not in ports:
+        ports.append(port)
 
 
 def record_once(ctx: ScanContext, module: str, ip: str | None, message: str) -> None:

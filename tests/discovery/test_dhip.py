@@ -74,6 +74,14 @@ def test_hostile_replies_raise_decode_error(data: bytes) -> None:
         dhip.parse_reply(data)
 
 
+def test_stated_web_port_is_kept_for_later_probes() -> None:
+    assert dhip.parse_reply((FIX / "dhip" / "lorex_w461asc.bin").read_bytes()).http_port == 80
+    r = dhip.parse_reply(_frame(b'{"method":"client.notifyDevInfo","params":{"deviceInfo":{"HttpPort":true}}}'))
+    assert r.http_port is None
+    r = dhip.parse_reply(_frame(b'{"method":"client.notifyDevInfo","params":"x"}'))
+    assert r.http_port is None
+
+
 def test_reply_without_a_valid_mac_still_reports_the_body() -> None:
     r = dhip.parse_reply(_frame(b'{"mac":"ff:ff:ff:ff:ff:ff","method":"client.notifyDevInfo"}\n\x00'))
     assert r.mac is None
@@ -114,6 +122,7 @@ def test_sweep_finds_the_device_and_records_the_outsider(link) -> None:  # type:
     body = (FIX / "dhip" / "ipc_hdw1431t1_s4.json").read_text().strip()
     assert linklab.pairs(obs) == [("dhip.reply", body), ("mac", "08:ed:ed:87:42:7a")]
     assert ctx.hosts[link.ip_d].mac == "08:ed:ed:87:42:7a"
+    assert ctx.hosts[link.ip_d].hints["http_ports"] == [80]
     errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
     assert any(ip == link.ip_d2 and "outside the scan scope" in m for ip, m in errors)
     assert any(ip == link.ip_d and "truncated DHIP header" in m for ip, m in errors)

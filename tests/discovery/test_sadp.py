@@ -59,6 +59,13 @@ def test_declared_signals_are_in_the_vocabulary() -> None:
     assert sadp.MODULE.phase == 1 and sadp.MODULE.per_link
 
 
+def test_stated_web_port_is_kept_for_later_probes() -> None:
+    assert sadp.parse_reply((FIX / "sadp" / "hikvision_ds2cd2385g1.xml").read_bytes()).http_port == 80
+    assert sadp.parse_reply(b"<ProbeMatch><HttpPort>-1</HttpPort></ProbeMatch>").http_port is None
+    assert sadp.parse_reply(b"<ProbeMatch><HttpPort>99999</HttpPort></ProbeMatch>").http_port is None
+    assert sadp.parse_reply(b"<ProbeMatch><HttpPort>8080</HttpPort></ProbeMatch>").http_port == 8080
+
+
 def test_root_case_varies_and_bad_mac_is_dropped() -> None:
     r = sadp.parse_reply(b"<Probematch><MAC>ff-ff-ff-ff-ff-ff</MAC><IPv4Address>1.2.3.4</IPv4Address></Probematch>")
     assert r.mac is None and r.ipv4 == "1.2.3.4"
@@ -120,6 +127,7 @@ def test_sweep_finds_the_device_and_records_the_outsider(link) -> None:  # type:
     assert linklab.pairs(obs) == [("sadp.reply", REPLY.decode().strip()), ("mac", "58:50:ed:1f:e3:85")]
     assert {o.ip for o in obs} == {link.ip_d}
     assert ctx.hosts[link.ip_d].mac == "58:50:ed:1f:e3:85"
+    assert ctx.hosts[link.ip_d].hints["http_ports"] == [80]
     errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
     assert any(ip == link.ip_d2 and "outside the scan scope" in m for ip, m in errors)
     assert any(ip == link.ip_d and "undecodable" in m for ip, m in errors)

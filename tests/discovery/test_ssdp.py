@@ -14,6 +14,7 @@ from scanner.discovery.base import DecodeError
 from scanner.signals import SIGNALS
 
 FIX = Path(__file__).parent / "fixtures"
+DESC = (FIX / "ssdp" / "axis_m1014_description.xml").read_bytes()
 _spec = importlib.util.spec_from_file_location("camscan_linklab", FIX / "linklab.py")
 assert _spec and _spec.loader
 linklab = importlib.util.module_from_spec(_spec)
@@ -106,11 +107,80 @@ def test_hostile_descriptions_raise_decode_error(data: bytes) -> None:
         ssdp.parse_description(data)
 
 
+# --- the description fetch against loopback servers (caps in bytes and seconds) -----------------
+
+async def _serve(handler):  # type: ignore[no-untyped-def]
+    import asyncio
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+def test_fetch_reads_a_description_over_loopback() -> None:
+    import asyncio
+
+    async def go() -> bytes:
+        async def handler(reader, writer):  # type: ignore[no-untyped-def]
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n" + DESC)
+            await writer.drain()
+            writer.close()
+        server, port = await _serve(handler)
+        async with server:
+            return await ssdp.fetch("127.0.0.1", port, "/rootdesc1.xml")
+    desc = ssdp.parse_description(ssdp.http_body(asyncio.run(go())))
+    assert (desc.manufacturer, desc.model_name, desc.model_number) == ("AXIS", "AXIS M1014", "M1014")
+
+
+def test_fetch_gives_up_on_a_huge_or_dripping_or_absent_server() -> None:
+    import asyncio
+
+    async def huge(reader, writer):  # type: ignore[no-untyped-def]
+        writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        try:
+            for _ in range(100):
+                writer.write(b"<a>" + b"x" * 4096 + b"</a>")
+                await writer.drain()
+        except ConnectionError:
+            pass
+        writer.close()
+
+    async def drip(reader, writer):  # type: ignore[no-untyped-def]
+        try:
+            for b in b"HTTP/1.1 200 OK\r\n\r\n<root>":
+                writer.write(bytes([b]))
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        except ConnectionError:
+            pass
+
+    async def go(handler, timeout: float) -> str:  # type: ignore[no-untyped-def]
+        server, port = await _serve(handler)
+        async with server:
+            try:
+                await ssdp.fetch("127.0.0.1", port, "/", max_bytes=64 * 1024, timeout=timeout)
+            except DecodeError as e:
+                return str(e)
+        return "no error"
+
+    assert "larger than" in asyncio.run(go(huge, 5.0))
+    assert "longer than" in asyncio.run(go(drip, 0.5))
+
+    async def closed_port() -> str:
+        server, port = await _serve(huge)
+        server.close()
+        await server.wait_closed()
+        try:
+            await ssdp.fetch("127.0.0.1", port, "/")
+        except DecodeError as e:
+            return str(e)
+        return "no error"
+    assert "fetch failed" in asyncio.run(closed_port())
+
+
 # --- I/O on a private link ----------------------------------------------------------------------
 
 lab = pytest.mark.skipif(not linklab.can_build(), reason="needs root to build network namespaces")
 SEARCH = (FIX / "ssdp" / "axis_m1014_search.txt").read_bytes()
-DESC = (FIX / "ssdp" / "axis_m1014_description.xml").read_bytes()
 
 
 @pytest.fixture
