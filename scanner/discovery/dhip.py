@@ -24,12 +24,12 @@ from scanner.discovery.wsd import (
     add_port_hint,
     admit,
     normalize_mac,
+    open_socket,
     plausible_unicast_mac,
     receive,
     record_once,
     send,
     tcp_port,
-    udp_socket,
 )
 from scanner.models import Observation
 
@@ -118,7 +118,9 @@ class Dhip(Module):
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Send the search, then yield observations for each new device heard."""
-        sock = udp_socket(ctx.interface_ip)
+        sock = open_socket(ctx, self.name)
+        if sock is None:
+            return
         seen: set[tuple[str, str]] = set()
         probe = build_probe()
         unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]

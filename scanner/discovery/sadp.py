@@ -22,6 +22,7 @@ from scanner.discovery.wsd import (
     add_port_hint,
     admit,
     normalize_mac,
+    open_socket,
     parse_xml,
     plausible_unicast_mac,
     receive,
@@ -29,7 +30,6 @@ from scanner.discovery.wsd import (
     send,
     split_tag,
     tcp_port,
-    udp_socket,
 )
 from scanner.models import Observation
 
@@ -103,7 +103,9 @@ class Sadp(Module):
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Send the inquiry, then yield observations for each new device heard."""
-        sock = udp_socket(ctx.interface_ip)
+        sock = open_socket(ctx, self.name)
+        if sock is None:
+            return
         seen: set[tuple[str, str]] = set()
         probe = build_probe(str(uuid.uuid4()))
         unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]

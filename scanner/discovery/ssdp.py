@@ -23,12 +23,12 @@ from scanner.discovery.wsd import (
     REPEAT_GAP,
     admit,
     is_ipv4,
+    open_socket,
     parse_xml,
     receive,
     record_once,
     send,
     split_tag,
-    udp_socket,
 )
 from scanner.models import Observation
 
@@ -232,7 +232,9 @@ class Ssdp(Module):
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Search, yield SERVER observations as replies arrive, then fetch and report descriptions."""
-        sock = udp_socket(ctx.interface_ip)
+        sock = open_socket(ctx, self.name)
+        if sock is None:
+            return
         servers: set[tuple[str, str]] = set()
         locations: dict[str, str] = {}        # LOCATION URL -> ip that announced it
         probe = build_probe()

@@ -303,6 +303,15 @@ def udp_socket(interface_ip: str | None) -> socket.socket:
     return s
 
 
+def open_socket(ctx: ScanContext, module: str) -> socket.socket | None:
+    """udp_socket on the scan interface, or None after recording why it cannot be opened."""
+    try:
+        return udp_socket(ctx.interface_ip)
+    except OSError as e:
+        record_once(ctx, module, None, f"cannot open a UDP socket on {ctx.interface_ip or 'any address'}: {e}")
+        return None
+
+
 class _Pacer:
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
@@ -423,7 +432,9 @@ class _WsdBase(Module):
         if not targets:
             return
         name = self.name
-        sock = udp_socket(ctx.interface_ip)
+        sock = open_socket(ctx, name)
+        if sock is None:
+            return
         seen: set[tuple[str, str]] = set()
         task: asyncio.Task[None] | None = None
         try:

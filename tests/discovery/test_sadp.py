@@ -147,3 +147,13 @@ def test_lab_small_site_every_sadp_device_is_found_with_its_mac(link_lab_small) 
     macs = {o.ip: o.value for o in obs if o.signal == "mac"}
     assert macs == {ip: truth_mac[ip] for ip in want if ip != excluded}
     assert excluded in {e["ip"] for e in ctx.stats.errors}
+
+
+@pytest.mark.lab
+@lab
+def test_unusable_interface_address_is_reported_not_raised(link) -> None:  # type: ignore[no-untyped-def]
+    ctx = linklab.make_ctx(link, [f"{link.ip_d}/32"])
+    ctx.interface_ip = "198.18.202.77"              # not an address of the scanner namespace
+    assert link.run_scanner(lambda: linklab.collect(sadp.Sadp(window=0.5), ctx)) == []
+    assert "cannot open a UDP socket on 198.18.202.77" in ctx.stats.errors[0]["error"]
+    assert "sadp.sent" not in ctx.stats.counters
