@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import importlib
 import inspect
 import json
@@ -206,6 +208,16 @@ class Daemon:
             log.info("daemon for lab %s stopped", self.instance)
 
 
+def _jail_network() -> None:
+    """Move this process into a fresh, empty network namespace before anything else runs.
+
+    Every lab socket is made inside a host's namespace (netns.socket_in); a socket made anywhere
+    else by mistake then lands in this empty namespace, not on the machine's network."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.unshare(netns.CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET) failed")
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -219,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _jail_network()
     _raise_fd_limit()
     asyncio.run(Daemon(args.instance).run())
     return 0

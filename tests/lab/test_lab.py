@@ -310,3 +310,15 @@ def test_up_refuses_a_subnet_that_overlaps_this_machines_routes() -> None:
         assert "overlaps route" in p.stderr
     assert not _namespaces("tsubnet")
     assert not lab_state.paths("tsubnet").state.exists()
+
+
+@pytest.mark.lab
+def test_daemon_runs_in_an_empty_network_namespace(lab_small: Lab) -> None:
+    # a socket the daemon made outside a host namespace by mistake could not reach the machine's
+    # network: its own namespace holds nothing but a loopback that is down
+    pid = lab_state.daemon_pid(lab_small.instance)
+    assert pid is not None
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    links = subprocess.run(["nsenter", "-t", str(pid), "-n", "ip", "-o", "link"], capture_output=True,
+                           text=True, check=True).stdout.strip().splitlines()
+    assert len(links) == 1 and ": lo:" in links[0]
