@@ -31,9 +31,10 @@ class LinkLabSite:
     subnet: str
     devices: list[dict[str, Any]]
 
-    def with_service(self, service: str) -> list[str]:
-        """IPs of the truth's devices that run service (e.g. "wsd", "sadp")."""
-        return sorted(d["ip"] for d in self.devices if service in d.get("services", ()))
+    def with_service(self, service: str, hostile: bool | None = None) -> list[str]:
+        """IPs of the truth's devices that run service (e.g. "wsd"), optionally only (non-)hostile ones."""
+        return sorted(d["ip"] for d in self.devices if service in d.get("services", ())
+                      and (hostile is None or bool(d.get("hostile")) == hostile))
 
     def run(self, fn: Callable[[], Awaitable[T]]) -> T:
         """Run coroutine factory fn on a fresh loop in a thread inside the lab's scanner namespace."""
@@ -69,21 +70,31 @@ def _camscan(instance: str, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300)
 
 
-@pytest.fixture(scope="session")
-def link_lab_small() -> Iterator[LinkLabSite]:
-    """The lab's `small` profile, up for the session (skipped unless root)."""
+def _site(profile: str) -> Iterator[LinkLabSite]:
     if os.geteuid() != 0:
         pytest.skip("needs root to build the lab's network namespaces")
-    instance = f"dlk{os.getpid() % 100000}"
+    instance = f"dl{profile[0]}{os.getpid() % 100000}"
     try:
         for _attempt in range(3):              # `lab up` cleans up after itself when a host fails
-            up = _camscan(instance, "up", "--profile", "small")
+            up = _camscan(instance, "up", "--profile", profile)
             if up.returncode == 0:
                 break
         else:
-            pytest.fail(f"camscan lab up failed: {up.stderr[-800:]}")
+            pytest.fail(f"camscan lab up --profile {profile} failed: {up.stderr[-800:]}")
         truth = json.loads(_camscan(instance, "truth").stdout)
         yield LinkLabSite(instance, f"camscan-{instance}-scan", truth["scanner_ip"], truth["subnet"],
                           truth["devices"])
     finally:
         _camscan(instance, "down")
+
+
+@pytest.fixture(scope="session")
+def link_lab_small() -> Iterator[LinkLabSite]:
+    """The lab's `small` profile, up for the session (skipped unless root)."""
+    yield from _site("small")
+
+
+@pytest.fixture(scope="session")
+def link_lab_hostile() -> Iterator[LinkLabSite]:
+    """The lab's `hostile` profile (malformed SADP/DHIP, XML bomb, XAddrs outside), up for the session."""
+    yield from _site("hostile")

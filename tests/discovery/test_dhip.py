@@ -141,3 +141,15 @@ def test_lab_small_site_every_dhip_device_is_found_with_its_mac(link_lab_small) 
     macs = {o.ip: o.value for o in obs if o.signal == "mac"}
     assert macs == {ip: truth_mac[ip] for ip in want if ip != excluded}
     assert excluded in {e["ip"] for e in ctx.stats.errors}
+
+
+@pytest.mark.lab
+def test_lab_hostile_site_malformed_replies_are_errors_and_the_sweep_goes_on(link_lab_hostile) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_hostile
+    ctx = site.ctx([])
+    obs = site.run(lambda: linklab.collect(dhip.Dhip(), ctx))
+    good = site.with_service("dhip", hostile=False)
+    assert set(good) <= {o.ip for o in obs if o.signal == "dhip.reply"}
+    bad = site.with_service("dhip", hostile=True)
+    assert bad and {e["ip"] for e in ctx.stats.errors if "undecodable" in e["error"]} == set(bad)
+    assert all(o.value == {d["ip"]: d["mac"] for d in site.devices}[o.ip] for o in obs if o.signal == "mac")

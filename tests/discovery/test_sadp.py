@@ -157,3 +157,15 @@ def test_unusable_interface_address_is_reported_not_raised(link) -> None:  # typ
     assert link.run_scanner(lambda: linklab.collect(sadp.Sadp(window=0.5), ctx)) == []
     assert "cannot open a UDP socket on 198.18.202.77" in ctx.stats.errors[0]["error"]
     assert "sadp.sent" not in ctx.stats.counters
+
+
+@pytest.mark.lab
+def test_lab_hostile_site_malformed_replies_are_errors_and_the_sweep_goes_on(link_lab_hostile) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_hostile
+    ctx = site.ctx([])
+    obs = site.run(lambda: linklab.collect(sadp.Sadp(), ctx))
+    good = site.with_service("sadp", hostile=False)
+    assert set(good) <= {o.ip for o in obs if o.signal == "sadp.reply"}
+    bad = site.with_service("sadp", hostile=True)
+    assert bad and {e["ip"] for e in ctx.stats.errors if "undecodable" in e["error"]} == set(bad)
+    assert all(o.value == {d["ip"]: d["mac"] for d in site.devices}[o.ip] for o in obs if o.signal == "mac")

@@ -254,3 +254,18 @@ def test_lab_small_site_directed_pass_alone_reaches_every_wsd_device(link_lab_sm
     obs = site.run(lambda: linklab.collect(wsd.WsdDirected(), ctx))
     assert sorted(o.ip for o in obs if o.signal == "wsd.epr") == site.with_service("wsd")
     assert ctx.stats.counters["wsd_directed.sent"] == len(site.devices) * len(wsd.DIRECTED_TYPES)
+
+
+@pytest.mark.lab
+def test_lab_hostile_site_bomb_is_an_error_and_every_other_device_is_found(link_lab_hostile) -> None:  # type: ignore[no-untyped-def]
+    site = link_lab_hostile
+    ctx = site.ctx([])
+    obs = site.run(lambda: linklab.collect(wsd.WsdMulticast(), ctx))
+    hostile = set(site.with_service("wsd", hostile=True))
+    assert set(site.with_service("wsd", hostile=False)) <= {o.ip for o in obs if o.signal == "wsd.epr"}
+    errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
+    assert any(ip in hostile and "DTDForbidden" in m for ip, m in errors)            # the XML bomb
+    outside = [(ip, m) for ip, m in errors if "outside the scan scope; not contacted" in m]
+    assert {ip for ip, _ in outside} & hostile                                        # XAddrs elsewhere
+    for ip in {ip for ip, _ in outside} & hostile:
+        assert ctx.hosts[ip].hints["onvif_xaddr"].startswith(f"http://{ip}")          # never elsewhere
