@@ -1,0 +1,332 @@
+"""ONVIF device service queries (phase 2, per host, the device service on the XAddr or web ports).
+
+Protocol: ONVIF Core over SOAP 1.2 / HTTP, POST to `http://<ip>:<port>/onvif/device_service`
+(shared/docs/protocols.md section 2), through onvif-zeep-async. Without credentials only the
+PRE_AUTH GetSystemDateAndTime is sent: it proves a device service and gives the clock skew
+(kept in hints, needed to sign WS-Security tokens). With the operator's credentials for the host,
+one authenticated session: GetDeviceInformation first (if it fails, nothing more is sent with
+those credentials: cameras lock accounts), then GetNetworkInterfaces, GetServices and, through
+the media and receiver services, the video sources and receivers behind a recorder.
+Every URL the device advertises is pinned back to the device's own address before use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+import time
+import urllib.parse
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any, ClassVar
+
+from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.http import fan_out
+from scanner.models import Observation
+
+#: Ports tried for the device service when discovery gave no XAddr (protocols.md s7 "ONVIF ports seen").
+CANDIDATE_PORTS: tuple[int, ...] = (80, 8000, 8080, 2020, 8899)
+DEVICE_PATH = "/onvif/device_service"
+HOST_CONCURRENCY = 32
+MAX_FIELD_CHARS = 256
+MAX_CHANNELS = 256
+
+#: GetDeviceInformation response fields (ONVIF devicemgmt.wsdl) -> signal.
+DEVICE_INFO_SIGNALS: dict[str, str] = {
+    "Manufacturer": "onvif.manufacturer",
+    "Model": "onvif.model",
+    "FirmwareVersion": "onvif.firmware",
+    "SerialNumber": "onvif.serial",
+    "HardwareId": "onvif.hardware_id",
+}
+_MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
+_AUTH_HINTS = ("notauthorized", "not authorized", "unauthorized", "401", "authority", "sender not auth",
+               "authentication", "password", "username")
+
+
+# ---- pure ------------------------------------------------------------------------------------
+
+def _text(v: Any) -> str:
+    return re.sub(r"\s+", " ", str(v)).strip()[:MAX_FIELD_CHARS] if v is not None else ""
+
+
+def device_info_observations(info: Mapping[str, Any], ip: str, mac: str | None, port: int) -> list[Observation]:
+    """onvif.* observations from a GetDeviceInformation response (empty fields skipped)."""
+    now = time.time()
+    out: list[Observation] = []
+    for field, signal in DEVICE_INFO_SIGNALS.items():
+        value = _text(info.get(field))
+        if value:
+            out.append(Observation(signal, value, ip=ip, mac=mac, port=port, source="onvif", at=now))
+    return out
+
+
+def normalise_mac(hw: Any) -> str | None:
+    """An ONVIF HwAddress (an xs:token in any notation) -> 'aa:bb:cc:dd:ee:ff', or None if not a MAC."""
+    digits = re.sub(r"[^0-9a-f]", "", str(hw or "").lower())
+    if not _MAC_HEX.match(digits) or digits == "0" * 12:
+        return None
+    return ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+
+
+def interface_macs(interfaces: Iterable[Mapping[str, Any]]) -> list[str]:
+    """MACs of the interfaces in a GetNetworkInterfaces response, in order, de-duplicated."""
+    out: list[str] = []
+    for nic in interfaces:
+        info = nic.get("Info") or {}
+        mac = normalise_mac(info.get("HwAddress") if isinstance(info, Mapping) else None)
+        if mac and mac not in out:
+            out.append(mac)
+    return out
+
+
+def device_utc(resp: Mapping[str, Any]) -> dt.datetime:
+    """The UTC clock in a GetSystemDateAndTime response; DecodeError when absent or invalid."""
+    try:
+        u = resp["UTCDateTime"]
+        d, t = u["Date"], u["Time"]
+        return dt.datetime(int(d["Year"]), int(d["Month"]), int(d["Day"]), int(t["Hour"]),
+                           int(t["Minute"]), int(t["Second"]), tzinfo=dt.UTC)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DecodeError(f"GetSystemDateAndTime without a valid UTCDateTime: {e}") from None
+
+
+def clock_skew(device: dt.datetime, now: dt.datetime) -> float:
+    """Device clock minus ours, in seconds (positive: the device is ahead)."""
+    return (device - now).total_seconds()
+
+
+def pin_url(url: str, ip: str) -> str | None:
+    """url with its host replaced by ip (port and path kept); None if it is not http(s)."""
+    try:
+        u = urllib.parse.urlsplit(url.strip())
+        port = u.port
+    except ValueError:
+        return None
+    if u.scheme not in ("http", "https"):
+        return None
+    netloc = f"{ip}:{port}" if port else ip
+    return urllib.parse.urlunsplit((u.scheme, netloc, u.path or "/", u.query, ""))
+
+
+def xaddr_ports(hints: Mapping[str, Any], ip: str) -> list[int]:
+    """Device-service ports named by discovery hints (onvif_xaddr / onvif_xaddrs / wsd_xaddrs) for ip."""
+    raw: list[str] = []
+    for key in ("onvif_xaddr", "onvif_xaddrs", "wsd_xaddrs"):
+        v = hints.get(key)
+        if isinstance(v, str):
+            raw.extend(v.split())
+        elif isinstance(v, Iterable):
+            raw.extend(str(x) for x in v)
+    ports: list[int] = []
+    for x in raw:
+        try:
+            u = urllib.parse.urlsplit(x)
+            port = u.port or (443 if u.scheme == "https" else 80)
+        except ValueError:
+            continue
+        if u.hostname == ip and u.scheme == "http" and port not in ports:
+            ports.append(port)
+    return ports
+
+
+def host_credentials(creds: Mapping[str, Any], ip: str) -> tuple[str, str] | None:
+    """(username, password) for ip: credentials["hosts"][ip], else credentials["default"]; None if neither."""
+    hosts = creds.get("hosts") or {}
+    entry = hosts.get(ip) if isinstance(hosts, Mapping) else None
+    if not isinstance(entry, Mapping):
+        entry = creds.get("default")
+    if not isinstance(entry, Mapping):
+        return None
+    user, pw = entry.get("username"), entry.get("password")
+    if not isinstance(user, str) or not isinstance(pw, str) or not user:
+        return None
+    return user, pw
+
+
+def channels_from(video_sources: Iterable[Mapping[str, Any]], receivers: Iterable[Mapping[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    """A recorder's channels: one per receiver (camera IP from its media URI), else one per video source."""
+    out: list[dict[str, Any]] = []
+    for r in receivers:
+        cfg = r.get("Configuration") or {}
+        uri = _text(cfg.get("MediaUri")) if isinstance(cfg, Mapping) else ""
+        host = None
+        if uri:
+            try:
+                host = urllib.parse.urlsplit(uri).hostname
+            except ValueError:
+                host = None
+        out.append({"token": _text(r.get("Token")), "ip": host, "maker": None, "model": None,
+                    "firmware": None})
+    if not out:
+        for vs in video_sources:
+            out.append({"token": _text(vs.get("token") or vs.get("_token")), "ip": None, "maker": None,
+                        "model": None, "firmware": None})
+    return out[:MAX_CHANNELS]
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True when an exception from an authenticated call looks like rejected credentials."""
+    text = f"{type(exc).__name__} {exc} {getattr(exc, 'reason', '')}".lower()
+    return "auth" in type(exc).__name__.lower() or any(h in text for h in _AUTH_HINTS)
+
+
+# ---- I/O -------------------------------------------------------------------------------------
+
+def _wsdl_dir() -> str:
+    import onvif
+    return str(os.path.dirname(onvif.__file__)) + "/wsdl/"
+
+
+def _to_dict(obj: Any) -> Any:
+    import zeep.helpers
+    return zeep.helpers.serialize_object(obj, dict)  # type: ignore[no-untyped-call]
+
+
+class Onvif(Module):
+    """GetSystemDateAndTime on every device service; with credentials, identity, MACs and channels."""
+
+    name: ClassVar[str] = "onvif"
+    signals: ClassVar[frozenset[str]] = frozenset({*DEVICE_INFO_SIGNALS.values(), "mac"})
+    per_link: ClassVar[bool] = False
+    needs_raw: ClassVar[bool] = False
+    phase: ClassVar[int] = 2
+
+    def _ports(self, ctx: ScanContext, ip: str) -> list[int]:
+        h = ctx.host(ip)
+        ports = xaddr_ports(h.hints, ip)
+        ports.extend(p for p in CANDIDATE_PORTS if p in h.open_ports and p not in ports)
+        return ports
+
+    async def _call(self, ctx: ScanContext, ip: str, coro_fn: Any) -> Any:
+        if not ctx.scope.allows(ip):
+            raise PermissionError("address outside the scan scope")
+        await ctx.rate.wait()
+        ctx.stats.count("onvif.requests")
+        async with asyncio.timeout(max(ctx.timeout, 1.0)):
+            return await coro_fn()
+
+    async def _find_service(self, ctx: ScanContext, ip: str) -> tuple[int, float | None] | None:
+        """First port whose device service answers GetSystemDateAndTime (or faults in SOAP); (port, skew)."""
+        from onvif import ONVIFCamera
+        for port in self._ports(ctx, ip):
+            cam = ONVIFCamera(ip, port, None, None, wsdl_dir=_wsdl_dir(), no_cache=True)
+            try:
+                dev = await cam.create_devicemgmt_service()
+                resp = await self._call(ctx, ip, dev.authless_GetSystemDateAndTime)
+                try:
+                    return port, clock_skew(device_utc(_to_dict(resp) or {}), dt.datetime.now(dt.UTC))
+                except DecodeError as e:
+                    ctx.stats.error(self.name, ip, f"port {port}: {e}")
+                    return port, None
+            except Exception as e:
+                if _is_soap_fault(e):        # a device service that wants auth for everything (Axis)
+                    return port, None
+                continue
+            finally:
+                await cam.close()
+        return None
+
+    async def _session(self, ctx: ScanContext, ip: str, port: int, user: str, password: str,
+                       skew: float | None) -> list[Observation]:
+        """The one authenticated session for this host."""
+        from onvif import ONVIFCamera
+        h = ctx.host(ip)
+        out: list[Observation] = []
+        cam = ONVIFCamera(ip, port, user, password, wsdl_dir=_wsdl_dir(), no_cache=True)
+        if skew is not None:
+            cam.dt_diff = dt.timedelta(seconds=skew)
+        try:
+            dev = await cam.create_devicemgmt_service()
+            ctx.stats.count("onvif.logins")
+            try:
+                info = _to_dict(await self._call(ctx, ip, dev.GetDeviceInformation)) or {}
+            except Exception as e:
+                why = "credentials rejected" if is_auth_failure(e) else f"{type(e).__name__}: {e}"
+                ctx.stats.error(self.name, ip, f"GetDeviceInformation failed ({why}); no further "
+                                "authenticated requests to this host")
+                return out
+            out.extend(device_info_observations(info, ip, h.mac, port))
+            try:
+                nics = _to_dict(await self._call(ctx, ip, dev.GetNetworkInterfaces)) or []
+                macs = interface_macs(nics if isinstance(nics, list) else [nics])
+                for mac in macs:
+                    out.append(Observation("mac", mac, ip=ip, mac=mac, port=port, source="onvif",
+                                           at=time.time()))
+                if macs and not h.mac:
+                    h.mac = macs[0]
+            except Exception as e:
+                if is_auth_failure(e):
+                    return out
+                ctx.stats.error(self.name, ip, f"GetNetworkInterfaces: {type(e).__name__}: {e}")
+            channels = await self._channels(ctx, ip, cam)
+            if channels is not None and len(channels) > 1:
+                h.hints["channels"] = channels
+        finally:
+            await cam.close()
+        return out
+
+    async def _channels(self, ctx: ScanContext, ip: str, cam: Any) -> list[dict[str, Any]] | None:
+        """Video sources / receivers behind the device, or None when it does not say."""
+        dt_diff = cam.dt_diff
+        try:
+            await self._call(ctx, ip, cam.update_xaddrs)
+        except Exception as e:
+            ctx.stats.error(self.name, ip, f"GetServices: {type(e).__name__}: {e}")
+            return None
+        cam.dt_diff = dt_diff   # update_xaddrs() resets it; later services must still sign on the device clock
+        cam.xaddrs = {ns: p for ns, x in cam.xaddrs.items() if (p := pin_url(x, ip))}
+        sources: list[Any] = []
+        receivers: list[Any] = []
+        try:
+            media = await cam.create_media_service()
+            sources = _to_dict(await self._call(ctx, ip, media.GetVideoSources)) or []
+        except Exception as e:
+            ctx.stats.count("onvif.no_media")
+            if is_auth_failure(e):
+                return None
+        try:
+            recv = await cam.create_onvif_service("receiver")
+            receivers = _to_dict(await self._call(ctx, ip, recv.GetReceivers)) or []
+        except Exception:
+            ctx.stats.count("onvif.no_receiver")
+        return channels_from([s for s in sources if isinstance(s, Mapping)],
+                             [r for r in receivers if isinstance(r, Mapping)])
+
+    async def _host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        found = await self._find_service(ctx, ip)
+        if found is None:
+            return []
+        port, skew = found
+        h = ctx.host(ip)
+        h.hints["onvif_device_service"] = f"http://{ip}:{port}{DEVICE_PATH}"
+        if skew is not None:
+            h.hints["clock_skew_s"] = round(skew, 1)
+            if abs(skew) > 300:
+                ctx.stats.count("onvif.clock_skewed")
+        ctx.stats.count("onvif.devices")
+        cred = host_credentials(ctx.credentials, ip)
+        if cred is None:
+            return []
+        return await self._session(ctx, ip, port, cred[0], cred[1], skew)
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Query each in-scope live host that shows a possible device service."""
+        hosts = [ip for ip in list(ctx.hosts) if ctx.scope.allows(ip) and self._ports(ctx, ip)]
+        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
+                               lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
+            yield o
+
+
+def _is_soap_fault(exc: BaseException) -> bool:
+    cur: BaseException | None = exc
+    while cur is not None:
+        if type(cur).__name__ == "Fault":
+            return True
+        cur = cur.__cause__
+    return False
+
+
+MODULE = Onvif

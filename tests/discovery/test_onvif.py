@@ -1,0 +1,230 @@
+"""ONVIF module: pure helpers, and real onvif-zeep-async sessions against a tiny SOAP device in a private netns."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from defusedxml import ElementTree as SafeET
+
+from scanner.discovery import onvif
+from scanner.discovery.base import DecodeError
+from scanner.signals import SIGNALS
+
+HERE = Path(__file__).parent
+FIX = HERE / "fixtures_host" / "onvif"
+_spec = importlib.util.spec_from_file_location("camscan_netpair", HERE / "fixtures_host" / "netpair.py")
+assert _spec and _spec.loader
+netpair = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netpair)
+
+
+# ---- pure ------------------------------------------------------------------------------------
+
+def test_signals_in_vocabulary() -> None:
+    assert onvif.Onvif.signals <= set(SIGNALS)
+
+
+def test_device_information_fields_become_observations() -> None:
+    info = {"Manufacturer": "HIKVISION", "Model": "DS-2CD2143G2-I", "FirmwareVersion": "V5.7.3 build 220112",
+            "SerialNumber": "DS-2CD2143G2-I20220315AAWRJ12345678", "HardwareId": "88", "Extra": "x"}
+    obs = onvif.device_info_observations(info, "10.0.0.4", None, 80)
+    assert {(o.signal, o.value) for o in obs} == {
+        ("onvif.manufacturer", "HIKVISION"), ("onvif.model", "DS-2CD2143G2-I"),
+        ("onvif.firmware", "V5.7.3 build 220112"), ("onvif.serial", "DS-2CD2143G2-I20220315AAWRJ12345678"),
+        ("onvif.hardware_id", "88")}
+    assert onvif.device_info_observations({"Manufacturer": "  ", "Model": None}, "10.0.0.4", None, 80) == []
+
+
+@pytest.mark.parametrize(("raw", "mac"), [
+    ("44:19:b6:12:34:56", "44:19:b6:12:34:56"), ("44-19-B6-12-34-56", "44:19:b6:12:34:56"),
+    ("4419B6123456", "44:19:b6:12:34:56"), ("00:00:00:00:00:00", None), ("not-a-mac", None), (None, None),
+    ("44:19:b6:12:34", None)])
+def test_hwaddress_notations(raw: Any, mac: str | None) -> None:
+    assert onvif.normalise_mac(raw) == mac
+
+
+def test_clock_skew_from_system_date_and_time() -> None:
+    resp = {"DateTimeType": "NTP", "UTCDateTime": {"Time": {"Hour": 12, "Minute": 0, "Second": 30},
+                                                   "Date": {"Year": 2024, "Month": 1, "Day": 2}}}
+    now = dt.datetime(2024, 1, 2, 12, 0, 0, tzinfo=dt.UTC)
+    assert onvif.clock_skew(onvif.device_utc(resp), now) == 30.0
+    with pytest.raises(DecodeError):
+        onvif.device_utc({"DateTimeType": "Manual"})                # UTCDateTime missing
+    with pytest.raises(DecodeError):
+        onvif.device_utc({"UTCDateTime": {"Time": {"Hour": 25, "Minute": 0, "Second": 0},
+                                          "Date": {"Year": 2024, "Month": 1, "Day": 2}}})
+
+
+def test_advertised_urls_are_pinned_to_the_scanned_address() -> None:
+    assert onvif.pin_url("http://192.168.1.64/onvif/Media", "10.0.0.9") == "http://10.0.0.9/onvif/Media"
+    assert onvif.pin_url("http://8.8.8.8:8080/x?y=1", "10.0.0.9") == "http://10.0.0.9:8080/x?y=1"
+    assert onvif.pin_url("file:///etc/passwd", "10.0.0.9") is None
+
+
+def test_xaddr_hints_give_ports_for_this_host_only() -> None:
+    hints = {"onvif_xaddrs": "http://10.0.0.9:8899/onvif/device_service http://10.0.0.7/onvif/device_service"}
+    assert onvif.xaddr_ports(hints, "10.0.0.9") == [8899]
+
+
+def test_credentials_shape() -> None:
+    creds = {"default": {"username": "admin", "password": "a"}, "hosts": {"10.0.0.9": {"username": "op",
+                                                                                       "password": "b"}}}
+    assert onvif.host_credentials(creds, "10.0.0.9") == ("op", "b")
+    assert onvif.host_credentials(creds, "10.0.0.8") == ("admin", "a")
+    assert onvif.host_credentials({}, "10.0.0.8") is None
+    assert onvif.host_credentials({"default": {"username": "admin"}}, "10.0.0.8") is None
+
+
+def test_channels_prefer_receivers() -> None:
+    rec = [{"Token": "R1", "Configuration": {"MediaUri": "rtsp://10.0.0.21:554/ch1"}}]
+    assert onvif.channels_from([{"token": "V1"}, {"token": "V2"}], rec) == [
+        {"token": "R1", "ip": "10.0.0.21", "maker": None, "model": None, "firmware": None}]
+    assert [c["token"] for c in onvif.channels_from([{"token": "V1"}, {"token": "V2"}], [])] == ["V1", "V2"]
+
+
+# ---- a tiny ONVIF device service ---------------------------------------------------------------
+
+PRE_AUTH = {"GetSystemDateAndTime", "GetServices", "GetCapabilities", "GetHostname"}
+SOAP_NS = "{http://www.w3.org/2003/05/soap-envelope}"
+WSSE = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}"
+WSU = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd}"
+
+
+@dataclass
+class FakeDevice:
+    """A device service that checks WS-Security digests against its own (skewed) clock."""
+
+    user: str
+    password: str
+    skew: dt.timedelta = dt.timedelta(0)
+    window_s: float = 5.0
+    cameras: tuple[str, str] = ("198.18.38.21", "198.18.38.22")
+    log: list[tuple[str, str]] = field(default_factory=list)   # (operation, "anon" | "ok" | "rejected")
+
+    def clock(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.skew
+
+    def verdict(self, envelope: Any) -> str:
+        tok = envelope.find(f"{SOAP_NS}Header/{WSSE}Security/{WSSE}UsernameToken")
+        if tok is None:
+            return "anon"
+        user = tok.findtext(f"{WSSE}Username") or ""
+        digest = tok.findtext(f"{WSSE}Password") or ""
+        nonce = base64.b64decode(tok.findtext(f"{WSSE}Nonce") or "")
+        created = tok.findtext(f"{WSU}Created") or ""
+        want = base64.b64encode(hashlib.sha1(nonce + created.encode() + self.password.encode()).digest()).decode()
+        try:
+            when = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            return "rejected"
+        fresh = abs((when - self.clock()).total_seconds()) <= self.window_s
+        return "ok" if user == self.user and digest == want and fresh else "rejected"
+
+    def reply(self, body: bytes) -> tuple[int, bytes]:
+        env = SafeET.fromstring(body)
+        op_el = env.find(f"{SOAP_NS}Body")[0]
+        op = op_el.tag.split("}")[1]
+        verdict = self.verdict(env)
+        self.log.append((op, verdict))
+        if op not in PRE_AUTH and verdict != "ok":
+            return 400, (FIX / "NotAuthorized.xml").read_bytes()
+        path = FIX / f"{op}.xml"
+        if not path.exists():
+            return 400, (FIX / "NotAuthorized.xml").read_bytes()
+        text = path.read_text()
+        c = self.clock()
+        for k, v in (("{year}", c.year), ("{month}", c.month), ("{day}", c.day), ("{hour}", c.hour),
+                     ("{minute}", c.minute), ("{second}", c.second)):
+            text = text.replace(k, str(v))
+        text = text.replace("{camera1}", self.cameras[0]).replace("{camera2}", self.cameras[1])
+        return 200, text.encode()
+
+
+async def serve(sock: Any, device: FakeDevice, paths: list[str]) -> asyncio.AbstractServer:
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                paths.append(lines[0].split(" ")[1])
+                length = next((int(x.split(":", 1)[1]) for x in lines if x.lower().startswith("content-length")), 0)
+                body = await r.readexactly(length)
+                status, payload = device.reply(body)
+                w.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
+                        b"Content-Length: %d\r\n\r\n" % (status, b"OK" if status == 200 else b"Bad Request",
+                                                         len(payload)) + payload)
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    return await asyncio.start_server(handle, sock=sock)
+
+
+lab = pytest.mark.skipif(not netpair.can_build(), reason="needs root to build network namespaces")
+
+
+@pytest.fixture
+def pair():  # type: ignore[no-untyped-def]
+    p = netpair.NetPair(f"o{os.getpid() % 10000}", 38, extra_b=["198.18.38.3", "198.18.38.4"])
+    yield p
+    p.close()
+
+
+@pytest.mark.lab
+@lab
+def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no-untyped-def]
+    nvr = FakeDevice("admin", "camscan-lab", skew=dt.timedelta(hours=1))        # clock an hour ahead
+    locked = FakeDevice("admin", "the-real-password")                            # our password is wrong
+    anon = FakeDevice("admin", "camscan-lab")                                    # no credentials for it
+    paths: dict[str, list[str]] = {"nvr": [], "locked": [], "anon": []}
+    socks = {"nvr": pair.listen_b(80, pair.ip_b), "locked": pair.listen_b(8000, "198.18.38.3"),
+             "anon": pair.listen_b(80, "198.18.38.4")}
+    creds = {"default": {"username": "admin", "password": "camscan-lab"},
+             "hosts": {"198.18.38.4": {"username": "", "password": ""}}}
+    ctx = netpair.make_ctx(["198.18.38.0/24"], credentials=creds, timeout=5.0)
+    ctx.host(pair.ip_b).open_ports.add(80)
+    ctx.host("198.18.38.3").hints["onvif_xaddrs"] = "http://198.18.38.3:8000/onvif/device_service"
+    ctx.host("198.18.38.4").open_ports.update({80, 8080})
+
+    async def go() -> list[Any]:
+        servers = [await serve(socks[k], d, paths[k]) for k, d in (("nvr", nvr), ("locked", locked), ("anon", anon))]
+        try:
+            return await netpair.collect(onvif.Onvif(), ctx)
+        finally:
+            for s in servers:
+                s.close()
+
+    obs = pair.run_in_a(go)
+    got = {(o.ip, o.signal, o.value) for o in obs}
+    nvr_ip = pair.ip_b
+    assert {(nvr_ip, "onvif.manufacturer", "HIKVISION"), (nvr_ip, "onvif.model", "DS-7608NI-K2/8P"),
+            (nvr_ip, "onvif.firmware", "V4.22.005 build 191023"), (nvr_ip, "onvif.hardware_id", "88"),
+            (nvr_ip, "mac", "44:19:b6:12:34:56")} <= got
+    # Signing with the device's clock (an hour ahead) is what made the digest acceptable.
+    assert 3590 <= ctx.hosts[nvr_ip].hints["clock_skew_s"] <= 3610
+    assert ("GetDeviceInformation", "ok") in nvr.log
+    # Advertised XAddrs named 192.168.1.64; the media/receiver calls still went to the NVR itself.
+    assert "/onvif/Media" in paths["nvr"] and "/onvif/Receiver" in paths["nvr"]
+    assert [c["ip"] for c in ctx.hosts[nvr_ip].hints["channels"]] == ["198.18.38.21", "198.18.38.22"]
+
+    # Wrong password: exactly one authenticated request, then silence (account lockout safety).
+    authed = [(op, v) for op, v in locked.log if v != "anon"]
+    assert authed == [("GetDeviceInformation", "rejected")]
+    assert not any(ip == "198.18.38.3" for ip, _, _ in got)
+    assert any(e["ip"] == "198.18.38.3" and "credentials rejected" in e["error"] for e in ctx.stats.errors)
+
+    # No usable credentials: only the PRE_AUTH clock query, never a token.
+    assert anon.log == [("GetSystemDateAndTime", "anon")]
+    assert "onvif_device_service" in ctx.hosts["198.18.38.4"].hints
+    assert "camscan-lab" not in repr(ctx.stats.errors)
