@@ -26,7 +26,7 @@ def _setns(fd: int) -> None:
 @contextlib.contextmanager
 def entered(name: str) -> Iterator[None]:
     """Run the body with this thread inside netns NAME; always returns to the original namespace."""
-    with open(f"/proc/thread-self/ns/net", "rb") as home:
+    with open("/proc/thread-self/ns/net", "rb") as home:
         target = os.open(os.path.join(NETNS_DIR, name), os.O_RDONLY)
         try:
             _setns(target)

@@ -384,7 +384,7 @@ def onvif_session(site: Site, host: LabHost, password: str, body: Callable[[Any]
 def test_onvif_client_reads_device_information_and_recorder_channels(site: Site) -> None:
     nvr = site.hosts["hikvision-nvr"]
 
-    async def body(cam: Any) -> tuple[Any, Any, list[str], list[str]]:
+    async def body(cam: Any) -> tuple[Any, Any, list[str], list[str], list[str]]:
         await cam.update_xaddrs()
         dev = await cam.create_devicemgmt_service()
         media = await cam.create_media_service()
@@ -392,8 +392,13 @@ def test_onvif_client_reads_device_information_and_recorder_channels(site: Site)
         nics = await dev.GetNetworkInterfaces()
         profiles = [p.Name for p in await media.GetProfiles()]
         sources = [s.token for s in await media.GetVideoSources()]
-        return info, nics, profiles, sources
-    info, nics, profiles, sources = onvif_session(site, nvr, "camscan-lab", body)
+        receiver = await cam.create_onvif_service("receiver")
+        uris = [r.Configuration.MediaUri for r in await receiver.GetReceivers()]
+        return info, nics, profiles, sources, uris
+    info, nics, profiles, sources, uris = onvif_session(site, nvr, "camscan-lab", body)
+    assert uris == [f"rtsp://{site.hosts['hikvision-camera'].ip}:554/Streaming/Channels/101",
+                    f"rtsp://{site.hosts['lts-camera'].ip}:554/Streaming/Channels/101",
+                    f"rtsp://{site.hosts['axis-camera'].ip}:554/axis-media/media.amp"]
     assert (info.Manufacturer, info.Model, info.FirmwareVersion, info.SerialNumber) == (
         "HIKVISION", "DS-7608NI-K2/8P", nvr.firmware, nvr.serial)
     assert nics[0].Info.HwAddress == nvr.mac

@@ -20,13 +20,14 @@ TRT: Final = "http://www.onvif.org/ver10/media/wsdl"
 TT: Final = "http://www.onvif.org/ver10/schema"
 TER: Final = "http://www.onvif.org/ver10/error"
 EVENTS_NS: Final = "http://www.onvif.org/ver10/events/wsdl"
+TRV: Final = "http://www.onvif.org/ver10/receiver/wsdl"
 # Operations the Core spec puts in access class PRE_AUTH (protocols.md section 2).
 PRE_AUTH: Final = frozenset({"GetSystemDateAndTime", "GetCapabilities", "GetServices", "GetHostname",
                              "GetServiceCapabilities", "GetEndpointReference", "GetWsdlUrl"})
 ENVELOPE_OPEN: Final = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     f'<env:Envelope xmlns:env="{SOAP12}" xmlns:tds="{TDS}" xmlns:trt="{TRT}" xmlns:tt="{TT}" '
-    f'xmlns:ter="{TER}"><env:Body>')
+    f'xmlns:ter="{TER}" xmlns:trv="{TRV}"><env:Body>')
 ENVELOPE_CLOSE: Final = "</env:Body></env:Envelope>\n"
 CONTENT_TYPE: Final = "application/soap+xml; charset=utf-8"
 
@@ -105,6 +106,8 @@ class OnvifService:
         self.device_path = str(self.spec.get("device_path", "/onvif/device_service"))
         self.media_path = str(self.spec.get("media_path", "/onvif/Media"))
         self.events_path = str(self.spec.get("events_path", "/onvif/Events"))
+        # Recorders expose the ONVIF receiver service (Profile G): one receiver per camera they pull.
+        self.receiver_path = str(self.spec.get("receiver_path", "/onvif/Receiver")) if ctx.host.channels else None
         self.clock_skew = dt.timedelta(seconds=float(self.spec.get("clock_skew_s", 0)))
 
     def now(self) -> dt.datetime:
@@ -113,7 +116,7 @@ class OnvifService:
 
     async def __call__(self, request: Request) -> Response | None:
         """Answer POSTs to the ONVIF service paths; None for every other request."""
-        if request.path not in (self.device_path, self.media_path):
+        if request.path not in (self.device_path, self.media_path, self.receiver_path):
             return None
         if request.method != "POST":
             return Response(405, b"", [("Allow", "POST")])
@@ -127,7 +130,7 @@ class OnvifService:
                 return self.http_challenge.challenge()  # type: ignore[no-any-return]
             return self._soap(400, fault("Sender", "NotAuthorized", "Sender not Authorized"))
         handler = getattr(self, f"op_{call.operation}", None)
-        wanted_ns = TRT if request.path == self.media_path else TDS
+        wanted_ns = {self.media_path: TRT, self.receiver_path: TRV}.get(request.path, TDS)
         if handler is None or call.namespace != wanted_ns:
             return self._soap(500, fault("Receiver", "ActionNotSupported", "Optional Action Not Implemented"))
         return self._soap(200, envelope(handler(call, request)))
@@ -187,6 +190,8 @@ class OnvifService:
         base = self._base(request)
         entries = [(TDS, self.device_path, 2, 60), (TRT, self.media_path, 2, 60),
                    (EVENTS_NS, self.events_path, 2, 60)]
+        if self.receiver_path is not None:
+            entries.append((TRV, self.receiver_path, 2, 21))
         services = "".join(
             f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{base}{path}</tds:XAddr>"
             f"<tds:Version><tt:Major>{major}</tt:Major><tt:Minor>{minor}</tt:Minor></tds:Version></tds:Service>"
@@ -255,6 +260,21 @@ class OnvifService:
                     '<tt:Bounds x="0" y="0" width="1920" height="1080"/></tt:VideoSourceConfiguration>'
                     "</trt:Profiles>")
         return "<trt:GetProfilesResponse>" + "".join(profiles) + "</trt:GetProfilesResponse>"
+
+
+    # --- receiver service (recorders) ------------------------------------------------------------
+
+    def op_GetReceivers(self, call: SoapCall, request: Request) -> str:
+        items = []
+        for n, ip in enumerate(self.ctx.host.channels, start=1):
+            cam = self.ctx.hosts.get(ip)
+            path = str(cam.persona.spec.get("rtsp", {}).get("path", "/")) if cam else "/"
+            items.append(
+                f"<trv:Receivers><tt:Token>Receiver_{n}</tt:Token><tt:Configuration>"
+                f"<tt:Mode>AlwaysConnect</tt:Mode><tt:MediaUri>{_e(f'rtsp://{ip}:554{path}')}</tt:MediaUri>"
+                "<tt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP"
+                "</tt:Protocol></tt:Transport></tt:StreamSetup></tt:Configuration></trv:Receivers>")
+        return "<trv:GetReceiversResponse>" + "".join(items) + "</trv:GetReceiversResponse>"
 
 
 def channel_values(ctx: HostContext, ip: str, n: int) -> dict[str, str]:
