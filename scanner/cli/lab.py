@@ -17,7 +17,11 @@ from scanner.lab.state import instance_name
 
 @click.group()
 def lab() -> None:
-    """Bring a simulated camera estate up in network namespaces, inspect it, tear it down."""
+    """Bring a simulated camera estate up in network namespaces, inspect it, tear it down.
+
+    Needs root. Several labs can coexist: each command works on the lab named by $CAMSCAN_LAB
+    (default `lab`); its namespaces are camscan-<name>-*, its files /run/camscan/<name>/.
+    """
 
 
 @lab.command()
