@@ -40,6 +40,8 @@ DEVICE_INFO_SIGNALS: dict[str, str] = {
     "SerialNumber": "onvif.serial",
     "HardwareId": "onvif.hardware_id",
 }
+#: Signals copied into a recorder's channel entries when the channel's camera answered too.
+CHANNEL_FIELDS: dict[str, str] = {"onvif.manufacturer": "maker", "onvif.model": "model", "onvif.firmware": "firmware"}
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
 _AUTH_HINTS = ("notauthorized", "not authorized", "unauthorized", "401", "authority", "sender not auth",
                "authentication", "password", "username")
@@ -167,6 +169,16 @@ def channels_from(video_sources: Iterable[Mapping[str, Any]], receivers: Iterabl
     return out[:MAX_CHANNELS]
 
 
+def fill_channels(channels: list[dict[str, Any]], reported: Mapping[str, Mapping[str, str]]) -> None:
+    """Complete each channel whose camera IP answered this scan with what that camera itself reported."""
+    for ch in channels:
+        own = reported.get(ch.get("ip") or "")
+        if own:
+            for key in ("maker", "model", "firmware"):
+                if ch.get(key) is None and own.get(key):
+                    ch[key] = own[key]
+
+
 def is_auth_failure(exc: BaseException) -> bool:
     """True when an exception from an authenticated call looks like rejected credentials."""
     text = f"{type(exc).__name__} {exc} {getattr(exc, 'reason', '')}".lower()
@@ -209,8 +221,9 @@ class Onvif(Module):
             return await coro_fn()
 
     async def _find_service(self, ctx: ScanContext, ip: str) -> tuple[int, float | None] | None:
-        """First port whose device service answers GetSystemDateAndTime (or faults in SOAP); (port, skew)."""
+        """First port whose device service answers GetSystemDateAndTime; (port, clock skew or None)."""
         from onvif import ONVIFCamera
+        hinted = set(xaddr_ports(ctx.host(ip).hints, ip))
         for port in self._ports(ctx, ip):
             cam = ONVIFCamera(ip, port, None, None, wsdl_dir=_wsdl_dir(), no_cache=True)
             try:
@@ -222,7 +235,9 @@ class Onvif(Module):
                     ctx.stats.error(self.name, ip, f"port {port}: {e}")
                     return port, None
             except Exception as e:
-                if _is_soap_fault(e):        # a device service that wants auth for everything (Axis)
+                # A device service that authenticates everything (protocols.md s2: Axis) answers with a
+                # SOAP fault, or a 401 where discovery already named this port as an ONVIF XAddr.
+                if soap_fault_code(e) is not None or (port in hinted and http_status(e) == 401):
                     return port, None
                 continue
             finally:
@@ -315,18 +330,39 @@ class Onvif(Module):
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Query each in-scope live host that shows a possible device service."""
         hosts = [ip for ip in list(ctx.hosts) if ctx.scope.allows(ip) and self._ports(ctx, ip)]
+        reported: dict[str, dict[str, str]] = {}
         async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
                                lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
+            if o.ip and o.signal in CHANNEL_FIELDS:
+                reported.setdefault(o.ip, {})[CHANNEL_FIELDS[o.signal]] = o.value
             yield o
+        for h in ctx.hosts.values():
+            fill_channels(h.hints.get("channels") or [], reported)
 
 
-def _is_soap_fault(exc: BaseException) -> bool:
+def _chain(exc: BaseException) -> Iterable[BaseException]:
     cur: BaseException | None = exc
     while cur is not None:
-        if type(cur).__name__ == "Fault":
-            return True
-        cur = cur.__cause__
-    return False
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def soap_fault_code(exc: BaseException) -> str | None:
+    """The code of a genuine SOAP fault in exc's chain (zeep.Fault with a code), else None."""
+    for e in _chain(exc):
+        code = getattr(e, "code", None)
+        if type(e).__name__ == "Fault" and code:
+            return str(code)
+    return None
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a zeep TransportError in exc's chain, else None."""
+    for e in _chain(exc):
+        code = getattr(e, "status_code", None)
+        if type(e).__name__ == "TransportError" and isinstance(code, int):
+            return code
+    return None
 
 
 MODULE = Onvif

@@ -91,6 +91,24 @@ def test_channels_prefer_receivers() -> None:
     assert [c["token"] for c in onvif.channels_from([{"token": "V1"}, {"token": "V2"}], [])] == ["V1", "V2"]
 
 
+def test_channels_are_completed_from_what_their_cameras_reported() -> None:
+    chans = [{"token": "R1", "ip": "10.0.0.21", "maker": None, "model": None, "firmware": None},
+             {"token": "R2", "ip": "10.0.0.22", "maker": None, "model": None, "firmware": None}]
+    onvif.fill_channels(chans, {"10.0.0.21": {"maker": "HIKVISION", "model": "DS-2CD2143G0-I"}})
+    assert chans[0] == {"token": "R1", "ip": "10.0.0.21", "maker": "HIKVISION", "model": "DS-2CD2143G0-I",
+                        "firmware": None}
+    assert chans[1]["maker"] is None
+
+
+def test_only_genuine_soap_faults_count() -> None:
+    from zeep.exceptions import Fault, TransportError
+    assert onvif.soap_fault_code(Fault("Sender not Authorized", code="env:Sender")) == "env:Sender"
+    assert onvif.soap_fault_code(Fault("Unknown fault occured", code=None)) is None   # an HTML error page
+    wrapped = RuntimeError("wrapped")
+    wrapped.__cause__ = TransportError(status_code=401)
+    assert onvif.http_status(wrapped) == 401 and onvif.soap_fault_code(wrapped) is None
+
+
 # ---- a tiny ONVIF device service ---------------------------------------------------------------
 
 PRE_AUTH = {"GetSystemDateAndTime", "GetServices", "GetCapabilities", "GetHostname"}
@@ -176,7 +194,7 @@ lab = pytest.mark.skipif(not netpair.can_build(), reason="needs root to build ne
 
 @pytest.fixture
 def pair():  # type: ignore[no-untyped-def]
-    p = netpair.NetPair(f"o{os.getpid() % 10000}", 38, extra_b=["198.18.38.3", "198.18.38.4"])
+    p = netpair.NetPair(f"o{os.getpid() % 10000}", 38, extra_b=["198.18.38.3", "198.18.38.4", "198.18.38.5"])
     yield p
     p.close()
 
@@ -190,15 +208,31 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
     paths: dict[str, list[str]] = {"nvr": [], "locked": [], "anon": []}
     socks = {"nvr": pair.listen_b(80, pair.ip_b), "locked": pair.listen_b(8000, "198.18.38.3"),
              "anon": pair.listen_b(80, "198.18.38.4")}
+    web_sock = pair.listen_b(80, "198.18.38.5")      # a plain web server: 405 HTML for any POST
+    web_seen: list[bytes] = []
+
+    async def web(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            head = await r.readuntil(b"\r\n\r\n")
+            web_seen.append(head)
+            body = b"<html><head><title>405 Not Allowed</title></head><body>nginx</body></html>"
+            w.write(b"HTTP/1.1 405 Not Allowed\r\nServer: nginx/1.22.1\r\nContent-Type: text/html\r\n"
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+            await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        w.close()
     creds = {"default": {"username": "admin", "password": "camscan-lab"},
              "hosts": {"198.18.38.4": {"username": "", "password": ""}}}
     ctx = netpair.make_ctx(["198.18.38.0/24"], credentials=creds, timeout=5.0)
     ctx.host(pair.ip_b).open_ports.add(80)
     ctx.host("198.18.38.3").hints["onvif_xaddrs"] = "http://198.18.38.3:8000/onvif/device_service"
     ctx.host("198.18.38.4").open_ports.update({80, 8080})
+    ctx.host("198.18.38.5").open_ports.add(80)
 
     async def go() -> list[Any]:
         servers = [await serve(socks[k], d, paths[k]) for k, d in (("nvr", nvr), ("locked", locked), ("anon", anon))]
+        servers.append(await asyncio.start_server(web, sock=web_sock))
         try:
             return await netpair.collect(onvif.Onvif(), ctx)
         finally:
@@ -228,3 +262,7 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
     assert anon.log == [("GetSystemDateAndTime", "anon")]
     assert "onvif_device_service" in ctx.hosts["198.18.38.4"].hints
     assert "camscan-lab" not in repr(ctx.stats.errors)
+
+    # A plain web server is not taken for a device service, so no credentials are ever sent to it.
+    assert len(web_seen) == 1                                  # the anonymous clock query only
+    assert "onvif_device_service" not in ctx.hosts["198.18.38.5"].hints
