@@ -1,4 +1,17 @@
-"""Load and validate the lab's personas (scanner/lab/personas/*.yaml) into Persona records."""
+"""Load and validate the lab's personas (scanner/lab/personas/*.yaml) into Persona records.
+
+A persona file holds: name (= file stem), vendor (real maker slug or null), brand, model, firmware,
+category, oui, services, hostile, source (where its facts come from), notes, and `spec`:
+
+- serial_prefix, firmware_alternatives: read by the lab machinery (serials, `lab mutate --reflash`);
+- identity.manufacturer: how the device names its maker (ONVIF Manufacturer, NVR channel lists);
+- one section per listed service (http, https, rtsp, onvif, wsd, sadp, dhip, ssdp, mdns, snmp, tcp),
+  read by scanner.lab.services (see each responder module for its keys);
+- expected: extra answers the host must give (e.g. http.title), added to services.expected_answers.
+
+Strings may use ${name} placeholders filled per host (TEMPLATE_VARS: ip, mac12, serial, firmware...);
+`behaviour` keys make a section hostile (xml-bomb, huge-body, drip, malformed).
+"""
 
 from __future__ import annotations
 
