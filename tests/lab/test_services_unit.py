@@ -282,3 +282,20 @@ def test_snmpd_config_only_for_snmp_personas() -> None:
     switch = snmpd_config(host_of("managed-switch"))
     assert switch is not None and "sysObjectID 1.3.6.1.4.1.9.1.1208" in switch
 
+
+
+def test_msearch_needs_quoted_man_and_answers_by_search_target() -> None:
+    from scanner.lab.services import ssdp
+
+    good = b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 9\r\nST: ssdp:all\r\n\r\n'
+    search = ssdp.parse_msearch(good)
+    assert search is not None and search.st == "ssdp:all" and search.mx == ssdp.MAX_MX
+    assert ssdp.parse_msearch(good.replace(b'"ssdp:discover"', b"ssdp:discover")) is None
+    assert ssdp.parse_msearch(good.replace(b"M-SEARCH", b"NOTIFY")) is None
+    device = ssdp.SsdpDevice(HostContext(host_of("axis-camera"), {}, 1))
+    assert len(device.targets("ssdp:all")) == 3
+    assert device.targets("upnp:rootdevice") == [("upnp:rootdevice", f"{device.udn}::upnp:rootdevice")]
+    assert device.targets("urn:schemas-upnp-org:device:MediaRenderer:1") == []
+    root = SafeET.fromstring(device.description())
+    ns = "{urn:schemas-upnp-org:device-1-0}"
+    assert root.findtext(f"{ns}device/{ns}modelNumber") == "M2036-LE"

@@ -32,6 +32,7 @@ RFC3986: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery/rfc3986"
 STRCMP0: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery/strcmp0"
 MAX_DATAGRAM: Final = 65507
 APP_MAX_DELAY_S: Final = 0.5   # WS-Discovery APP_MAX_DELAY: random 0..500 ms before a ProbeMatch
+HELLO_SPREAD_S: Final = 3.0
 # Prefixes the personas use when they list their Types (what a device writes in its reply).
 TYPE_PREFIXES: Final = {"dn": NET, "tdn": NET, "tds": TDS, "wsdp": DEVPROF, "pub": PUB}
 
@@ -206,7 +207,10 @@ class WsdResponder(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
         if self.ctx.section("wsd").get("hello", True):
-            self._send(self._message("", "Hello"), (GROUP, PORT))
+            # spread the boot-time Hellos of a whole site so they do not arrive as one burst
+            delay = self.ctx.rng.uniform(0.0, HELLO_SPREAD_S)
+            self.pending[0] = asyncio.get_running_loop().call_later(
+                delay, self._deliver, self._message("", "Hello"), (GROUP, PORT), 0)
 
     def _message(self, relates_to: str, action: str = "ProbeMatches") -> bytes:
         self.message_number += 1
