@@ -165,6 +165,9 @@ class ArpSweep(Module):
                 frames, _ = await asyncio.to_thread(_sweep, iface, silent, RETRY_TIMEOUT)
                 for f in frames:
                     self._accept(ctx, f, seen)
+            swept = getattr(ctx, "arp_swept", None)   # a ScanContext field proposed to the lead
+            if isinstance(swept, set):
+                swept.update(targets)
         for ip, mac in sorted(seen.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])):
             ctx.host(ip).mac = mac
             ctx.stats.count("arp.answered")

@@ -144,6 +144,11 @@ class TcpConnect(Module):
 
         addresses = [ip for ip in ctx.scope.hosts() if ctx.scope.allows(ip)]
         known = {ip for ip in ctx.hosts if ctx.scope.allows(ip)}
+        # An on-link address that stayed silent to an ARP sweep cannot answer TCP either; skipping it
+        # saves a timeout round and an incomplete neighbour entry each (the ARP cache is machine-wide).
+        swept = getattr(ctx, "arp_swept", None)
+        if isinstance(swept, set) and swept:
+            addresses = [ip for ip in addresses if ip not in swept or ip in known]
         now, unknown = plan(addresses, known, self.ports)
         first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
         rest = [p for p in self.ports if p not in first]

@@ -73,3 +73,26 @@ def test_sweep_finds_open_ports_and_live_hosts(pair) -> None:  # type: ignore[no
     assert "198.18.31.9" not in ctx.hosts                  # no such host
     assert "198.18.31.1" not in ctx.hosts                  # excluded: never probed
     assert ctx.stats.counters["tcp.open"] == 3
+
+
+@pytest.mark.lab
+@lab
+def test_addresses_silent_to_arp_are_skipped(pair) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import dataclass, field
+
+    from scanner.discovery.base import ScanContext
+
+    @dataclass(slots=True)
+    class SweptCtx(ScanContext):
+        arp_swept: set[str] = field(default_factory=set)
+
+    base = netpair.make_ctx(["198.18.31.0/28"], ["198.18.31.1"])
+    ctx = SweptCtx(scope=base.scope, rate=base.rate, stats=base.stats)
+    ctx.arp_swept.update({"198.18.31.2", "198.18.31.3"})   # ARP asked both; only .2 answered
+    ctx.host("198.18.31.2").mac = "44:19:b6:00:00:01"
+    sock = pair.listen_b(80)
+    pair.run_in_a(lambda: netpair.collect(tcp.TcpConnect(), ctx))
+    sock.close()
+    assert ctx.hosts["198.18.31.2"].open_ports == {80}
+    assert "198.18.31.3" not in ctx.hosts                  # live, but on-link and silent to ARP: not probed
+    assert "198.18.31.9" not in ctx.hosts
