@@ -237,12 +237,27 @@ class Onvif(Module):
             except Exception as e:
                 # A device service that authenticates everything (protocols.md s2: Axis) answers with a
                 # SOAP fault, or a 401 where discovery already named this port as an ONVIF XAddr.
-                if soap_fault_code(e) is not None or (port in hinted and http_status(e) == 401):
+                if soap_fault_code(e) is not None:
+                    return port, None
+                if http_status(e) == 401 and (port in hinted or await self._root_open(ctx, ip, port)):
                     return port, None
                 continue
             finally:
                 await cam.close()
         return None
+
+    async def _root_open(self, ctx: ScanContext, ip: str, port: int) -> bool:
+        """True when GET / on port is not itself 401: the device service alone is protected, not the site."""
+        from scanner.discovery.http import FetchError, build_request, exchange, parse_response
+        if not ctx.scope.allows(ip):
+            return False
+        try:
+            await ctx.rate.wait()
+            got = await exchange(ip, port, build_request("GET", ip, port, "/"), tls=False,
+                                 timeout=max(ctx.timeout, 1.0))
+            return parse_response(got.data).status != 401
+        except (FetchError, DecodeError):
+            return False
 
     async def _session(self, ctx: ScanContext, ip: str, port: int, user: str, password: str,
                        skew: float | None) -> list[Observation]:

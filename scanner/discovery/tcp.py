@@ -49,6 +49,7 @@ DEFAULT_PORTS: tuple[int, ...] = (
     81,      # alternate HTTP on cheap DVRs
     8081,    # alternate HTTP
     8888,    # alternate HTTP on DVRs
+    5357,    # WSDAPI HTTP on Windows hosts (Server: Microsoft-HTTPAPI/2.0): names a non-camera
     22,      # SSH (banner is a weak but real signal; also marks a host live)
     23,      # telnet (still open on old DVRs)
 )

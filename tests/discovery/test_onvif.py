@@ -126,6 +126,7 @@ class FakeDevice:
     skew: dt.timedelta = dt.timedelta(0)
     window_s: float = 5.0
     cameras: tuple[str, str] = ("198.18.38.21", "198.18.38.22")
+    auth_all: bool = False      # every call authenticated, HTTP 401 without a token (protocols.md s2: Axis)
     log: list[tuple[str, str]] = field(default_factory=list)   # (operation, "anon" | "ok" | "rejected")
 
     def clock(self) -> dt.datetime:
@@ -153,7 +154,9 @@ class FakeDevice:
         op = op_el.tag.split("}")[1]
         verdict = self.verdict(env)
         self.log.append((op, verdict))
-        if op not in PRE_AUTH and verdict != "ok":
+        if self.auth_all and verdict == "anon":
+            return 401, b""
+        if (op not in PRE_AUTH or self.auth_all) and verdict != "ok":
             return 400, (FIX / "NotAuthorized.xml").read_bytes()
         path = FIX / f"{op}.xml"
         if not path.exists():
@@ -176,10 +179,17 @@ async def serve(sock: Any, device: FakeDevice, paths: list[str]) -> asyncio.Abst
                 paths.append(lines[0].split(" ")[1])
                 length = next((int(x.split(":", 1)[1]) for x in lines if x.lower().startswith("content-length")), 0)
                 body = await r.readexactly(length)
+                if lines[0].startswith("GET "):
+                    page = b"<html><title>Camera</title></html>"
+                    w.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page))
+                    await w.drain()
+                    continue
                 status, payload = device.reply(body)
-                w.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
-                        b"Content-Length: %d\r\n\r\n" % (status, b"OK" if status == 200 else b"Bad Request",
-                                                         len(payload)) + payload)
+                reason = {200: b"OK", 401: b"Unauthorized"}.get(status, b"Bad Request")
+                challenge = b'WWW-Authenticate: Digest realm="AXIS_WS_ACCC8E000001", nonce="00"\r\n' \
+                    if status == 401 else b""
+                w.write(b"HTTP/1.1 %d %s\r\nContent-Type: application/soap+xml; charset=utf-8\r\n%s"
+                        b"Content-Length: %d\r\n\r\n" % (status, reason, challenge, len(payload)) + payload)
                 await w.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -194,7 +204,8 @@ lab = pytest.mark.skipif(not netpair.can_build(), reason="needs root to build ne
 
 @pytest.fixture
 def pair():  # type: ignore[no-untyped-def]
-    p = netpair.NetPair(f"o{os.getpid() % 10000}", 38, extra_b=["198.18.38.3", "198.18.38.4", "198.18.38.5"])
+    p = netpair.NetPair(f"o{os.getpid() % 10000}", 38,
+                        extra_b=["198.18.38.3", "198.18.38.4", "198.18.38.5", "198.18.38.6"])
     yield p
     p.close()
 
@@ -205,9 +216,10 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
     nvr = FakeDevice("admin", "camscan-lab", skew=dt.timedelta(hours=1))        # clock an hour ahead
     locked = FakeDevice("admin", "the-real-password")                            # our password is wrong
     anon = FakeDevice("admin", "camscan-lab")                                    # no credentials for it
-    paths: dict[str, list[str]] = {"nvr": [], "locked": [], "anon": []}
+    strict = FakeDevice("admin", "camscan-lab", auth_all=True)                   # 401 even for the clock
+    paths: dict[str, list[str]] = {"nvr": [], "locked": [], "anon": [], "strict": []}
     socks = {"nvr": pair.listen_b(80, pair.ip_b), "locked": pair.listen_b(8000, "198.18.38.3"),
-             "anon": pair.listen_b(80, "198.18.38.4")}
+             "anon": pair.listen_b(80, "198.18.38.4"), "strict": pair.listen_b(80, "198.18.38.6")}
     web_sock = pair.listen_b(80, "198.18.38.5")      # a plain web server: 405 HTML for any POST
     web_seen: list[bytes] = []
 
@@ -229,9 +241,11 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
     ctx.host("198.18.38.3").hints["onvif_xaddrs"] = "http://198.18.38.3:8000/onvif/device_service"
     ctx.host("198.18.38.4").open_ports.update({80, 8080})
     ctx.host("198.18.38.5").open_ports.add(80)
+    ctx.host("198.18.38.6").open_ports.add(80)
 
     async def go() -> list[Any]:
-        servers = [await serve(socks[k], d, paths[k]) for k, d in (("nvr", nvr), ("locked", locked), ("anon", anon))]
+        servers = [await serve(socks[k], d, paths[k]) for k, d in (("nvr", nvr), ("locked", locked), ("anon", anon),
+                                                                     ("strict", strict))]
         servers.append(await asyncio.start_server(web, sock=web_sock))
         try:
             return await netpair.collect(onvif.Onvif(), ctx)
@@ -262,6 +276,10 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
     assert anon.log == [("GetSystemDateAndTime", "anon")]
     assert "onvif_device_service" in ctx.hosts["198.18.38.4"].hints
     assert "camscan-lab" not in repr(ctx.stats.errors)
+
+    # A device service that 401s everything is still found (its site root is open) and identified.
+    assert ("198.18.38.6", "onvif.model", "DS-7608NI-K2/8P") in got
+    assert strict.log[0] == ("GetSystemDateAndTime", "anon") and ("GetDeviceInformation", "ok") in strict.log
 
     # A plain web server is not taken for a device service, so no credentials are ever sent to it.
     assert len(web_seen) == 1                                  # the anonymous clock query only
