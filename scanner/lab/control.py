@@ -226,6 +226,10 @@ def _links(hosts: Sequence[PlannedHost]) -> list[topology.HostLink]:
     return [topology.HostLink(h.index, h.ip, h.mac) for h in hosts]
 
 
+def _scanner_link(st: LabState) -> topology.HostLink:
+    return topology.HostLink(0, st.scanner_ip, profiles.scanner_mac(st.seed))
+
+
 def _sync(instance: str) -> dict[str, Any]:
     reply = request(instance, "sync", timeout=SYNC_TIMEOUT)
     if not reply.get("ok"):
@@ -264,7 +268,7 @@ def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -
                       next_index=len(hosts) + 1)
         lab_state.save(st)  # first, so that `lab down` finds everything if this run dies
         try:
-            topology.build(instance, scanner_ip, net.prefixlen, _links(hosts))
+            topology.build(instance, _scanner_link(st), net.prefixlen, _links(hosts))
             proc = _spawn_daemon(instance)
             _wait_daemon(instance, proc)
             reply = _sync(instance)
@@ -444,7 +448,8 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> li
         new = [h for h in hosts if h.index >= st.next_index]
         lines += [f"added {h.ip} {h.persona}" for h in new]
 
-        topology.add_hosts(instance, st.prefixlen, _links(new))
+        scanner = topology.HostLink(0, st.scanner_ip, topology.scanner_mac(instance))
+        topology.add_hosts(instance, st.prefixlen, _links(new), scanner)
         st2 = replace(st, hosts=tuple(hosts), next_index=st.next_index + add, mutations=st.mutations + 1)
         lab_state.save(st2)
         reply = _sync(instance)

@@ -117,6 +117,11 @@ def make_mac(oui: str, seed: int, index: int, taken: set[str]) -> str:
         salt += 1
 
 
+def scanner_mac(seed: int) -> str:
+    """The scanner's MAC: locally administered (02:...), derived from the seed."""
+    return "02:ca:5c:" + ":".join(f"{b:02x}" for b in _digest("scanner", seed)[:3])
+
+
 def make_serial(persona: Persona, seed: int, index: int) -> str:
     """A deterministic serial number; a persona may give `serial_prefix` in its spec."""
     alphabet = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"

@@ -164,17 +164,23 @@ def _batch(lines: Sequence[str], netns: str | None = None, force: bool = False) 
     _run(argv, stdin="\n".join(lines) + "\n", check=not force)
 
 
-def _inner_config(ip: str, prefixlen: int) -> list[str]:
-    return [
+def _inner_config(ip: str, prefixlen: int, scanner: HostLink | None = None) -> list[str]:
+    lines = [
         "link set lo up",
         f"link set {HOST_IF} up",
         f"addr add {ip}/{prefixlen} dev {HOST_IF}",
         # a route for multicast so that senders and group joins use the lab link
         f"route add {MULTICAST} dev {HOST_IF}",
     ]
+    if scanner is not None:
+        # The kernel's ARP table is one for all namespaces and its size limit (gc_thresh3, 1024 by
+        # default) is global; permanent entries do not count against it (Linux >= 4.19). With the
+        # scanner's MAC pinned, hosts keep answering even when a sweep of a /16 fills the table.
+        lines.append(f"neigh replace {scanner.ip} lladdr {scanner.mac} dev {HOST_IF} nud permanent")
+    return lines
 
 
-def build(instance: str, scanner_ip: str, prefixlen: int, hosts: Sequence[HostLink]) -> None:
+def build(instance: str, scanner: HostLink, prefixlen: int, hosts: Sequence[HostLink]) -> None:
     """Create the bridge and scanner namespaces and attach HOSTS (raises TopologyError)."""
     br, scan = bridge_ns(instance), scanner_ns(instance)
     _batch([f"netns add {br}", f"netns add {scan}"])
@@ -183,14 +189,14 @@ def build(instance: str, scanner_ip: str, prefixlen: int, hosts: Sequence[HostLi
         # no multicast snooping: every group datagram floods to every port, as on a dumb switch
         f"link add {BRIDGE} type bridge mcast_snooping 0",
         f"link set {BRIDGE} up",
-        f"link add {SCAN_PORT} type veth peer name {HOST_IF} netns {scan}",
+        f"link add {SCAN_PORT} type veth peer name {HOST_IF} address {scanner.mac} netns {scan}",
         f"link set {SCAN_PORT} master {BRIDGE} up",
     ], netns=br)
-    _batch(_inner_config(scanner_ip, prefixlen), netns=scan)
-    add_hosts(instance, prefixlen, hosts)
+    _batch(_inner_config(scanner.ip, prefixlen), netns=scan)
+    add_hosts(instance, prefixlen, hosts, scanner)
 
 
-def add_hosts(instance: str, prefixlen: int, hosts: Sequence[HostLink]) -> None:
+def add_hosts(instance: str, prefixlen: int, hosts: Sequence[HostLink], scanner: HostLink) -> None:
     """Create a namespace per host, join it to the bridge and configure its address and MAC."""
     if not hosts:
         return
@@ -207,9 +213,15 @@ def add_hosts(instance: str, prefixlen: int, hosts: Sequence[HostLink]) -> None:
     _batch(lines, netns=br)
     workers = min(16, (os.cpu_count() or 2) * 4)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for f in [pool.submit(_batch, _inner_config(h.ip, prefixlen), host_ns(instance, h.index))
+        for f in [pool.submit(_batch, _inner_config(h.ip, prefixlen, scanner), host_ns(instance, h.index))
                   for h in hosts]:
             f.result()
+
+
+def scanner_mac(instance: str) -> str:
+    """The MAC of the scanner's interface (read from its namespace)."""
+    out = _run(["ip", "-n", scanner_ns(instance), "-j", "link", "show", HOST_IF])
+    return str(json.loads(out)[0]["address"])
 
 
 def remove_hosts(instance: str, indexes: Iterable[int]) -> None:
