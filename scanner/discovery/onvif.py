@@ -19,6 +19,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
@@ -40,6 +41,11 @@ DEVICE_INFO_SIGNALS: dict[str, str] = {
     "SerialNumber": "onvif.serial",
     "HardwareId": "onvif.hardware_id",
 }
+SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
+TDS = "http://www.onvif.org/ver10/device/wsdl"
+TT = "http://www.onvif.org/ver10/schema"
+MAX_REPLY_BYTES = 64 * 1024
+
 #: Signals copied into a recorder's channel entries when the channel's camera answered too.
 CHANNEL_FIELDS: dict[str, str] = {"onvif.manufacturer": "maker", "onvif.model": "model", "onvif.firmware": "firmware"}
 _MAC_HEX = re.compile(r"^[0-9a-f]{12}$")
@@ -48,6 +54,50 @@ _AUTH_HINTS = ("notauthorized", "not authorized", "unauthorized", "401", "author
 
 
 # ---- pure ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class TimeReply:
+    """A device service's answer to the anonymous GetSystemDateAndTime: its UTC clock, or a SOAP fault."""
+
+    utc: dt.datetime | None
+    fault_code: str | None = None
+
+
+def build_probe(ip: str, port: int) -> bytes:
+    """The HTTP POST of an anonymous GetSystemDateAndTime (SOAP 1.2, PRE_AUTH per ONVIF Core)."""
+    body = (f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP_ENV}"><s:Body>'
+            f'<tds:GetSystemDateAndTime xmlns:tds="{TDS}"/></s:Body></s:Envelope>').encode()
+    from scanner.discovery.http import build_request
+    return build_request("POST", ip, port, DEVICE_PATH, body,
+                         f'application/soap+xml; charset=utf-8; action="{TDS}/GetSystemDateAndTime"')
+
+
+def parse_reply(body: bytes) -> TimeReply:
+    """Parse a SOAP 1.2 envelope holding GetSystemDateAndTimeResponse or a Fault; DecodeError otherwise."""
+    from defusedxml import ElementTree as SafeET
+    if len(body) > MAX_REPLY_BYTES:
+        raise DecodeError("SOAP reply over the size cap")
+    try:
+        root = SafeET.fromstring(body)
+    except Exception as e:   # ParseError and defusedxml's forbidden-construct errors
+        raise DecodeError(f"not XML: {type(e).__name__}") from None
+    if root.tag != f"{{{SOAP_ENV}}}Envelope":
+        raise DecodeError(f"not a SOAP 1.2 envelope: <{root.tag[:80]}>")
+    fault = root.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
+    if fault is not None:
+        code = fault.findtext(f"{{{SOAP_ENV}}}Code/{{{SOAP_ENV}}}Value") or "fault"
+        sub = fault.findtext(f"{{{SOAP_ENV}}}Code/{{{SOAP_ENV}}}Subcode/{{{SOAP_ENV}}}Value")
+        return TimeReply(None, _text(sub or code))
+    sdt = root.find(f"{{{SOAP_ENV}}}Body/{{{TDS}}}GetSystemDateAndTimeResponse/{{{TDS}}}SystemDateAndTime")
+    if sdt is None:
+        raise DecodeError("no GetSystemDateAndTimeResponse in the SOAP body")
+    utc = sdt.find(f"{{{TT}}}UTCDateTime")
+    if utc is None:
+        return TimeReply(None)
+    values = {part: {k: utc.findtext(f"{{{TT}}}{part}/{{{TT}}}{k}") for k in keys}
+              for part, keys in (("Date", ("Year", "Month", "Day")), ("Time", ("Hour", "Minute", "Second")))}
+    return TimeReply(device_utc({"UTCDateTime": values}))
+
 
 def _text(v: Any) -> str:
     return re.sub(r"\s+", " ", str(v)).strip()[:MAX_FIELD_CHARS] if v is not None else ""
@@ -222,28 +272,30 @@ class Onvif(Module):
 
     async def _find_service(self, ctx: ScanContext, ip: str) -> tuple[int, float | None] | None:
         """First port whose device service answers GetSystemDateAndTime; (port, clock skew or None)."""
-        from onvif import ONVIFCamera
+        from scanner.discovery.http import FetchError, exchange, parse_response
         hinted = set(xaddr_ports(ctx.host(ip).hints, ip))
         for port in self._ports(ctx, ip):
-            cam = ONVIFCamera(ip, port, None, None, wsdl_dir=_wsdl_dir(), no_cache=True)
+            if not ctx.scope.allows(ip):
+                return None
+            await ctx.rate.wait()
+            ctx.stats.count("onvif.requests")
             try:
-                dev = await cam.create_devicemgmt_service()
-                resp = await self._call(ctx, ip, dev.authless_GetSystemDateAndTime)
-                try:
-                    return port, clock_skew(device_utc(_to_dict(resp) or {}), dt.datetime.now(dt.UTC))
-                except DecodeError as e:
-                    ctx.stats.error(self.name, ip, f"port {port}: {e}")
-                    return port, None
-            except Exception as e:
-                # A device service that authenticates everything (protocols.md s2: Axis) answers with a
-                # SOAP fault, or a 401 where discovery already named this port as an ONVIF XAddr.
-                if soap_fault_code(e) is not None:
-                    return port, None
-                if http_status(e) == 401 and (port in hinted or await self._root_open(ctx, ip, port)):
+                got = await exchange(ip, port, build_probe(ip, port), tls=False, timeout=max(ctx.timeout, 1.0),
+                                     cap=MAX_REPLY_BYTES)
+                resp = parse_response(got.data, truncated=got.capped)
+            except (FetchError, DecodeError):
+                continue
+            try:
+                reply = parse_reply(resp.body)
+            except DecodeError:
+                # A device service that authenticates everything (protocols.md s2: Axis) answers 401;
+                # it counts when discovery named the port, or when the site root itself is open.
+                if resp.status == 401 and (port in hinted or await self._root_open(ctx, ip, port)):
                     return port, None
                 continue
-            finally:
-                await cam.close()
+            if reply.utc is None:
+                return port, None       # a SOAP fault or no UTC clock: still a device service
+            return port, clock_skew(reply.utc, dt.datetime.now(dt.UTC))
         return None
 
     async def _root_open(self, ctx: ScanContext, ip: str, port: int) -> bool:
@@ -353,31 +405,6 @@ class Onvif(Module):
             yield o
         for h in ctx.hosts.values():
             fill_channels(h.hints.get("channels") or [], reported)
-
-
-def _chain(exc: BaseException) -> Iterable[BaseException]:
-    cur: BaseException | None = exc
-    while cur is not None:
-        yield cur
-        cur = cur.__cause__ or cur.__context__
-
-
-def soap_fault_code(exc: BaseException) -> str | None:
-    """The code of a genuine SOAP fault in exc's chain (zeep.Fault with a code), else None."""
-    for e in _chain(exc):
-        code = getattr(e, "code", None)
-        if type(e).__name__ == "Fault" and code:
-            return str(code)
-    return None
-
-
-def http_status(exc: BaseException) -> int | None:
-    """The HTTP status of a zeep TransportError in exc's chain, else None."""
-    for e in _chain(exc):
-        code = getattr(e, "status_code", None)
-        if type(e).__name__ == "TransportError" and isinstance(code, int):
-            return code
-    return None
 
 
 MODULE = Onvif

@@ -100,13 +100,34 @@ def test_channels_are_completed_from_what_their_cameras_reported() -> None:
     assert chans[1]["maker"] is None
 
 
-def test_only_genuine_soap_faults_count() -> None:
-    from zeep.exceptions import Fault, TransportError
-    assert onvif.soap_fault_code(Fault("Sender not Authorized", code="env:Sender")) == "env:Sender"
-    assert onvif.soap_fault_code(Fault("Unknown fault occured", code=None)) is None   # an HTML error page
-    wrapped = RuntimeError("wrapped")
-    wrapped.__cause__ = TransportError(status_code=401)
-    assert onvif.http_status(wrapped) == 401 and onvif.soap_fault_code(wrapped) is None
+def _fixture(name: str, **values: int) -> bytes:
+    text = (FIX / name).read_text()
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", str(v))
+    return text.encode()
+
+
+def test_anonymous_clock_reply_parses() -> None:
+    body = _fixture("GetSystemDateAndTime.xml", year=2024, month=1, day=2, hour=12, minute=0, second=30)
+    assert onvif.parse_reply(body) == onvif.TimeReply(dt.datetime(2024, 1, 2, 12, 0, 30, tzinfo=dt.UTC))
+    assert onvif.parse_reply((FIX / "NotAuthorized.xml").read_bytes()) == onvif.TimeReply(None, "ter:NotAuthorized")
+
+
+@pytest.mark.parametrize("body", [
+    b"<HTML><HEAD><TITLE>401 Unauthorized</TITLE></HEAD><BODY>no</BODY></HTML>",   # well-formed, not SOAP
+    b"<html><title>405 Not Allowed", b"",
+    b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><x>&b;</x>',          # entity expansion
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>',
+])
+def test_non_device_service_replies_are_decode_errors(body: bytes) -> None:
+    with pytest.raises(DecodeError):
+        onvif.parse_reply(body)
+
+
+def test_probe_is_anonymous_soap() -> None:
+    req = onvif.build_probe("10.0.0.9", 80)
+    assert req.startswith(b"POST /onvif/device_service HTTP/1.1\r\n")
+    assert b"GetSystemDateAndTime" in req and b"Security" not in req and b"Authorization" not in req
 
 
 # ---- a tiny ONVIF device service ---------------------------------------------------------------
