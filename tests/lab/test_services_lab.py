@@ -668,6 +668,12 @@ def test_hosts_say_what_their_personas_promise(site: Site) -> None:
         if "http.server" in expect:
             _, headers, _ = http_get(site, host.ip, "/", port=int(host.persona.spec["http"].get("port", 80)))
             assert headers.get("server") == expect["http.server"], name
+        if "http.title" in expect:
+            status, headers, body = http_get(site, host.ip, "/", port=int(host.persona.spec["http"].get("port", 80)))
+            if status in (301, 302) and headers.get("location", "").startswith("https://"):
+                status, headers, body = http_get(site, host.ip, "/", port=443, tls=True)
+            title = body.split(b"<title>", 1)[1].split(b"</title>", 1)[0].decode() if b"<title>" in body else None
+            assert title == expect["http.title"], name
         if "onvif.device_information" in expect:
             status, _, body = http_get(site, host.ip, "/onvif/device_service", method="POST",
                                        body=_signed_device_information(host))
