@@ -149,7 +149,7 @@ def parse_response(data: bytes, truncated: bool = False) -> HttpResponse:
     end = header_end(data)
     if end < 0:
         raise DecodeError("no end of headers" if data.startswith(b"HTTP/") else "not an HTTP reply")
-    head = data[:end].decode("latin-1")
+    head = data[:end].decode("utf-8", errors="replace")  # invalid bytes become U+FFFD
     lines = head.replace("\r\n", "\n").split("\n")
     m = re.match(r"HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)$", lines[0])
     if not m:

@@ -54,7 +54,7 @@ def parse_reply(data: bytes) -> RtspReply:
         end = data.find(b"\n\n")
     if end < 0:
         raise DecodeError("no end of headers" if data.startswith(b"RTSP/") else "not an RTSP reply")
-    lines = data[:end].decode("latin-1").replace("\r\n", "\n").split("\n")
+    lines = data[:end].decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
     m = re.match(r"RTSP/\d\.\d\s+(\d{3})\s*(.*)$", lines[0])
     if not m:
         raise DecodeError(f"bad status line {lines[0][:60]!r}")
@@ -93,6 +93,7 @@ async def exchange(ip: str, port: int, request: bytes, timeout: float) -> bytes:
     except TimeoutError:
         if not data:
             raise
+        raise TimeoutError(f"no complete reply within {timeout:g}s ({len(data)} bytes read)") from None
     finally:
         if writer is not None:
             writer.transport.abort()

@@ -93,6 +93,8 @@ def test_invalid_utf8_is_replaced_not_fatal() -> None:
     resp = http.parse_response(fixture("invalid_utf8_200.http"))
     got = sv(http.page_observations(resp, "10.0.0.8", None, 80))
     assert ("http.title", "Cam\ufffd\ufffd era") in got
+    hdr = http.parse_response(b"HTTP/1.1 200 OK\r\nServer: Webs\xff\xfe/1.0\r\nContent-Length: 0\r\n\r\n")
+    assert hdr.header("Server") == "Webs\ufffd\ufffd/1.0"
 
 
 def test_redirect_is_followed_only_on_the_same_host() -> None:

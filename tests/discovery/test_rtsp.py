@@ -108,4 +108,5 @@ def test_live_probe(pair) -> None:  # type: ignore[no-untyped-def]
     assert methods == ["OPTIONS", "DESCRIBE"]
     assert ("rtsp.server", "Dahua Rtsp Server") in sv(obs)
     assert all(o.port == 554 and o.source == "rtsp" for o in obs)
-    assert any("port 8554" in e["error"] for e in ctx.stats.errors)   # the drip became an error entry
+    assert any("port 8554" in e["error"] and "no complete reply" in e["error"]
+               for e in ctx.stats.errors)                                # the drip became an error entry
