@@ -441,6 +441,13 @@ def test_unauthenticated_soap_gets_the_spec_fault(site: Site) -> None:
     status, headers, _ = http_get(site, site.hosts["hikvision-camera"].ip, "/onvif/device_service",
                                   method="POST", body=request, headers={"Content-Type": "application/soap+xml"})
     assert status == 401 and headers["www-authenticate"].startswith("Digest")
+    hik = site.hosts["hikvision-camera"]
+    status, _, body = http_get(site, hik.ip, "/onvif/device_service", method="POST",
+                               body=_signed_device_information(hik, "wrong"))
+    assert status == 401 and b"Access Error: 401 -- Unauthorized" in body
+    status, _, body = http_get(site, hik.ip, "/onvif/device_service", method="POST",
+                               body=_signed_device_information(hik))
+    assert status == 200 and hik.serial.encode() in body
 
 
 # --- HTTP, HTTPS, RTSP ------------------------------------------------------------------------------
@@ -647,12 +654,12 @@ def test_hostile_hosts_are_really_hostile(site: Site) -> None:
 
 # --- truth: what the hosts say equals what the personas promise -------------------------------------
 
-def _signed_device_information(host: LabHost) -> bytes:
+def _signed_device_information(host: LabHost, password: str = "camscan-lab") -> bytes:
     import base64
     import datetime as dt
     nonce = os.urandom(16)
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + b"camscan-lab").digest()).decode()
+    digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
     wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
     wsu = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
     return ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header>'

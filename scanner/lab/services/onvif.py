@@ -126,7 +126,8 @@ class OnvifService:
             return self._soap(400, fault("Sender", "WellFormed", "Well-formed Error"))
         needs_auth = bool(self.spec.get("auth_all")) or call.operation not in PRE_AUTH
         if needs_auth and not self._authorised(call, request):
-            if call.token is None and self.spec.get("unauth") == "digest":
+            if (call.token is None and self.spec.get("unauth") == "digest") or \
+                    (call.token is not None and self.spec.get("bad_token") == "digest"):
                 return self.http_challenge.challenge()  # type: ignore[no-any-return]
             return self._soap(400, fault("Sender", "NotAuthorized", "Sender not Authorized"))
         handler = getattr(self, f"op_{call.operation}", None)
