@@ -76,6 +76,22 @@ def test_unprivileged_up_is_refused_in_one_line() -> None:
     assert not _namespaces("tnopriv")
 
 
+def test_lab_tests_are_skipped_with_the_reason_when_unprivileged() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("this very run is unprivileged: its own skips show the behaviour")
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root for this check")
+    argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", sys.executable, "-B", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+            "-m", "lab", "-k", "arp or snmpget", str(Path(__file__))]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run(argv, env=env, cwd=REPO, text=True, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "2 skipped" in p.stdout
+    assert "needs root or CAP_NET_ADMIN to build network namespaces" in p.stdout
+
+
 def test_subnet_outside_benchmark_range_must_not_overlap_routes() -> None:
     routes = [ipaddress.IPv4Network("10.1.0.0/16"), ipaddress.IPv4Network("192.168.1.0/24")]
     assert str(topology.check_subnet("198.19.4.0/24", 26, routes)) == "198.19.4.0/24"
