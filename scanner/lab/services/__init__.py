@@ -50,33 +50,39 @@ class HostServices:
                 await closer()
 
 
-async def _bare_tcp(ctx: HostContext, sock: socket.socket, banner: bytes) -> asyncio.Server:
-    """A port that accepts, optionally sends a banner, reads a little and hangs up."""
+async def _bare_tcp(sock: socket.socket, banner: bytes) -> Callable[[], Awaitable[None]]:
+    """A port that accepts, optionally sends a banner, reads a little and hangs up; returns its closer."""
+    tasks: set[asyncio.Task[None]] = set()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            tasks.add(task)
         try:
             if banner:
                 writer.write(banner)
                 await writer.drain()
             with contextlib.suppress(TimeoutError, ConnectionError):
                 await asyncio.wait_for(reader.read(MAX_BARE_READ), BANNER_WAIT_S)
+        except asyncio.CancelledError:
+            pass
         finally:
+            if task is not None:
+                tasks.discard(task)
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
 
-    return await asyncio.start_server(handle, sock=sock)
+    server = await asyncio.start_server(handle, sock=sock)
+
+    async def close() -> None:
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+    return close
 
 
 def _udp_closer(protocol: Any) -> Callable[[], Awaitable[None]]:
     async def close() -> None:
         protocol.close()
-    return close
-
-
-def _server_closer(server: asyncio.Server) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        server.close()
     return close
 
 
@@ -122,9 +128,8 @@ async def start_host(host: LabHost, hosts: Mapping[str, LabHost], seed: int) -> 
             for entry in ctx.section("tcp").get("ports", []):
                 port = int(entry["port"]) if isinstance(entry, dict) else int(entry)
                 banner = ctx.render(str(entry.get("banner", ""))) if isinstance(entry, dict) else ""
-                bare = await _bare_tcp(ctx, tcp_listener(host.netns, host.ip, port),
-                                       banner.encode("latin-1", "replace"))
-                out.on_close(_server_closer(bare))
+                out.on_close(await _bare_tcp(tcp_listener(host.netns, host.ip, port),
+                                             banner.encode("latin-1", "replace")))
                 out.ports.append(("tcp", port))
         udp: list[tuple[str, int, str, Callable[[], asyncio.DatagramProtocol]]] = []
         if "wsd" in persona.services:
