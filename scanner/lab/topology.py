@@ -24,6 +24,7 @@ SCAN_PORT = "camscan-scan"     # bridge-side veth of the scanner
 HOST_IF = "camscan-eth0"       # the interface name inside every host and the scanner namespace
 SAFE_RANGE = ipaddress.IPv4Network("198.18.0.0/15")  # RFC 2544 benchmarking range
 MULTICAST = "224.0.0.0/4"
+LIMITED_BROADCAST = "255.255.255.255/32"
 IFNAMSIZ = 15
 INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _CAP_NET_ADMIN = 12
@@ -169,8 +170,10 @@ def _inner_config(ip: str, prefixlen: int, scanner: HostLink | None = None) -> l
         "link set lo up",
         f"link set {HOST_IF} up",
         f"addr add {ip}/{prefixlen} dev {HOST_IF}",
-        # a route for multicast so that senders and group joins use the lab link
+        # routes for multicast and the limited broadcast: there is no default route in a lab
+        # namespace, and without these sends to 239.x or 255.255.255.255 fail "unreachable"
         f"route add {MULTICAST} dev {HOST_IF}",
+        f"route add {LIMITED_BROADCAST} dev {HOST_IF}",
     ]
     if scanner is not None:
         # The kernel's ARP table is one for all namespaces and its size limit (gc_thresh3, 1024 by

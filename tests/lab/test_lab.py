@@ -266,38 +266,42 @@ def test_down_leaves_nothing_behind_even_after_a_crash() -> None:
 
 RECEIVER = """
 import socket, struct, sys
+group, port, ip = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("239.255.0.77", 45077))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-             struct.pack("4s4s", socket.inet_aton("239.255.0.77"), socket.inet_aton(sys.argv[1])))
+s.bind((group, port))
+if group != "255.255.255.255":
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
+                 struct.pack("4s4s", socket.inet_aton(group), socket.inet_aton(ip)))
 s.settimeout(20)
 print("ready", flush=True)
 data, src = s.recvfrom(100)
 print(data.decode(), src[0], flush=True)
 """
 SENDER = """
-import socket
+import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-s.sendto(b"camscan-multicast", ("239.255.0.77", 45077))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.sendto(b"camscan-hello", (sys.argv[1], int(sys.argv[2])))
 """
 
 
 @pytest.mark.lab
-def test_multicast_from_scanner_reaches_a_host(lab_small: Lab) -> None:
+@pytest.mark.parametrize("group", ["239.255.0.77", "255.255.255.255"])
+def test_multicast_and_broadcast_from_scanner_reach_a_host(lab_small: Lab, group: str) -> None:
     st = lab_state.load(lab_small.instance)
     assert st is not None
     host = st.hosts[0]
     ns = topology.host_ns(lab_small.instance, host.index)
-    with subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", RECEIVER, host.ip],
-                          stdout=subprocess.PIPE, text=True) as rx:
+    with subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", RECEIVER, group, "45077",
+                           host.ip], stdout=subprocess.PIPE, text=True) as rx:
         assert rx.stdout is not None
         assert rx.stdout.readline().strip() == "ready"
-        lab_small.exec(sys.executable, "-c", SENDER)
+        lab_small.exec(sys.executable, "-c", SENDER, group, "45077")
         line = rx.stdout.readline().strip()
         rx.wait(timeout=20)
-    assert line == f"camscan-multicast {st.scanner_ip}"
+    assert line == f"camscan-hello {st.scanner_ip}"
 
 
 @pytest.mark.lab
