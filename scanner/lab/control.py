@@ -403,6 +403,8 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> li
     topology.require_privileges()
     if min(add, remove, reflash) < 0:
         raise InputError("mutate counts must be >= 0")
+    if add == remove == reflash == 0:
+        raise InputError("nothing to change: give --add, --remove or --reflash")
     with lab_state.locked(instance):
         st = require_state(instance)
         if lab_state.daemon_pid(instance) is None:
