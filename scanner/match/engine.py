@@ -157,6 +157,7 @@ class Engine:
                  concern_lists: Iterable[str] | None = None) -> Identification:
         """Resolve a device from all its observations; ObservationError for an unknown signal."""
         evidence: list[Evidence] = []
+        seen_ev: set[tuple[str, str, str | None]] = set()
         cands: dict[str, list[_Candidate]] = {"model": [], "firmware": [], "serial": [], "mac": []}
         for ob in observations:
             if isinstance(ob, Observation):
@@ -167,7 +168,12 @@ class Engine:
             if not isinstance(value, str):
                 raise ObservationError(f"value of {signal!r} must be a string")
             evs, parsed = self.match(signal, value)
-            evidence.extend(evs)
+            for ev in evs:
+                # the same fact seen twice (port 80 and 8080, multicast and directed) is one piece of evidence
+                key = (ev.rule_id, ev.value, ev.field)
+                if key not in seen_ev:
+                    seen_ev.add(key)
+                    evidence.append(ev)
             attr = ATTRIBUTE_SIGNALS.get(signal)
             if attr is not None and value.strip():
                 v = normalise_mac(value) if attr == "mac" else value.strip()
@@ -186,9 +192,10 @@ class Engine:
                 if m:
                     cands["mac"].append(_Candidate(m, _PRIO_OBS_MAC, None))
                     if signal != "mac":
-                        ev = self.oui_evidence(m)
-                        if ev is not None and all(e.rule_id != ev.rule_id for e in evidence):
-                            evidence.append(ev)
+                        oev = self.oui_evidence(m)
+                        if oev is not None and (oev.rule_id, oev.value, None) not in seen_ev:
+                            seen_ev.add((oev.rule_id, oev.value, None))
+                            evidence.append(oev)
             for ev in evs:
                 for a, fv in ev.fields:
                     if a in cands and not ev.rule_id.startswith("oui."):
@@ -196,9 +203,9 @@ class Engine:
                                                    _PRIO_RULE_FIELD, ev.vendor))
         mac = _best(cands["mac"], None)
         if mac and not any(e.signal == "mac" and e.rule_id.startswith("oui.") for e in evidence):
-            ev = self.oui_evidence(mac)
-            if ev is not None:
-                evidence.append(ev)
+            mev = self.oui_evidence(mac)
+            if mev is not None:
+                evidence.append(mev)
 
         # model rules on every distinct model candidate: maker and category evidence
         seen_models: set[str] = set()
