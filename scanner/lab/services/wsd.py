@@ -60,6 +60,7 @@ class Target:
     omit: frozenset[str] = field(default_factory=frozenset)  # elements this firmware leaves out
     message_id_prefix: str = "urn:uuid:"
     xml_bomb: bool = False
+    scope_separator: str = " "             # some firmware separates Scopes with newlines
 
 
 def _resolve_qnames(text: str, nsmap: dict[str, str]) -> frozenset[tuple[str, str]]:
@@ -157,7 +158,7 @@ def build_probe_match(target: Target, relates_to: str, message_id: str, message_
     if "Types" not in target.omit:
         body.append(f"<d:Types>{escape(' '.join(target.types))}</d:Types>")
     if "Scopes" not in target.omit:
-        scopes = " ".join(escape(s) for s in target.scopes)
+        scopes = target.scope_separator.join(escape(s) for s in target.scopes)
         if target.xml_bomb:
             scopes += " &lol9;"
         body.append(f"<d:Scopes>{scopes}</d:Scopes>")
@@ -191,7 +192,8 @@ def target_for(ctx: HostContext) -> Target:
         app_sequence=int(spec["app_sequence"]) if spec.get("app_sequence") is not None else None,
         omit=frozenset(str(x) for x in spec.get("omit", [])),
         message_id_prefix=str(spec.get("message_id_prefix", "urn:uuid:")),
-        xml_bomb=spec.get("behaviour") == "xml-bomb")
+        xml_bomb=spec.get("behaviour") == "xml-bomb",
+        scope_separator=str(spec.get("scope_separator", " ")))
 
 
 class WsdResponder(asyncio.DatagramProtocol):
