@@ -37,7 +37,7 @@ EXTRA_SECTIONS: Final[frozenset[str]] = frozenset({"identity", "expected"})
 PLAIN_KEYS: Final[dict[str, type]] = {"serial_prefix": str, "firmware_alternatives": list}
 # Names a persona template may use as ${name}; values come from the host (services.context).
 TEMPLATE_VARS: Final[frozenset[str]] = frozenset({
-    "ip", "mac", "MAC", "mac12", "MAC12", "mac_dash", "MAC_dash", "serial", "serial_tail5",
+    "ip", "mac", "MAC", "mac12", "MAC12", "mac_dash", "MAC_dash", "serial", "serial_tail5", "serial_digits",
     "model", "firmware", "fw_version", "fw_build", "hostname", "uuid", "uuid_hik", "ipv6_ll",
     "manufacturer", "boot_time", "nonce", "random", "session", "year", "https_port", "http_port",
     "n", "n2", "outside_ip", "realm", "cam_manufacturer", "cam_model", "cam_firmware",

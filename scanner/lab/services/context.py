@@ -101,6 +101,7 @@ def host_values(host: LabHost, seed: int) -> dict[str, str]:
         "MAC_dash": "-".join(parts).upper(),
         "serial": host.serial,
         "serial_tail5": host.serial[-5:],
+        "serial_digits": str(int(hashlib.sha1(host.serial.encode()).hexdigest()[:15], 16)).zfill(18)[-18:],
         "model": host.persona.model,
         "firmware": firmware,
         "fw_version": fw_version,
