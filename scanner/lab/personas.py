@@ -3,7 +3,7 @@
 A persona file holds: name (= file stem), vendor (real maker slug or null), brand, model, firmware,
 category, oui, services, hostile, source (where its facts come from), notes, and `spec`:
 
-- serial_prefix, firmware_alternatives: read by the lab machinery (serials, `lab mutate --reflash`);
+- serial_prefix, serial_alphabet, firmware_alternatives: for the lab machinery (serials, reflash);
 - identity.manufacturer: how the device names its maker (ONVIF Manufacturer, NVR channel lists);
 - one section per listed service (http, https, rtsp, onvif, wsd, sadp, dhip, ssdp, mdns, snmp, tcp),
   read by scanner.lab.services (see each responder module for its keys);
@@ -34,7 +34,7 @@ SERVICES: Final[frozenset[str]] = frozenset(
 # Spec sections that are not services: what the device says about itself, and what truth expects.
 EXTRA_SECTIONS: Final[frozenset[str]] = frozenset({"identity", "expected"})
 # Plain spec keys read by the lab machinery (scanner/lab/profiles.py): serial prefix, reflash versions.
-PLAIN_KEYS: Final[dict[str, type]] = {"serial_prefix": str, "firmware_alternatives": list}
+PLAIN_KEYS: Final[dict[str, type]] = {"serial_prefix": str, "serial_alphabet": str, "firmware_alternatives": list}
 # Names a persona template may use as ${name}; values come from the host (services.context).
 TEMPLATE_VARS: Final[frozenset[str]] = frozenset({
     "ip", "mac", "MAC", "mac12", "MAC12", "mac_dash", "MAC_dash", "serial", "serial_tail5", "serial_digits",
