@@ -379,7 +379,13 @@ def require_state(instance: str) -> LabState:
 
 def truth(instance: str) -> dict[str, Any]:
     """The ground truth document of the running instance."""
-    return lab_state.truth(require_state(instance), load_personas())
+    st = require_state(instance)
+    personas = load_personas()
+    missing = sorted({h.persona for h in st.hosts} - set(personas))
+    if missing:
+        raise LabStateError(f"lab '{instance}' runs personas that are no longer defined: "
+                            f"{', '.join(missing)}; bring it down and up again")
+    return lab_state.truth(st, personas)
 
 
 def exec_argv(instance: str, command: Sequence[str]) -> list[str]:
