@@ -182,12 +182,12 @@ def observations_from_nmap_xml(xml_text: str | bytes) -> dict[str, list[Observat
 def discovery_args(excludes: Sequence[str]) -> str:
     """nmap arguments of the host-discovery pass."""
     ex = f" --exclude {','.join(excludes)}" if excludes else ""
-    return f"-sn -n{ex}"
+    return f"-sn -n -T4{ex}"
 
 
 def service_args() -> str:
     """nmap arguments of the service pass (ports are passed separately)."""
-    return f"-sV -n -Pn --script {SCRIPTS} --script-args banner.timeout={BANNER_TIMEOUT}"
+    return f"-sV -n -Pn -T4 --script {SCRIPTS} --script-args banner.timeout={BANNER_TIMEOUT}"
 
 
 def nmap_available() -> bool:
