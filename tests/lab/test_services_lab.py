@@ -366,14 +366,15 @@ def test_zeroconf_browser_sees_axis_and_printer(site: Site) -> None:
 
 # --- ONVIF with the real client library ---------------------------------------------------------------
 
-def onvif_session(site: Site, host: LabHost, password: str, body: Callable[[Any], Any]) -> Any:
+def onvif_session(site: Site, host: LabHost, password: str, body: Callable[[Any], Any],
+                  adjust_time: bool = False) -> Any:
     """Run BODY(camera) with onvif-zeep-async inside the client namespace."""
     import onvif
     from onvif import ONVIFCamera
 
     async def go() -> Any:
         cam = ONVIFCamera(host.ip, 80, "admin", password, wsdl_dir=os.path.dirname(onvif.__file__) + "/wsdl/",
-                          no_cache=True)
+                          no_cache=True, adjust_time=adjust_time)
         try:
             return await body(cam)
         finally:
@@ -430,6 +431,20 @@ def test_onvif_refuses_wrong_password_and_axis_refuses_anonymous_time(site: Site
     assert stamp.UTCDateTime.Date.Year >= 2024
     with pytest.raises(Exception):  # noqa: B017 - Axis answers 401; the client wraps it in its own error
         onvif_session(site, site.hosts["axis-camera"], "", anonymous_time)
+
+
+def test_skewed_clock_refuses_uncorrected_tokens(site: Site) -> None:
+    import zeep.exceptions
+
+    uniview = site.hosts["uniview-camera"]
+
+    async def info(cam: Any) -> Any:
+        await cam.update_xaddrs()
+        dev = await cam.create_devicemgmt_service()
+        return await dev.GetDeviceInformation()
+    with pytest.raises(zeep.exceptions.Fault, match="Sender not Authorized"):
+        onvif_session(site, uniview, "camscan-lab", info)
+    assert onvif_session(site, uniview, "camscan-lab", info, adjust_time=True).Model == "IPC2124LB-SF28KM-G"
 
 
 def test_unauthenticated_soap_gets_the_spec_fault(site: Site) -> None:
@@ -654,11 +669,28 @@ def test_hostile_hosts_are_really_hostile(site: Site) -> None:
 
 # --- truth: what the hosts say equals what the personas promise -------------------------------------
 
-def _signed_device_information(host: LabHost, password: str = "camscan-lab") -> bytes:
+def _device_clock_offset(site: Site, host: LabHost) -> float:
+    """Seconds the device's clock is ahead of ours, from its anonymous GetSystemDateAndTime (0 if refused)."""
+    import datetime as dt
+    request = (f'<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>'
+               f'<GetSystemDateAndTime xmlns="{TDS}"/></s:Body></s:Envelope>').encode()
+    status, _, body = http_get(site, host.ip, "/onvif/device_service", method="POST", body=request)
+    if status != 200:
+        return 0.0          # Axis authenticates even this call; its clock is right
+    tt = "{http://www.onvif.org/ver10/schema}"
+    utc = SafeET.fromstring(body).find(f".//{{{TDS}}}SystemDateAndTime/{tt}UTCDateTime")
+    assert utc is not None
+    parts = [int(utc.findtext(f"{tt}{a}/{tt}{b}") or 0) for a, b in
+             (("Date", "Year"), ("Date", "Month"), ("Date", "Day"), ("Time", "Hour"), ("Time", "Minute"),
+              ("Time", "Second"))]
+    return (dt.datetime(*parts, tzinfo=dt.UTC) - dt.datetime.now(dt.UTC)).total_seconds()
+
+
+def _signed_device_information(host: LabHost, password: str = "camscan-lab", offset_s: float = 0.0) -> bytes:
     import base64
     import datetime as dt
     nonce = os.urandom(16)
-    created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset_s)).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
     wsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
     wsu = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -682,8 +714,9 @@ def test_hosts_say_what_their_personas_promise(site: Site) -> None:
             title = body.split(b"<title>", 1)[1].split(b"</title>", 1)[0].decode() if b"<title>" in body else None
             assert title == expect["http.title"], name
         if "onvif.device_information" in expect:
+            offset = _device_clock_offset(site, host)
             status, _, body = http_get(site, host.ip, "/onvif/device_service", method="POST",
-                                       body=_signed_device_information(host))
+                                       body=_signed_device_information(host, offset_s=offset))
             assert status == 200, name
             root = SafeET.fromstring(body)
             said = {k: root.findtext(f".//{{{TDS}}}{k}") for k in expect["onvif.device_information"]}
