@@ -2,8 +2,9 @@
 
 Protocol: a plain TCP three-way handshake (RFC 9293), closed at once; nothing is sent on the
 connection. An accepted connection marks the port open; a refusal (RST) still proves the address
-is live. Results go into ctx.hosts (open_ports); the module emits no observation (no signal in
-the vocabulary describes an open port, and reverse DNS would send packets outside the scope).
+is live. Results go into ctx.hosts (open_ports). The only observations are the banners that SSH
+(RFC 4253 s4.2 identification string) and telnet (RFC 854; option offers refused per RFC 855)
+servers send first on ports 22 and 23. No reverse DNS: it would send packets outside the scope.
 
 Speed: addresses not yet known to be live get a short first pass on a few common ports; only
 addresses that answer it (open or refused) get the full list, so silent addresses cost one
@@ -15,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import resource
+import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import ClassVar
 
-from scanner.discovery.base import Module, ScanContext
+from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.models import Observation
 
 #: Ports probed by default, with why. Sources: shared/docs/protocols.md section 7 ("Per vendor"
@@ -60,6 +62,14 @@ LIVENESS_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 22)
 DEFAULT_TIMEOUT = 0.75        # seconds per connect; refusals come back in well under a millisecond
 GLOBAL_CONCURRENCY = 512      # connects in flight at once across the whole sweep
 
+#: Ports whose server speaks first, and the signal its greeting becomes.
+BANNER_PORTS: dict[int, str] = {22: "ssh.banner", 23: "telnet.banner"}
+BANNER_BYTES = 2048
+BANNER_WAIT = 1.5             # seconds to wait for a greeting
+MAX_BANNER_CHARS = 256
+
+IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
+
 OPEN, CLOSED, SILENT = "open", "closed", "silent"
 _REFUSED = {errno.ECONNREFUSED, errno.ECONNRESET}
 
@@ -88,6 +98,56 @@ def plan(addresses: Iterable[str], known_live: set[str], ports: Sequence[int]) -
     return now, unknown
 
 
+def parse_ssh_banner(data: bytes) -> str:
+    """The SSH identification line ("SSH-2.0-..."), which may follow other lines; DecodeError if absent."""
+    for line in data.split(b"\n"):
+        if line.startswith(b"SSH-"):
+            text = line.rstrip(b"\r").decode("utf-8", errors="replace").strip()
+            return text[:MAX_BANNER_CHARS]
+    raise DecodeError("no SSH identification line")
+
+
+def split_telnet(data: bytes) -> tuple[bytes, bytes]:
+    """(text, refusals): data without IAC commands, and the WONT/DONT answers to its option offers."""
+    text = bytearray()
+    answers = bytearray()
+    i, n = 0, len(data)
+    while i < n:
+        b = data[i]
+        if b != IAC:
+            text.append(b)
+            i += 1
+            continue
+        if i + 1 >= n:
+            break
+        cmd = data[i + 1]
+        if cmd == IAC:
+            text.append(IAC)
+            i += 2
+        elif cmd in (DO, DONT, WILL, WONT):
+            if i + 2 >= n:
+                break
+            if cmd == DO:
+                answers += bytes((IAC, WONT, data[i + 2]))
+            elif cmd == WILL:
+                answers += bytes((IAC, DONT, data[i + 2]))
+            i += 3
+        elif cmd == SB:
+            end = data.find(bytes((IAC, SE)), i + 2)
+            i = n if end < 0 else end + 2
+        else:
+            i += 2
+    return bytes(text), bytes(answers)
+
+
+def telnet_text(data: bytes) -> str | None:
+    """A telnet server's greeting: commands and control bytes removed, line breaks kept (as recog records them)."""
+    text, _ = split_telnet(data)
+    s = text.decode("utf-8", errors="replace")
+    s = "".join(c for c in s if c.isprintable() or c in "\r\n\t").strip()
+    return s[:MAX_BANNER_CHARS] or None
+
+
 def _concurrency_cap() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
@@ -99,7 +159,7 @@ class TcpConnect(Module):
     """Connect-probe every in-scope address; live hosts and their open ports go into ctx.hosts."""
 
     name: ClassVar[str] = "tcp"
-    signals: ClassVar[frozenset[str]] = frozenset()
+    signals: ClassVar[frozenset[str]] = frozenset(BANNER_PORTS.values())
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 1
@@ -168,11 +228,61 @@ class TcpConnect(Module):
             for ip in unknown:
                 tg.create_task(staged(ip))
 
+    async def _greeting(self, ctx: ScanContext, ip: str, port: int) -> Observation | None:
+        """Read what the server on port says first (telnet options refused); its banner observation."""
+        if not ctx.scope.allows(ip):
+            return None
+        await ctx.rate.wait()
+        ctx.stats.count("tcp.banner_reads")
+        data = bytearray()
+        writer = None
+        try:
+            async with asyncio.timeout(BANNER_WAIT):
+                reader, writer = await asyncio.open_connection(ip, port)
+                while len(data) < BANNER_BYTES:
+                    chunk = await reader.read(BANNER_BYTES - len(data))
+                    if not chunk:
+                        break
+                    data += chunk
+                    if port == 22 and b"\n" in data:
+                        break
+                    if port == 23:
+                        _, answers = split_telnet(chunk)
+                        if answers:
+                            writer.write(answers)
+                        elif telnet_text(bytes(data)):
+                            break
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            if writer is not None:
+                writer.transport.abort()
+        signal = BANNER_PORTS[port]
+        try:
+            value = parse_ssh_banner(bytes(data)) if port == 22 else telnet_text(bytes(data))
+        except DecodeError as e:
+            if data:
+                ctx.stats.error(self.name, ip, f"port {port}: {e}")
+            return None
+        if not value:
+            return None
+        mac = ctx.hosts[ip].mac if ip in ctx.hosts else None
+        return Observation(signal, value, ip=ip, mac=mac, port=port, source=self.name, at=time.time())
+
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Probe, fill ctx.hosts; yields nothing (an empty async iterator)."""
+        """Probe and fill ctx.hosts, then yield the SSH/telnet greetings of hosts with 22/23 open."""
         await self._sweep(ctx)
-        return
-        yield  # pragma: no cover - makes this an async generator
+        todo = [(ip, p) for ip, h in list(ctx.hosts.items()) for p in sorted(h.open_ports) if p in BANNER_PORTS
+                and p in self.ports]
+        sem = asyncio.Semaphore(_concurrency_cap())
+
+        async def one(ip: str, port: int) -> Observation | None:
+            async with sem:
+                return await self._greeting(ctx, ip, port)
+
+        for o in await asyncio.gather(*(one(ip, p) for ip, p in todo)):
+            if o is not None:
+                yield o
 
 
 MODULE = TcpConnect

@@ -7,6 +7,7 @@ import errno
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,16 +64,47 @@ def pair():  # type: ignore[no-untyped-def]
 @lab
 def test_sweep_finds_open_ports_and_live_hosts(pair) -> None:  # type: ignore[no-untyped-def]
     socks = [pair.listen_b(p) for p in (80, 554, 37777)]
+    ssh_sock, telnet_sock = pair.listen_b(22), pair.listen_b(23)
     ctx = netpair.make_ctx(["198.18.31.0/28"], ["198.18.31.1"])
-    obs = pair.run_in_a(lambda: netpair.collect(tcp.TcpConnect(), ctx))
+
+    async def ssh(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.write(b"SSH-2.0-Cisco-1.25\r\n")
+        await w.drain()
+        w.close()
+
+    async def telnet(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        w.write(bytes([255, 251, 1, 255, 253, 31]))          # WILL ECHO, DO NAWS; greeting only after answers
+        await w.drain()
+        try:
+            got = await asyncio.wait_for(r.readexactly(6), 2)
+            if got == bytes([255, 254, 1, 255, 252, 31]):
+                w.write(b"\r\n\r\nUser Access Verification\r\n\r\nUsername: ")
+                await w.drain()
+                await asyncio.sleep(0.5)
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            pass
+        w.close()
+
+    async def go() -> list[Any]:
+        a = await asyncio.start_server(ssh, sock=ssh_sock)
+        b = await asyncio.start_server(telnet, sock=telnet_sock)
+        try:
+            return await netpair.collect(tcp.TcpConnect(), ctx)
+        finally:
+            a.close()
+            b.close()
+
+    obs = pair.run_in_a(go)
     for s in socks:
         s.close()
-    assert obs == []
-    assert ctx.hosts["198.18.31.2"].open_ports == {80, 554, 37777}
+    assert {(o.signal, o.value, o.port) for o in obs} == {
+        ("ssh.banner", "SSH-2.0-Cisco-1.25", 22),
+        ("telnet.banner", "User Access Verification\r\n\r\nUsername:", 23)}
+    assert ctx.hosts["198.18.31.2"].open_ports == {22, 23, 80, 554, 37777}
     assert ctx.hosts["198.18.31.3"].open_ports == set()   # refused everywhere: live, nothing open
     assert "198.18.31.9" not in ctx.hosts                  # no such host
     assert "198.18.31.1" not in ctx.hosts                  # excluded: never probed
-    assert ctx.stats.counters["tcp.open"] == 3
+    assert ctx.stats.counters["tcp.open"] == 5
 
 
 @pytest.mark.lab
@@ -96,3 +128,22 @@ def test_addresses_silent_to_arp_are_skipped(pair) -> None:  # type: ignore[no-u
     assert ctx.hosts["198.18.31.2"].open_ports == {80}
     assert "198.18.31.3" not in ctx.hosts                  # live, but on-link and silent to ARP: not probed
     assert "198.18.31.9" not in ctx.hosts
+
+
+def test_ssh_identification_line() -> None:
+    # Banners from rapid7/recog xml/ssh_banners.xml (as quoted in fingerprints/cisco.yaml) and nmap's test run.
+    assert tcp.parse_ssh_banner(b"SSH-2.0-Cisco-1.25\r\n") == "SSH-2.0-Cisco-1.25"
+    assert tcp.parse_ssh_banner(b"Welcome\r\nSSH-2.0-dropbear_2019.78\r\n") == "SSH-2.0-dropbear_2019.78"
+    with pytest.raises(tcp.DecodeError):
+        tcp.parse_ssh_banner(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+def test_telnet_options_are_refused_and_stripped() -> None:
+    # IAC WILL ECHO, IAC WILL SGA, IAC DO NAWS, a subnegotiation, then the Cisco IOS greeting (recog).
+    raw = (bytes([255, 251, 1, 255, 251, 3, 255, 253, 31, 255, 250, 24, 1, 255, 240])
+           + b"\r\n\r\nUser Access Verification\r\n\r\nUsername: ")
+    _, answers = tcp.split_telnet(raw)
+    assert answers == bytes([255, 254, 1, 255, 254, 3, 255, 252, 31])      # DONT, DONT, WONT
+    assert tcp.telnet_text(raw) == "User Access Verification\r\n\r\nUsername:"
+    assert tcp.telnet_text(bytes([255, 251, 1])) is None
+    assert tcp.telnet_text(b"\xff\xff\x00\x01ok\xc3") == "\ufffdok\ufffd"   # escaped IAC, controls, bad UTF-8
