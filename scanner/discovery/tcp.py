@@ -65,7 +65,7 @@ GLOBAL_CONCURRENCY = 512      # connects in flight at once across the whole swee
 #: Ports whose server speaks first, and the signal its greeting becomes.
 BANNER_PORTS: dict[int, str] = {22: "ssh.banner", 23: "telnet.banner"}
 BANNER_BYTES = 2048
-BANNER_WAIT = 1.5             # seconds to wait for a greeting
+BANNER_WAIT = 1.0             # seconds to wait for a greeting
 MAX_BANNER_CHARS = 256
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
