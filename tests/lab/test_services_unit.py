@@ -299,3 +299,17 @@ def test_msearch_needs_quoted_man_and_answers_by_search_target() -> None:
     root = SafeET.fromstring(device.description())
     ns = "{urn:schemas-upnp-org:device-1-0}"
     assert root.findtext(f"{ns}device/{ns}modelNumber") == "M2036-LE"
+
+
+def test_resolve_answers_only_for_its_own_endpoint() -> None:
+    target = wsd.target_for(HostContext(host_of("axis-camera"), {}, 1))
+
+    def resolve(epr: str) -> bytes:
+        return probe(None).replace(b"<d:Probe></d:Probe>", (
+            f"<d:Resolve><a:EndpointReference><a:Address>{epr}</a:Address></a:EndpointReference>"
+            "</d:Resolve>").encode())
+    mine, other = wsd.parse_probe(resolve(target.epr)), wsd.parse_probe(resolve("urn:uuid:someone-else"))
+    assert mine is not None and other is not None
+    assert wsd.matches(mine, target) and not wsd.matches(other, target)
+    reply = SafeET.fromstring(wsd.build_probe_match(target, mine.message_id, "9", action="ResolveMatches"))
+    assert reply.find(f".//{{{WSD_NS}}}ResolveMatch") is not None

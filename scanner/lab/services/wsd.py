@@ -45,6 +45,7 @@ class Probe:
     types: frozenset[tuple[str, str]]
     scopes: tuple[str, ...]
     match_by: str
+    resolve: str | None = None             # set for a Resolve: the EndpointReference address asked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ def _resolve_qnames(text: str, nsmap: dict[str, str]) -> frozenset[tuple[str, st
 
 
 def parse_probe(data: bytes) -> Probe | None:
-    """The Probe in DATA, or None when DATA is not a well-formed WS-Discovery Probe."""
+    """The Probe (or Resolve) in DATA, or None when DATA is neither, well formed."""
     if len(data) > MAX_DATAGRAM:
         return None
     nsmap: dict[str, str] = {}
@@ -82,6 +83,7 @@ def parse_probe(data: bytes) -> Probe | None:
     scopes: tuple[str, ...] = ()
     match_by = RFC3986
     is_probe = False
+    resolve: str | None = None
     try:
         for event, item in SafeET.iterparse(io.BytesIO(data), events=("start-ns", "end")):
             if event == "start-ns":
@@ -98,8 +100,12 @@ def parse_probe(data: bytes) -> Probe | None:
                 match_by = item.get("MatchBy", RFC3986) or RFC3986
             elif tag == f"{{{WSD}}}Probe":
                 is_probe = True
+            elif tag == f"{{{WSD}}}Resolve":
+                resolve = (item.findtext(f"{{{WSA}}}EndpointReference/{{{WSA}}}Address") or "").strip()
     except Exception:   # defusedxml/expat raise several types for hostile or broken input
         return None
+    if resolve:
+        return Probe(message_id, frozenset(), (), RFC3986, resolve)
     if not is_probe:
         return None
     types = _resolve_qnames(types_text, nsmap) if types_text else frozenset()
@@ -127,7 +133,9 @@ def _scope_matches(wanted: str, have: str, match_by: str) -> bool:
 
 
 def matches(probe: Probe, target: Target) -> bool:
-    """Whether a device answers PROBE: it implements all listed Types and has every listed Scope."""
+    """Whether a device answers PROBE: all listed Types and Scopes match (a Resolve: its own EPR)."""
+    if probe.resolve is not None:
+        return probe.resolve == target.epr
     if probe.match_by not in (RFC3986, STRCMP0):
         return False
     if probe.types and not probe.types <= device_types(target.types):
@@ -144,8 +152,9 @@ BOMB_DTD: Final = (
 
 def build_probe_match(target: Target, relates_to: str, message_id: str, message_number: int = 1,
                       action: str = "ProbeMatches") -> bytes:
-    """A ProbeMatches (or Hello) envelope for TARGET answering the probe RELATES_TO."""
+    """A ProbeMatches (or Hello, ResolveMatches) envelope for TARGET answering the message RELATES_TO."""
     hello = action == "Hello"
+    resolve = action == "ResolveMatches"
     header = [f"<wsadis:MessageID>{escape(target.message_id_prefix + message_id)}</wsadis:MessageID>"]
     if not hello:
         header.append(f"<wsadis:RelatesTo>{escape(relates_to)}</wsadis:RelatesTo>")
@@ -167,8 +176,12 @@ def build_probe_match(target: Target, relates_to: str, message_id: str, message_
     if "MetadataVersion" not in target.omit and target.metadata_version is not None:
         body.append(f"<d:MetadataVersion>{target.metadata_version}</d:MetadataVersion>")
     inner = "".join(body)
-    body_xml = f"<d:Hello>{inner}</d:Hello>" if hello else \
-        f"<d:ProbeMatches><d:ProbeMatch>{inner}</d:ProbeMatch></d:ProbeMatches>"
+    if hello:
+        body_xml = f"<d:Hello>{inner}</d:Hello>"
+    elif resolve:
+        body_xml = f"<d:ResolveMatches><d:ResolveMatch>{inner}</d:ResolveMatch></d:ResolveMatches>"
+    else:
+        body_xml = f"<d:ProbeMatches><d:ProbeMatch>{inner}</d:ProbeMatch></d:ProbeMatches>"
     text = (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + (BOMB_DTD if target.xml_bomb else "")
         + f'<env:Envelope xmlns:env="{SOAP12}" xmlns:wsadis="{WSA}" xmlns:d="{WSD}" '
@@ -227,7 +240,7 @@ class WsdResponder(asyncio.DatagramProtocol):
         probe = parse_probe(data)
         if probe is None or not matches(probe, self.target):
             return
-        reply = self._message(probe.message_id)
+        reply = self._message(probe.message_id, "ResolveMatches" if probe.resolve else "ProbeMatches")
         delay = self.ctx.rng.uniform(0.0, APP_MAX_DELAY_S)
         key = self.message_number
         self.pending[key] = asyncio.get_running_loop().call_later(delay, self._deliver, reply, addr, key)
