@@ -298,11 +298,12 @@ def same_host_redirect(resp: HttpResponse, ip: str, port: int, tls: bool) -> tup
 # ---- I/O -------------------------------------------------------------------------------------
 
 class FetchError(Exception):
-    """A request failed at the transport level; hostile=True when the peer misbehaved (drip, flood)."""
+    """A request failed at the transport level; hostile: the peer misbehaved (drip); silent: it said nothing."""
 
-    def __init__(self, message: str, hostile: bool = False) -> None:
+    def __init__(self, message: str, hostile: bool = False, silent: bool = False) -> None:
         super().__init__(message)
         self.hostile = hostile
+        self.silent = silent
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -351,7 +352,7 @@ async def exchange(ip: str, port: int, request: bytes, *, tls: bool, timeout: fl
                     break
     except TimeoutError:
         raise FetchError(f"no complete reply within {timeout:g}s ({len(data)} bytes read)",
-                         hostile=bool(data)) from None
+                         hostile=bool(data), silent=not data) from None
     except (OSError, ssl.SSLError, EOFError) as e:
         if not data:
             raise FetchError(f"{type(e).__name__}: {e}") from None
@@ -430,7 +431,9 @@ class Http(Module):
                 resp, cert = await self._request(ctx, ip, port, tls, "GET", "/", capped=capped)
                 return tls, resp, cert
             except FetchError as e:
-                if e.hostile:
+                # A service silent to plain HTTP is silent to a ClientHello too (a TLS server answers plain
+                # bytes with an alert at once); a silent TLS attempt may still hide a plain server.
+                if e.hostile or (e.silent and not tls):
                     raise
                 last = e
             except DecodeError as e:

@@ -198,11 +198,15 @@ def all_401(path: str) -> bytes:
 
 async def _serve(sock: Any, route: Any, seen: list[str]) -> asyncio.AbstractServer:
     async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        if route == "silent":
+            seen.append("connect")
         try:
             head = await r.readuntil(b"\r\n\r\n")
             line = head.split(b"\r\n", 1)[0].decode()
             seen.append(line)
-            if route == "drip":
+            if route == "silent":                  # a binary service waiting for its own protocol
+                await asyncio.sleep(5)
+            elif route == "drip":
                 w.write(b"HTTP/1.1 200 OK\r\n")
                 for _ in range(100):
                     w.write(b"X")
@@ -249,7 +253,7 @@ def test_probe_of_live_servers(pair) -> None:  # type: ignore[no-untyped-def]
         return b"HTTP/1.1 302 Found\r\nLocation: http://198.18.32.99/steal\r\nContent-Length: 0\r\n\r\n"
 
     routes: dict[int, Any] = {80: camera_routes, 443: tls_page, 8080: "drip", 8081: "endless",
-                              8888: all_401, 81: off_host}
+                              8888: all_401, 81: off_host, 8000: "silent"}
     ip = pair.ip_b
     seen: dict[int, list[str]] = {p: [] for p in [*routes, 99]}
     socks = {p: pair.listen_b(p) for p in routes}
@@ -292,3 +296,5 @@ def test_probe_of_live_servers(pair) -> None:  # type: ignore[no-untyped-def]
     assert "port 8081" in errors and "cap" in errors                  # endless reply stopped at the cap
     assert ("http.title", "big") in by_port[8081]                     # what came before the cap is kept
     assert all(o.source == "http" and o.ip == ip for o in obs)
+    assert seen[8000] == ["connect", "GET / HTTP/1.1"]                # silent port: one plain try, no TLS retry
+    assert "port 8000" not in errors and 8000 not in by_port          # and silence is not an error
