@@ -108,7 +108,7 @@ class Snmp(Module):
         target = await UdpTransportTarget.create((ip, SNMP_PORT), timeout=self.timeout, retries=0)
         err_ind, err_stat, err_idx, var_binds = await get_cmd(
             engine, CommunityData(community, mpModel=1), target, ContextData(),
-            *(ObjectType(ObjectIdentity(o)) for o in oids))
+            *(ObjectType(ObjectIdentity(o)) for o in oids), lookupMib=False)  # raw OIDs: no MIB work per reply
         if err_ind:
             raise SnmpError(str(err_ind))
         if err_stat:
