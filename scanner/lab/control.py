@@ -252,6 +252,10 @@ def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -
     topology.require_privileges()
     t0 = time.monotonic()
     profile = profiles.get_profile(profile_name)
+    # bad input is refused before anything, even the state directory, is created
+    net = topology.check_subnet(subnet or profile.subnet, profile.size)
+    scanner_ip = str(net.network_address + 1)
+    hosts = profiles.plan(profile, seed, net, scanner_ip, load_personas())
     with lab_state.locked(instance):
         st0 = lab_state.load(instance)
         if st0 is not None and lab_state.daemon_pid(instance) is not None:
@@ -260,10 +264,6 @@ def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -
         if is_present(instance):
             raise LabStateError(f"lab '{instance}' has leftovers of an earlier run; "
                                 "run `camscan lab down` first")
-        net = topology.check_subnet(subnet or profile.subnet, profile.size)
-        scanner_ip = str(net.network_address + 1)
-        personas = load_personas()
-        hosts = profiles.plan(profile, seed, net, scanner_ip, personas)
         st = LabState(instance, profile.name, seed, str(net), scanner_ip, tuple(hosts),
                       next_index=len(hosts) + 1)
         lab_state.save(st)  # first, so that `lab down` finds everything if this run dies

@@ -329,7 +329,7 @@ def test_up_refuses_a_subnet_that_overlaps_this_machines_routes() -> None:
     if own:
         assert "overlaps route" in p.stderr
     assert not _namespaces("tsubnet")
-    assert not lab_state.paths("tsubnet").state.exists()
+    assert not lab_state.paths("tsubnet").root.exists()
 
 
 @pytest.mark.lab
