@@ -164,6 +164,8 @@ def test_exec_runs_in_scanner_namespace_and_passes_exit_status(lab_small: Lab) -
     routes = lab_small.exec("ip", "-4", "route").stdout
     assert "default" not in routes
     assert lab_small.exec("sh", "-c", "exit 7", check=False).returncode == 7
+    piped = lab_small.camscan("lab", "exec", "--", "cat", input="through the scanner namespace\n")
+    assert piped.stdout == "through the scanner namespace\n"
 
 
 @pytest.mark.lab
