@@ -8,10 +8,10 @@ ports/port/service, script) into per-host observations, from either path.
 
 What is faithful: the MAC address; PTR/user host names; script outputs that quote the device
 (`http-server-header` = the literal Server header, `http-title` = the <title>, `banner` = the
-first bytes a service sends, a `Server:` line inside `fingerprint-strings`, nmap's quote of the
-raw reply of a service it could not name). nmap's own service labels (product/version/extrainfo) are not the
-device's words, so they are used only when no literal output exists, joined as
-"product version (extrainfo)" (fingerprint rules can match nmap's labels that way).
+first bytes a service sends, `Server:` and `WWW-Authenticate:` lines inside `fingerprint-strings`,
+nmap's quote of the raw replies of a service it could not fully name). nmap's own service labels
+(product/version/extrainfo) are not the device's words, so they are used only when no literal
+output exists, joined as "product version (extrainfo)" (fingerprint rules can match them so).
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ SERVICE_SIGNALS: dict[str, str] = {
 _NO_TITLE_PREFIXES = ("Site doesn't have a title", "Did not follow redirect")
 #: A Server header quoted in nmap's fingerprint-strings output (the raw reply to a probe).
 _FP_SERVER = re.compile(r"^\s*Server:[ \t]*(\S.*?)\s*$", re.MULTILINE | re.IGNORECASE)
+_FP_AUTH = re.compile(r"^\s*WWW-Authenticate:[ \t]*(\S.*?)\s*$", re.MULTILINE | re.IGNORECASE)
+_AUTH_SIGNALS = {"http.server": "http.www_authenticate", "rtsp.server": "rtsp.www_authenticate"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,9 @@ def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]
             if m:
                 add(signal, m.group(1), p.port)
                 literal = True
+        if signal in _AUTH_SIGNALS:
+            for challenge in dict.fromkeys(_FP_AUTH.findall(scripts.get("fingerprint-strings", ""))):
+                add(_AUTH_SIGNALS[signal], challenge, p.port)
         title = scripts.get("http-title", "")
         if title and not title.startswith(_NO_TITLE_PREFIXES):
             add("http.title", title.splitlines()[0].strip(), p.port)
@@ -205,7 +210,8 @@ class NmapEngine(Module):
 
     name: ClassVar[str] = "nmap"
     signals: ClassVar[frozenset[str]] = frozenset({
-        "mac", "hostname", "http.server", "http.title", "rtsp.server", "ssh.banner", "telnet.banner"})
+        "mac", "hostname", "http.server", "http.title", "http.www_authenticate", "rtsp.server",
+        "rtsp.www_authenticate", "ssh.banner", "telnet.banner"})
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False   # nmap falls back to connect scans when not root
     phase: ClassVar[int] = 1

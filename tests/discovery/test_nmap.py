@@ -52,6 +52,9 @@ HAND = """<?xml version="1.0" encoding="UTF-8"?>
 <port protocol="tcp" portid="22"><state state="open"/>
   <service name="ssh" product="Dropbear sshd" version="2019.78" extrainfo="protocol 2.0"/></port>
 <port protocol="tcp" portid="8000"><state state="filtered"/><service name="http-alt"/></port>
+<port protocol="tcp" portid="554"><state state="open"/><service name="rtsp"/><script id="fingerprint-strings"
+  output="&#xa;  RTSPRequest: &#xa;    RTSP/1.0 401 Unauthorized&#xa;    CSeq: 1&#xa;    WWW-Authenticate: Digest \
+realm=&quot;IP Camera(C2183)&quot;, nonce=&quot;a4b6&quot;, stale=&quot;FALSE&quot;&#xa;"/></port>
 <port protocol="udp" portid="161"><state state="open"/><service name="snmp"/></port>
 </ports></host>
 <host><status state="down"/><address addr="10.0.0.65" addrtype="ipv4"/></host>
@@ -67,6 +70,7 @@ def test_labels_are_used_only_without_literal_output() -> None:
         ("hostname", "cam-64.site.example", None),
         ("http.server", "lighttpd", 443),                    # ssl-tunnelled http
         ("ssh.banner", "Dropbear sshd 2019.78 (protocol 2.0)", 22),
+        ("rtsp.www_authenticate", 'Digest realm="IP Camera(C2183)", nonce="a4b6", stale="FALSE"', 554),
     }                                                        # filtered 8000 and UDP 161 ignored
 
 
