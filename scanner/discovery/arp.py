@@ -2,7 +2,7 @@
 
 Protocol: ARP (RFC 826) over Ethernet: a broadcast who-has per address, is-at replies give the
 MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked.
-Sent with scapy `srp` (shared/docs/protocols.md section 9); a bulk sweep can miss replies
+Sent with scapy `srp`, paced at the scan's probe rate (shared/docs/protocols.md section 9); a burst can miss replies
 (secdev/scapy issue #4219), so silent addresses are asked once more.
 """
 
@@ -26,7 +26,8 @@ ETH_P_8021Q = 0x8100
 ARP_IS_AT = 2
 FIRST_PASS_TIMEOUT = 1.0     # seconds after the last request is sent
 RETRY_TIMEOUT = 1.0
-SEND_INTERVAL = 0.0005       # seconds between requests (a burst of thousands drops replies)
+SEND_INTERVAL = 0.0005       # seconds between requests when the scan sets no rate (bursts drop replies)
+MAX_RETRY = 4096             # silent addresses asked again; past this a paced sweep is trusted as is
 MAX_ADDRESSES_PER_LINK = 65536
 
 _SIOCGIFADDR = 0x8915
@@ -106,7 +107,7 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
     return out
 
 
-def _sweep(iface: str, targets: list[str], timeout: float) -> tuple[list[bytes], list[str]]:
+def _sweep(iface: str, targets: list[str], timeout: float, inter: float) -> tuple[list[bytes], list[str]]:
     """Blocking scapy srp: raw reply frames and the targets that stayed silent."""
     from scapy.config import conf
     from scapy.layers.l2 import ARP, Ether
@@ -114,7 +115,7 @@ def _sweep(iface: str, targets: list[str], timeout: float) -> tuple[list[bytes],
 
     conf.verb = 0
     ans, unans = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=targets), iface=iface, timeout=timeout,
-                     inter=SEND_INTERVAL, verbose=0)
+                     inter=inter, verbose=0)
     frames = [bytes(received) for _, received in ans]
     silent = [str(sent[ARP].pdst) for sent in unans]
     return frames, silent
@@ -152,17 +153,18 @@ class ArpSweep(Module):
         """Sweep each matching link; yield one `mac` observation per answering address."""
         addresses = [a for a in ctx.scope.hosts() if ctx.scope.allows(a)]
         seen: dict[str, str] = {}
+        inter = ctx.rate.interval if ctx.rate.interval > 0 else SEND_INTERVAL   # the scan's probe rate
         for iface, own_ip, net in self._links(ctx):
             targets = link_targets(addresses, net, own_ip)
             if not targets:
                 continue
             ctx.stats.count("arp.requests", len(targets))
-            frames, silent = await asyncio.to_thread(_sweep, iface, targets, FIRST_PASS_TIMEOUT)
+            frames, silent = await asyncio.to_thread(_sweep, iface, targets, FIRST_PASS_TIMEOUT, inter)
             for f in frames:
                 self._accept(ctx, f, seen)
-            if silent:
+            if silent and len(silent) <= MAX_RETRY:
                 ctx.stats.count("arp.retries", len(silent))
-                frames, _ = await asyncio.to_thread(_sweep, iface, silent, RETRY_TIMEOUT)
+                frames, _ = await asyncio.to_thread(_sweep, iface, silent, RETRY_TIMEOUT, inter)
                 for f in frames:
                     self._accept(ctx, f, seen)
             swept = getattr(ctx, "arp_swept", None)   # a ScanContext field proposed to the lead
