@@ -2,8 +2,8 @@
 
 Protocol: ARP (RFC 826) over Ethernet: a broadcast who-has per address, is-at replies give the
 MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked.
-Sent with scapy `srp`, paced at the scan's probe rate (shared/docs/protocols.md section 9); a burst can miss replies
-(secdev/scapy issue #4219), so silent addresses are asked once more.
+Sent with scapy `srp`, paced at the scan's probe rate (shared/docs/protocols.md section 9); a burst
+can miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
 """
 
 from __future__ import annotations
