@@ -478,6 +478,12 @@ def test_vendor_http_endpoints_answer_like_firmware(site: Site) -> None:
     assert challenge["params"]["mac"] == dahua.mac.replace(":", "").upper()
     assert challenge["params"]["realm"] == f"Login to {dahua.serial}"
 
+    status, headers, _ = http_get(site, dahua.ip, "/cgi-bin/magicBox.cgi?action=getDeviceType")
+    assert status == 401 and "server" not in headers
+    assert f'realm="Login to {dahua.serial}"' in headers["www-authenticate"]
+    status, body = http_digest_get(site, dahua.ip, "/cgi-bin/magicBox.cgi?action=getDeviceType", "camscan-lab")
+    assert (status, body) == (200, f"type={dahua.persona.model}\r\n".encode())
+
     axis = site.hosts["axis-camera"]
     query = json.dumps({"apiVersion": "1.1", "method": "getAllUnrestrictedProperties"}).encode()
     status, _, body = http_get(site, axis.ip, "/axis-cgi/basicdeviceinfo.cgi", method="POST", body=query)
