@@ -54,6 +54,9 @@ class MdnsAdvertiser:
     async def close(self) -> None:
         """Unregister (sends goodbyes) and close the sockets."""
         if self.task is not None and not self.task.done():
+            # let the announcements finish (about a second) so no zeroconf task outlives its instance
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(self.task), 3)
             self.task.cancel()
             with contextlib.suppress(BaseException):
                 await self.task
