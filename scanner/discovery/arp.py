@@ -2,15 +2,19 @@
 
 Protocol: ARP (RFC 826) over Ethernet: a broadcast who-has per address, is-at replies give the
 MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked.
-Sent with scapy `srp`, paced at the scan's probe rate (shared/docs/protocols.md section 9); a burst
-can miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
+Frames go out through a scapy L2 socket (shared/docs/protocols.md section 9), paced at the scan's
+probe rate; a send the kernel refuses for lack of buffer (ENOBUFS, seen on big broadcast domains:
+scapy's own `srp` sender thread dies on it and silently skips the rest) is retried after a pause.
+A burst can still miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import ipaddress
+import logging
 import socket
 import struct
 import time
@@ -30,8 +34,11 @@ SEND_INTERVAL = 0.0005       # seconds between requests when the scan sets no ra
 MAX_RETRY = 4096             # silent addresses asked again; past this a paced sweep is trusted as is
 MAX_ADDRESSES_PER_LINK = 65536
 
+ENOBUFS_PAUSE = 0.005        # seconds to wait before re-sending a frame the kernel had no room for
+ENOBUFS_TRIES = 200
 _SIOCGIFADDR = 0x8915
 _SIOCGIFNETMASK = 0x891B
+_SIOCGIFHWADDR = 0x8927
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,21 @@ class ArpReply:
 def format_mac(raw: bytes) -> str:
     """Six bytes -> 'aa:bb:cc:dd:ee:ff'."""
     return ":".join(f"{b:02x}" for b in raw)
+
+
+def build_probe(src_mac: bytes, src_ip: str, target_ip: str) -> bytes:
+    """A broadcast ARP who-has for target_ip from (src_mac, src_ip), padded to the Ethernet minimum."""
+    frame = (b"\xff" * 6 + src_mac + struct.pack("!H", ETH_P_ARP)
+             + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + src_mac + socket.inet_aton(src_ip)
+             + b"\x00" * 6 + socket.inet_aton(target_ip))
+    return frame + b"\x00" * (60 - len(frame))
+
+
+def is_reply(frame: bytes) -> bool:
+    """Cheap pre-check: an untagged or VLAN-tagged ARP frame whose op is 'reply' (others are ignored)."""
+    off = 16 if frame[12:14] == b"\x81\x00" else 12
+    return (len(frame) >= off + 30 and frame[off:off + 2] == b"\x08\x06"
+            and frame[off + 8:off + 10] == b"\x00\x02")
 
 
 def parse_reply(frame: bytes) -> ArpReply:
@@ -91,6 +113,11 @@ def _ioctl_addr(sock: socket.socket, name: str, req: int) -> str:
     return socket.inet_ntoa(fcntl.ioctl(sock.fileno(), req, packed)[20:24])
 
 
+def _hwaddr(name: str) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        return fcntl.ioctl(s.fileno(), _SIOCGIFHWADDR, struct.pack("256s", name.encode()[:15]))[18:24]
+
+
 def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
     """(interface, IPv4 address, subnet) of each up interface with an address, in this netns; lo excluded."""
     out: list[tuple[str, str, ipaddress.IPv4Network]] = []
@@ -107,18 +134,61 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
     return out
 
 
-def _sweep(iface: str, targets: list[str], timeout: float, inter: float) -> tuple[list[bytes], list[str]]:
-    """Blocking scapy srp: raw reply frames and the targets that stayed silent."""
-    from scapy.config import conf
-    from scapy.layers.l2 import ARP, Ether
-    from scapy.sendrecv import srp
+def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, inter: float
+           ) -> tuple[list[bytes], list[str], int]:
+    """Blocking: send a who-has per target (paced), collect is-at frames; (frames, silent targets, unsent)."""
+    import select
 
-    conf.verb = 0
-    ans, unans = srp(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(pdst=targets), iface=iface, timeout=timeout,
-                     inter=inter, verbose=0)
-    frames = [bytes(received) for _, received in ans]
-    silent = [str(sent[ARP].pdst) for sent in unans]
-    return frames, silent
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # "Unable to guess type" noise on veths
+    from scapy.arch.linux import L2Socket
+
+    src = _hwaddr(iface)
+    sock = L2Socket(iface=iface, type=ETH_P_ARP, promisc=False)
+    raw = sock.ins
+    if raw is None:
+        raise OSError(f"no packet socket on {iface}")
+    frames: list[bytes] = []
+    answered: set[str] = set()
+    unsent = 0
+
+    def drain(wait: float) -> None:
+        while True:
+            readable, _, _ = select.select([raw], [], [], max(wait, 0.0))
+            if not readable:
+                return
+            data = raw.recv(2048)
+            if is_reply(data):
+                frames.append(data)
+                answered.add(_sender_ip(data))
+            wait = 0.0
+
+    try:
+        next_at = time.monotonic()
+        for ip in targets:
+            frame = build_probe(src, own_ip, ip)
+            for _ in range(ENOBUFS_TRIES):
+                try:
+                    raw.send(frame)
+                    break
+                except OSError as e:
+                    if e.errno != errno.ENOBUFS:
+                        raise
+                    drain(ENOBUFS_PAUSE)
+            else:
+                unsent += 1
+            next_at += inter
+            drain(next_at - time.monotonic())
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            drain(min(left, 0.05))
+    finally:
+        sock.close()
+    return frames, [ip for ip in targets if ip not in answered], unsent
+
+
+def _sender_ip(frame: bytes) -> str:
+    off = 16 if frame[12:14] == b"\x81\x00" else 12
+    return socket.inet_ntoa(frame[off + 16:off + 20])
 
 
 class ArpSweep(Module):
@@ -159,14 +229,19 @@ class ArpSweep(Module):
             if not targets:
                 continue
             ctx.stats.count("arp.requests", len(targets))
-            frames, silent = await asyncio.to_thread(_sweep, iface, targets, FIRST_PASS_TIMEOUT, inter)
+            frames, silent, unsent = await asyncio.to_thread(_sweep, iface, own_ip, targets,
+                                                             FIRST_PASS_TIMEOUT, inter)
             for f in frames:
                 self._accept(ctx, f, seen)
             if silent and len(silent) <= MAX_RETRY:
                 ctx.stats.count("arp.retries", len(silent))
-                frames, _ = await asyncio.to_thread(_sweep, iface, silent, RETRY_TIMEOUT, inter)
+                frames, _, more = await asyncio.to_thread(_sweep, iface, own_ip, silent, RETRY_TIMEOUT, inter)
+                unsent += more
                 for f in frames:
                     self._accept(ctx, f, seen)
+            if unsent:
+                ctx.stats.error(self.name, None, f"{iface}: {unsent} ARP requests could not be sent "
+                                "(kernel out of buffers); those addresses may be missing")
             swept = getattr(ctx, "arp_swept", None)   # a ScanContext field proposed to the lead
             if isinstance(swept, set):
                 swept.update(targets)

@@ -36,6 +36,15 @@ def test_is_at_decodes_to_ip_and_mac() -> None:
                                                           "44:19:b6:a1:b2:c3", "arp")
 
 
+def test_who_has_frame_layout() -> None:
+    frame = arp.build_probe(bytes.fromhex("00163e000001"), "192.168.1.10", "192.168.1.64")
+    assert len(frame) == 60 and frame[:6] == b"\xff" * 6 and frame[12:14] == b"\x08\x06"
+    assert frame[20:22] == b"\x00\x01"                                   # op: request
+    assert frame[22:28] == bytes.fromhex("00163e000001") and frame[28:32] == bytes([192, 168, 1, 10])
+    assert frame[38:42] == bytes([192, 168, 1, 64])
+    assert not arp.is_reply(frame) and arp.is_reply(IS_AT) and not arp.is_reply(IS_AT[:30])
+
+
 def test_vlan_tagged_reply_decodes() -> None:
     tagged = IS_AT[:12] + bytes.fromhex("8100000a") + IS_AT[12:]
     assert arp.parse_reply(tagged).ip == "192.168.1.64"
