@@ -123,8 +123,9 @@ def scanner_mac(seed: int) -> str:
 
 
 def make_serial(persona: Persona, seed: int, index: int) -> str:
-    """A deterministic serial number; a persona may give `serial_prefix` in its spec."""
-    alphabet = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
+    """A deterministic serial number; a persona may give `serial_prefix` and `serial_alphabet` in its spec."""
+    given = persona.spec.get("serial_alphabet")
+    alphabet = given if isinstance(given, str) and given else "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
     d = _digest("serial", seed, index)
     body = "".join(alphabet[b % len(alphabet)] for b in d[:12])
     prefix = persona.spec.get("serial_prefix")
