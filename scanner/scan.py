@@ -191,6 +191,18 @@ async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Lo
         on_done(name)
 
 
+async def _ordered(m: Module, done: dict[str, asyncio.Event], ctx: ScanContext, obs: list[Observation],
+                   log: Log, on_done: Log | None) -> None:
+    """Run one module once the modules it must follow (Module.after) have finished."""
+    for dep in type(m).after:
+        if dep in done:
+            await done[dep].wait()
+    try:
+        await _drain(m, ctx, obs, log, on_done)
+    finally:
+        done[type(m).name].set()
+
+
 async def sweep(p: Plan, req: ScanRequest, log: Log,
                 on_done: Log | None = None) -> tuple[ScanContext, list[Observation]]:
     """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations."""
@@ -212,7 +224,8 @@ async def sweep(p: Plan, req: ScanRequest, log: Log,
             continue
         log(f"phase {phase}: {', '.join(type(m).name for m in mods)}"
             + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"))
-        await asyncio.gather(*(_drain(m, ctx, obs, log, on_done) for m in mods))
+        done = {type(m).name: asyncio.Event() for m in mods}
+        await asyncio.gather(*(_ordered(m, done, ctx, obs, log, on_done) for m in mods))
     return ctx, obs
 
 

@@ -242,9 +242,7 @@ class ArpSweep(Module):
             if unsent:
                 ctx.stats.error(self.name, None, f"{iface}: {unsent} ARP requests could not be sent "
                                 "(kernel out of buffers); those addresses may be missing")
-            swept = getattr(ctx, "arp_swept", None)   # a ScanContext field proposed to the lead
-            if isinstance(swept, set):
-                swept.update(targets)
+            ctx.arp_swept.update(targets)
         for ip, mac in sorted(seen.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])):
             ctx.host(ip).mac = mac
             ctx.stats.count("arp.answered")

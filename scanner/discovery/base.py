@@ -80,6 +80,7 @@ class ScanContext:
     timeout: float = DEFAULT_TIMEOUT
     privileged: bool = False
     per_host_concurrency: int = 4
+    arp_swept: set[str] = field(default_factory=set)   # on-link addresses the ARP sweep asked (answered or not)
 
     def host(self, ip: str) -> HostInfo:
         """The HostInfo for ip, created on first use."""
@@ -97,6 +98,7 @@ class Module:
     per_link: ClassVar[bool] = False     # True: multicast/broadcast on the link; False: per live host
     needs_raw: ClassVar[bool] = False    # True: needs raw sockets (root / CAP_NET_RAW)
     phase: ClassVar[int] = 2             # 1 = host discovery (finds live hosts), 2 = per-host probing
+    after: ClassVar[frozenset[str]] = frozenset()  # modules of the same phase that must finish first
 
     def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Yield observations; never send to an address ctx.scope does not allow."""

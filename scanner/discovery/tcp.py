@@ -159,6 +159,7 @@ class TcpConnect(Module):
     """Connect-probe every in-scope address; live hosts and their open ports go into ctx.hosts."""
 
     name: ClassVar[str] = "tcp"
+    after: ClassVar[frozenset[str]] = frozenset({"arp"})   # skip on-link addresses silent to ARP
     signals: ClassVar[frozenset[str]] = frozenset(BANNER_PORTS.values())
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
@@ -207,9 +208,8 @@ class TcpConnect(Module):
         known = {ip for ip in ctx.hosts if ctx.scope.allows(ip)}
         # An on-link address that stayed silent to an ARP sweep cannot answer TCP either; skipping it
         # saves a timeout round and an incomplete neighbour entry each (the ARP cache is machine-wide).
-        swept = getattr(ctx, "arp_swept", None)
-        if isinstance(swept, set) and swept:
-            addresses = [ip for ip in addresses if ip not in swept or ip in known]
+        if ctx.arp_swept:
+            addresses = [ip for ip in addresses if ip not in ctx.arp_swept or ip in known]
         now, unknown = plan(addresses, known, self.ports)
         first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
         rest = [p for p in self.ports if p not in first]
