@@ -344,7 +344,8 @@ class Onvif(Module):
                     return out
                 ctx.stats.error(self.name, ip, f"GetNetworkInterfaces: {type(e).__name__}: {e}")
             channels = await self._channels(ctx, ip, cam)
-            if channels is not None and len(channels) > 1:
+            # several video sources, or any receiver pulling another device's stream, is a recorder's list
+            if channels and (len(channels) > 1 or any(ch.get("ip") for ch in channels)):
                 h.hints["channels"] = channels
         finally:
             await cam.close()

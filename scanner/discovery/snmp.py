@@ -42,7 +42,7 @@ ENTERPRISE_OIDS: tuple[str, ...] = (
 
 def render_value(value: Any) -> str | None:
     """A pysnmp value as text: OIDs dotted, octet strings UTF-8 (bad bytes replaced); None if absent."""
-    from pyasn1.type import univ  # type: ignore[import-untyped]
+    from pyasn1.type import univ
     from pysnmp.proto import rfc1905
 
     if hasattr(value, "get_oid"):      # a MIB-resolved ObjectIdentity
