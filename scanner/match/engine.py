@@ -274,6 +274,12 @@ class Engine:
         return rel
 
     def _category(self, vendor: str | None, related: set[str], evidence: list[Evidence]) -> str:
+        # A model number is the most specific fact about what a device is: an NVR also announces itself
+        # as an ONVIF NetworkVideoTransmitter, so a matching model rule decides over protocol hints.
+        by_model = [e for e in evidence if e.signal == "model" and e.category is not None
+                    and (vendor is None or e.vendor in related) and e.confidence >= MIN_CATEGORY_SCORE]
+        if by_model:
+            return max(by_model, key=lambda e: e.confidence).category or "unknown"
         cat_scores: dict[str, float] = {}
         for e in evidence:
             if e.category is None:

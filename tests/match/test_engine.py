@@ -303,3 +303,11 @@ def test_identify_cli_answers_good_lines_and_names_bad_ones(tmp_path: Path) -> N
     why = subprocess.run([sys.executable, "-m", "scanner", "identify", "--why", "--db", str(tmp_path)],
                          input=lines[0], capture_output=True, text=True)
     assert why.returncode == 0 and "Acme Vision" in why.stdout and "acme.http.server" in why.stdout
+
+
+def test_model_rule_decides_category_even_against_stacked_protocol_hints(tmp_path: Path) -> None:
+    acme = ACME.replace("    regex: '^AC-N'\n    category: nvr\n", "    regex: '^AC-N'\n    category: nvr\n    confidence: 0.7\n")
+    eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": acme})))
+    ident = eng.identify([("wsd.types", "dn:NetworkVideoTransmitter"), ("http.title", "Web Camera"),
+                          ("onvif.model", "AC-N400"), ("onvif.manufacturer", "ShinyCam")])
+    assert ident.category == "nvr"
