@@ -11,7 +11,6 @@ to the last `}`. The JSON body text is the observation; the engine parses its fi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import struct
 from collections.abc import AsyncIterator
@@ -20,15 +19,10 @@ from typing import Any, ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.wsd import (
-    REPEAT_GAP,
     add_port_hint,
-    admit,
     normalize_mac,
-    open_socket,
     plausible_unicast_mac,
-    receive,
-    record_once,
-    send,
+    query_link,
     tcp_port,
 )
 from scanner.models import Observation
@@ -118,49 +112,15 @@ class Dhip(Module):
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Send the search, then yield observations for each new device heard."""
-        sock = open_socket(ctx, self.name)
-        if sock is None:
-            return
-        seen: set[tuple[str, str]] = set()
-        probe = build_probe()
-        unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
-        task: asyncio.Task[None] | None = None
-        try:
-            async def sender() -> None:
-                for r in range(REPEAT):
-                    await send(ctx, sock, probe, (GROUP, PORT), self.name)
-                    if r == 0:
-                        for ip in unicast:
-                            await send(ctx, sock, probe, (ip, PORT), self.name)
-                    if r + 1 < REPEAT:
-                        await asyncio.sleep(REPEAT_GAP)
-
-            task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, task, self.window):
-                if not admit(ctx, self.name, ip):
-                    continue
-                try:
-                    parsed = parse_reply(data)
-                except DecodeError as e:
-                    ctx.stats.count(f"{self.name}.undecodable")
-                    record_once(ctx, self.name, ip, f"undecodable DHIP reply: {e}")
-                    continue
-                key = (parsed.mac or parsed.body[:200], ip)
-                if key in seen:
-                    continue
-                seen.add(key)
-                host = ctx.host(ip)
-                if host.mac is None and parsed.mac:
-                    host.mac = parsed.mac
-                add_port_hint(host, "http_ports", parsed.http_port)
-                ctx.stats.count("dhip.replies")
-                for ob in to_observations(parsed, ip, host.mac):
-                    yield ob
-            await task
-        finally:
-            if task is not None:
-                task.cancel()
-            sock.close()
+        async for parsed, ip in query_link(ctx, self.name, build_probe(), (GROUP, PORT), self.window, parse_reply,
+                                           lambda p: p.mac or p.body[:200], "DHIP", REPEAT):
+            host = ctx.host(ip)
+            if host.mac is None and parsed.mac:
+                host.mac = parsed.mac
+            add_port_hint(host, "http_ports", parsed.http_port)
+            ctx.stats.count("dhip.replies")
+            for ob in to_observations(parsed, ip, host.mac):
+                yield ob
 
 
 MODULE = Dhip

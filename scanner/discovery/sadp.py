@@ -10,7 +10,6 @@ has write verbs (activation, address change, reset); this module can only build 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,16 +17,11 @@ from typing import ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.wsd import (
-    REPEAT_GAP,
     add_port_hint,
-    admit,
     normalize_mac,
-    open_socket,
     parse_xml,
     plausible_unicast_mac,
-    receive,
-    record_once,
-    send,
+    query_link,
     split_tag,
     tcp_port,
 )
@@ -103,49 +97,16 @@ class Sadp(Module):
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Send the inquiry, then yield observations for each new device heard."""
-        sock = open_socket(ctx, self.name)
-        if sock is None:
-            return
-        seen: set[tuple[str, str]] = set()
         probe = build_probe(str(uuid.uuid4()))
-        unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
-        task: asyncio.Task[None] | None = None
-        try:
-            async def sender() -> None:
-                for r in range(REPEAT):
-                    await send(ctx, sock, probe, (GROUP, PORT), self.name)
-                    if r == 0:
-                        for ip in unicast:
-                            await send(ctx, sock, probe, (ip, PORT), self.name)
-                    if r + 1 < REPEAT:
-                        await asyncio.sleep(REPEAT_GAP)
-
-            task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, task, self.window):
-                if not admit(ctx, self.name, ip):
-                    continue
-                try:
-                    parsed = parse_reply(data)
-                except DecodeError as e:
-                    ctx.stats.count(f"{self.name}.undecodable")
-                    record_once(ctx, self.name, ip, f"undecodable SADP reply: {e}")
-                    continue
-                key = (parsed.mac or parsed.uuid or parsed.xml[:200], ip)
-                if key in seen:
-                    continue
-                seen.add(key)
-                host = ctx.host(ip)
-                if host.mac is None and parsed.mac:
-                    host.mac = parsed.mac
-                add_port_hint(host, "http_ports", parsed.http_port)
-                ctx.stats.count("sadp.replies")
-                for ob in to_observations(parsed, ip, host.mac):
-                    yield ob
-            await task
-        finally:
-            if task is not None:
-                task.cancel()
-            sock.close()
+        async for parsed, ip in query_link(ctx, self.name, probe, (GROUP, PORT), self.window, parse_reply,
+                                           lambda p: p.mac or p.uuid or p.xml[:200], "SADP", REPEAT):
+            host = ctx.host(ip)
+            if host.mac is None and parsed.mac:
+                host.mac = parsed.mac
+            add_port_hint(host, "http_ports", parsed.http_port)
+            ctx.stats.count("sadp.replies")
+            for ob in to_observations(parsed, ip, host.mac):
+                yield ob
 
 
 MODULE = Sadp

@@ -20,9 +20,9 @@ import re
 import socket
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
 from xml.etree.ElementTree import Element, ParseError
 
@@ -31,6 +31,8 @@ from defusedxml import DefusedXmlException
 
 from scanner.discovery.base import DecodeError, HostInfo, Module, ScanContext
 from scanner.models import Observation
+
+T = TypeVar("T")
 
 PORT = 3702
 GROUP = "239.255.255.250"
@@ -375,6 +377,47 @@ async def receive(sock: socket.socket, sending: asyncio.Task[None], window: floa
             # e.g. ICMP port unreachable from a directed probe surfaces as ECONNREFUSED: not fatal
             continue
         yield data, addr[0], addr[1]
+
+
+async def query_link(ctx: ScanContext, module: str, probe: bytes, group: tuple[str, int], window: float,
+                     decode: Callable[[bytes], T], key: Callable[[T], str], what: str,
+                     repeat: int = MULTICAST_REPEAT) -> AsyncIterator[tuple[T, str]]:
+    """Send probe to the group `repeat` times (and once to every known in-scope host); yield each new
+    (decoded reply, source ip) once per (key, ip). Out-of-scope and undecodable replies are recorded."""
+    sock = open_socket(ctx, module)
+    if sock is None:
+        return
+    seen: set[tuple[str, str]] = set()
+    unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
+
+    async def sender() -> None:
+        for r in range(repeat):
+            await send(ctx, sock, probe, group, module)
+            if r == 0:
+                for ip in unicast:
+                    await send(ctx, sock, probe, (ip, group[1]), module)
+            if r + 1 < repeat:
+                await asyncio.sleep(REPEAT_GAP)
+
+    task = asyncio.create_task(sender())
+    try:
+        async for data, ip, _port in receive(sock, task, window):
+            if not admit(ctx, module, ip):
+                continue
+            try:
+                parsed = decode(data)
+            except DecodeError as e:
+                ctx.stats.count(f"{module}.undecodable")
+                record_once(ctx, module, ip, f"undecodable {what} reply: {e}")
+                continue
+            k = (key(parsed), ip)
+            if k not in seen:
+                seen.add(k)
+                yield parsed, ip
+        await task
+    finally:
+        task.cancel()
+        sock.close()
 
 
 def admit(ctx: ScanContext, module: str, ip: str) -> bool:
