@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from scanner import __version__
+from scanner import __version__, caps
 from scanner.discovery import registry
 from scanner.discovery.base import Module, RateLimiter, ScanContext, ScanStats
 from scanner.errors import InputError
@@ -100,16 +99,7 @@ def _address_of(iface: str) -> str | None:
 
 def is_privileged() -> bool:
     """True when raw sockets are available (root or CAP_NET_RAW in the effective set)."""
-    if os.geteuid() == 0:
-        return True
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) & (1 << 13))
-    except OSError:
-        pass
-    return False
+    return caps.has(caps.CAP_NET_RAW)
 
 
 def default_modules(engine: str) -> list[str]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from scanner import caps
 from scanner.errors import CamscanError, InputError, PrivilegeError
 
 PREFIX = "camscan-"
@@ -27,8 +28,6 @@ MULTICAST = "224.0.0.0/4"
 LIMITED_BROADCAST = "255.255.255.255/32"
 IFNAMSIZ = 15
 INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-_CAP_NET_ADMIN = 12
-_CAP_SYS_ADMIN = 21
 
 
 class TopologyError(CamscanError):
@@ -90,17 +89,7 @@ def list_namespaces() -> list[str]:
 
 def has_privileges() -> bool:
     """True if this process may create network namespaces (root, or CAP_NET_ADMIN + CAP_SYS_ADMIN)."""
-    if os.geteuid() == 0:
-        return True
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    caps = int(line.split()[1], 16)
-                    return bool(caps >> _CAP_NET_ADMIN & 1) and bool(caps >> _CAP_SYS_ADMIN & 1)
-    except OSError:
-        pass
-    return False
+    return caps.has(caps.CAP_NET_ADMIN, caps.CAP_SYS_ADMIN)
 
 
 def require_privileges() -> None:
