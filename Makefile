@@ -23,6 +23,11 @@ system:
 	fi
 	@# Debian's snmpd package starts a system agent on install; camscan only runs its own agents in lab namespaces.
 	@-systemctl disable --now snmpd >/dev/null 2>&1 || true
+	@# Labs of hundreds of namespaces share the kernel's neighbour table and backlog queue: give them room
+	@# (local kernel settings only; nothing is sent anywhere).
+	@-if [ "$$(id -u)" = 0 ]; then sysctl -qw net.ipv4.neigh.default.gc_thresh1=4096 \
+	  net.ipv4.neigh.default.gc_thresh2=16384 net.ipv4.neigh.default.gc_thresh3=32768 \
+	  net.core.netdev_max_backlog=10000 >/dev/null 2>&1 || true; fi
 
 venv: $(BIN)/.installed
 
