@@ -66,3 +66,19 @@ def test_hostile_hosts_become_errors_and_the_sweep_goes_on(tmp_path: Path) -> No
     subnet_prefix = truth["subnet"].rsplit(".", 1)[0]
     assert all(d["ip"].startswith(subnet_prefix) for d in inv["devices"]), "a device outside the targets"
     assert inv["scan"]["errors"], "hostile replies must be recorded as errors"
+
+
+def test_site_profile_meets_the_accuracy_bar(tmp_path: Path) -> None:
+    """A realistic /24 (about 250 hosts, 100 surveillance devices): every device found and named."""
+    with running_lab("site", "--profile", "site") as lab:
+        truth = lab.truth()
+        inv = _scan(lab, tmp_path, "--credentials", CREDS)
+    sc = score(truth, inv["devices"])
+    report = "\n".join(sc.misses)
+    assert sc.surveillance_truth >= 90
+    assert sc.found == sc.surveillance_truth, report
+    assert sc.maker_right == sc.surveillance_truth, report
+    assert sc.rate(sc.model_right) >= 0.95, report
+    assert sc.rate(sc.category_right) >= 0.95, report
+    assert sc.rebrands_right == sc.rebrands, report
+    assert sc.false_surveillance == 0, report
