@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -78,4 +78,3 @@ class Identification:
     evidence: tuple[Evidence, ...] = ()
     conflicts: tuple[dict[str, Any], ...] = ()
     oui_org: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)

@@ -14,8 +14,8 @@ from scanner.errors import InputError
 from scanner.scope import parse_target
 
 SURVEY_CATEGORIES: Final = ("external", "internal", "anpr", "bodyworn", "drones")
-SITE_KEYS: Final = frozenset({"name", "organisation", "ranges", "excludes", "interface", "interfaces",
-                              "credentials", "modules", "rate", "snmp_communities"})
+SITE_KEYS: Final = frozenset({"name", "organisation", "ranges", "excludes", "interface", "credentials", "modules",
+                              "rate"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from scanner.match.composite import ATTRIBUTE_FIELDS, PARSERS, CompositeError
 from scanner.match.index import KeyIndex, build
-from scanner.match.load import SURVEILLANCE_CATEGORIES, Database, ModelRule, Rule, load_database
+from scanner.match.load import Database, ModelRule, Rule, load_database
 from scanner.models import Evidence, Identification, Observation
 from scanner.signals import ATTRIBUTE_SIGNALS, COMPOSITE, SIGNALS
 
@@ -374,8 +374,3 @@ def identification_to_dict(ident: Identification, device_id: str | None = None) 
         "conflicts": list(ident.conflicts),
     })
     return d
-
-
-def is_surveillance(category: str) -> bool:
-    """True for the categories that count as surveillance devices."""
-    return category in SURVEILLANCE_CATEGORIES
