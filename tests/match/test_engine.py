@@ -306,7 +306,8 @@ def test_identify_cli_answers_good_lines_and_names_bad_ones(tmp_path: Path) -> N
 
 
 def test_model_rule_decides_category_even_against_stacked_protocol_hints(tmp_path: Path) -> None:
-    acme = ACME.replace("    regex: '^AC-N'\n    category: nvr\n", "    regex: '^AC-N'\n    category: nvr\n    confidence: 0.7\n")
+    acme = ACME.replace("    regex: '^AC-N'\n    category: nvr\n",
+                        "    regex: '^AC-N'\n    category: nvr\n    confidence: 0.7\n")
     eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": acme})))
     ident = eng.identify([("wsd.types", "dn:NetworkVideoTransmitter"), ("http.title", "Web Camera"),
                           ("onvif.model", "AC-N400"), ("onvif.manufacturer", "ShinyCam")])
