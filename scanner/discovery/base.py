@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from scanner.models import Observation
 from scanner.scope import Scope
@@ -103,3 +103,34 @@ class Module:
     def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Yield observations; never send to an address ctx.scope does not allow."""
         raise NotImplementedError
+
+
+T = TypeVar("T")
+
+
+async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Observation]]], limit: int,
+                  on_error: Callable[[T, Exception], None] | None = None) -> AsyncIterator[Observation]:
+    """Run worker over items, at most limit at once, yielding observations as each finishes.
+
+    A worker exception goes to on_error (the item yields nothing) so one host never ends the sweep.
+    """
+    sem = asyncio.Semaphore(max(1, limit))
+
+    async def one(item: T) -> list[Observation]:
+        async with sem:
+            try:
+                return await worker(item)
+            except Exception as e:
+                if on_error is None:
+                    raise
+                on_error(item, e)
+                return []
+
+    tasks = [asyncio.ensure_future(one(i)) for i in items]
+    try:
+        for fut in asyncio.as_completed(tasks):
+            for o in await fut:
+                yield o
+    finally:
+        for t in tasks:
+            t.cancel()

@@ -18,14 +18,14 @@ import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import mmh3
 from cryptography import x509
 
-from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
 from scanner.models import Observation
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -363,34 +363,6 @@ async def exchange(ip: str, port: int, request: bytes, *, tls: bool, timeout: fl
 
 
 T = TypeVar("T")
-
-
-async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Observation]]], limit: int,
-                  on_error: Callable[[T, Exception], None] | None = None) -> AsyncIterator[Observation]:
-    """Run worker over items, at most limit at once, yielding observations as each finishes.
-
-    A worker exception goes to on_error (the item yields nothing) so one host never ends the sweep.
-    """
-    sem = asyncio.Semaphore(max(1, limit))
-
-    async def one(item: T) -> list[Observation]:
-        async with sem:
-            try:
-                return await worker(item)
-            except Exception as e:
-                if on_error is None:
-                    raise
-                on_error(item, e)
-                return []
-
-    tasks = [asyncio.ensure_future(one(i)) for i in items]
-    try:
-        for fut in asyncio.as_completed(tasks):
-            for o in await fut:
-                yield o
-    finally:
-        for t in tasks:
-            t.cancel()
 
 
 HOST_CONCURRENCY = 64   # hosts probed at once

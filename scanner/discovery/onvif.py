@@ -22,8 +22,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.http import fan_out
+from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
 from scanner.models import Observation
 
 #: Ports tried for the device service when discovery gave no XAddr (protocols.md s7 "ONVIF ports seen").

@@ -15,8 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.http import fan_out
+from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
 from scanner.models import Observation
 
 RTSP_PORTS: frozenset[int] = frozenset({554, 8554, 10554})

@@ -13,8 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, ClassVar
 
-from scanner.discovery.base import DecodeError, Module, ScanContext
-from scanner.discovery.http import fan_out
+from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
 from scanner.models import Observation
 
 SNMP_PORT = 161
