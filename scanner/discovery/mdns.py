@@ -24,6 +24,7 @@ from zeroconf._protocol.incoming import DNSIncoming
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.wsd import normalize_mac
 from scanner.models import Observation
 
 PORT = 5353
@@ -53,6 +54,9 @@ SERVICE_TYPES: tuple[str, ...] = (
 )
 
 _TYPE_PTR, _TYPE_SRV, _TYPE_TXT, _TYPE_A = 12, 33, 16, 1
+
+
+MAC_TXT_KEYS = frozenset({"macaddress", "mac"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +155,11 @@ def to_observations(parsed: MdnsService, ip: str, mac: str | None) -> list[Obser
 
     out = [ob("mdns.service", parsed.service_type), ob("mdns.name", parsed.instance)]
     out.extend(ob("mdns.txt", t) for t in parsed.txt)
+    for t in parsed.txt:
+        key, _, value = t.partition("=")
+        # a TXT entry that states the device's MAC (Axis: macaddress=ACCC8E3C0419; protocols.md s5)
+        if key.strip().lower() in MAC_TXT_KEYS and (m := normalize_mac(value)) is not None:
+            out.append(ob("mac", m))
     if parsed.server:
         out.append(ob("hostname", parsed.server))
     return out
@@ -177,7 +186,7 @@ class Mdns(Module):
     """Browse the camera service types on the scan interface for a window; resolve each instance."""
 
     name: ClassVar[str] = "mdns"
-    signals: ClassVar[frozenset[str]] = frozenset({"mdns.service", "mdns.name", "mdns.txt", "hostname"})
+    signals: ClassVar[frozenset[str]] = frozenset({"mdns.service", "mdns.name", "mdns.txt", "hostname", "mac"})
     per_link: ClassVar[bool] = True
     phase: ClassVar[int] = 1
 

@@ -30,6 +30,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from scanner.discovery.base import DecodeError, HostInfo, Module, ScanContext
+from scanner.macaddr import normalise_mac
 from scanner.models import Observation
 
 T = TypeVar("T")
@@ -175,12 +176,8 @@ def parse_reply(data: bytes) -> WsdReply:
 
 
 def normalize_mac(text: str) -> str | None:
-    """aa:bb:cc:dd:ee:ff (lower case) from any common notation, or None if it is not 12 hex digits."""
-    hexdigits = re.sub(r"[\s:.\-]", "", text.strip())
-    if len(hexdigits) != 12 or not re.fullmatch(r"[0-9A-Fa-f]{12}", hexdigits):
-        return None
-    h = hexdigits.lower()
-    return ":".join(h[i:i + 2] for i in range(0, 12, 2))
+    """aa:bb:cc:dd:ee:ff from any common notation, or None (scanner.macaddr.normalise_mac)."""
+    return normalise_mac(text)
 
 
 def plausible_unicast_mac(mac: str) -> bool:

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.match.engine import Engine, identification_to_dict, normalise_mac
+from scanner.macaddr import normalise_mac
+from scanner.match.engine import Engine, identification_to_dict
 from scanner.models import Identification, Observation
 
 
