@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from typing import Any
 
 from zeroconf import IPVersion
@@ -41,15 +42,18 @@ class MdnsAdvertiser:
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Open the sockets in the namespace and register (announcements continue in the background)."""
+        """Open the sockets in the namespace and register every service (its names probed and owned)
+        before returning, so a host counted as up answers mDNS queries; announcements go on in the
+        background."""
         with entered(self.ctx.host.netns):
             self.zc = AsyncZeroconf(interfaces=[self.ctx.host.ip], ip_version=IPVersion.V4Only)
-        self.task = asyncio.create_task(self._register())
+        announcing = await asyncio.gather(*(self.zc.async_register_service(info, allow_name_change=False)
+                                            for info in self.infos))
+        self.task = asyncio.create_task(self._announce(list(announcing)))
 
-    async def _register(self) -> None:
-        assert self.zc is not None
-        waits = [await self.zc.async_register_service(info, allow_name_change=False) for info in self.infos]
-        await asyncio.gather(*waits)
+    @staticmethod
+    async def _announce(announcing: list[Awaitable[object]]) -> None:
+        await asyncio.gather(*announcing)
 
     async def close(self) -> None:
         """Unregister (sends goodbyes) and close the sockets."""
