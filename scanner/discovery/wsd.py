@@ -376,24 +376,22 @@ async def receive(sock: socket.socket, sending: asyncio.Task[None], window: floa
         yield data, addr[0], addr[1]
 
 
-async def query_link(ctx: ScanContext, module: str, probe: bytes, group: tuple[str, int], window: float,
-                     decode: Callable[[bytes], T], key: Callable[[T], str], what: str,
-                     repeat: int = MULTICAST_REPEAT) -> AsyncIterator[tuple[T, str]]:
-    """Send probe to the group `repeat` times (and once to every known in-scope host); yield each new
-    (decoded reply, source ip) once per (key, ip). Out-of-scope and undecodable replies are recorded."""
+Send = tuple[bytes, tuple[str, int]]
+
+
+async def link_replies(ctx: ScanContext, module: str, rounds: list[list[Send]], window: float,
+                       decode: Callable[[bytes], T], what: str) -> AsyncIterator[tuple[T, str]]:
+    """Send each round of (datagram, address) REPEAT_GAP apart from one socket on the scan interface;
+    yield (decoded reply, source ip) for in-scope replies. Out-of-scope and undecodable ones are recorded."""
     sock = open_socket(ctx, module)
     if sock is None:
         return
-    seen: set[tuple[str, str]] = set()
-    unicast = [ip for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
 
     async def sender() -> None:
-        for r in range(repeat):
-            await send(ctx, sock, probe, group, module)
-            if r == 0:
-                for ip in unicast:
-                    await send(ctx, sock, probe, (ip, group[1]), module)
-            if r + 1 < repeat:
+        for r, sends in enumerate(rounds):
+            for data, addr in sends:
+                await send(ctx, sock, data, addr, module)
+            if r + 1 < len(rounds):
                 await asyncio.sleep(REPEAT_GAP)
 
     task = asyncio.create_task(sender())
@@ -402,19 +400,29 @@ async def query_link(ctx: ScanContext, module: str, probe: bytes, group: tuple[s
             if not admit(ctx, module, ip):
                 continue
             try:
-                parsed = decode(data)
+                yield decode(data), ip
             except DecodeError as e:
                 ctx.stats.count(f"{module}.undecodable")
                 record_once(ctx, module, ip, f"undecodable {what} reply: {e}")
-                continue
-            k = (key(parsed), ip)
-            if k not in seen:
-                seen.add(k)
-                yield parsed, ip
         await task
     finally:
         task.cancel()
         sock.close()
+
+
+async def query_link(ctx: ScanContext, module: str, probe: bytes, group: tuple[str, int], window: float,
+                     decode: Callable[[bytes], T], key: Callable[[T], str], what: str,
+                     repeat: int = MULTICAST_REPEAT) -> AsyncIterator[tuple[T, str]]:
+    """Send probe to the group `repeat` times (and once to every known in-scope host); yield each new
+    (decoded reply, source ip) once per (key, ip)."""
+    unicast = [(probe, (ip, group[1])) for ip in sorted(ctx.hosts) if ctx.scope.allows(ip)]
+    rounds = [[(probe, group), *(unicast if r == 0 else [])] for r in range(repeat)]
+    seen: set[tuple[str, str]] = set()
+    async for parsed, ip in link_replies(ctx, module, rounds, window, decode, what):
+        k = (key(parsed), ip)
+        if k not in seen:
+            seen.add(k)
+            yield parsed, ip
 
 
 def admit(ctx: ScanContext, module: str, ip: str) -> bool:
@@ -471,45 +479,18 @@ class _WsdBase(Module):
         targets = self._targets(ctx)
         if not targets:
             return
-        name = self.name
-        sock = open_socket(ctx, name)
-        if sock is None:
-            return
+        repeat = MULTICAST_REPEAT if targets[0][0] == GROUP else 1
+        probes = [build_probe(t, f"urn:uuid:{uuid.uuid4()}") for t in self._variants()]
+        rounds = [[(p, addr) for addr in targets for p in probes] for _ in range(repeat)]
         seen: set[tuple[str, str]] = set()
-        task: asyncio.Task[None] | None = None
-        try:
-            async def sender() -> None:
-                repeat = MULTICAST_REPEAT if targets[0][0] == GROUP else 1
-                probes = [build_probe(t, f"urn:uuid:{uuid.uuid4()}") for t in self._variants()]
-                for r in range(repeat):
-                    for addr in targets:
-                        for p in probes:
-                            await send(ctx, sock, p, addr, name)
-                    if r + 1 < repeat:
-                        await asyncio.sleep(REPEAT_GAP)
-
-            task = asyncio.create_task(sender())
-            async for data, ip, _port in receive(sock, task, self.window):
-                if not admit(ctx, name, ip):
+        async for reply, ip in link_replies(ctx, self.name, rounds, self.window, parse_reply, "WS-Discovery"):
+            for m in reply.matches:
+                key = (m.epr or " ".join(m.xaddrs), ip)
+                if key in seen:
                     continue
-                try:
-                    reply = parse_reply(data)
-                except DecodeError as e:
-                    ctx.stats.count(f"{name}.undecodable")
-                    record_once(ctx, name, ip, f"undecodable WS-Discovery reply: {e}")
-                    continue
-                for m in reply.matches:
-                    key = (m.epr or " ".join(m.xaddrs), ip)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    for ob in self._record(ctx, m, ip):
-                        yield ob
-            await task
-        finally:
-            if task is not None:
-                task.cancel()
-            sock.close()
+                seen.add(key)
+                for ob in self._record(ctx, m, ip):
+                    yield ob
 
     def _record(self, ctx: ScanContext, m: WsdMatch, ip: str) -> list[Observation]:
         host = ctx.host(ip)
