@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from scanner.lab.services.auth import DigestChecker
 from scanner.lab.services.context import MAX_REQUEST_BYTES, READ_TIMEOUT_S, HostContext
+from scanner.lab.services.sockets import StreamService
 
 REASONS: Final = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",
                   400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -236,30 +237,19 @@ def encode_head(status: int, reason: str | None, headers: list[tuple[str, str]])
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
 
 
-class HttpServer:
+class HttpServer(StreamService):
     """Serves an HttpApp on one listening socket (plain or TLS) on the running loop."""
 
     def __init__(self, app: HttpApp, tls: ssl.SSLContext | None) -> None:
+        super().__init__()
         self.app = app
         self.tls = tls
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, sock: socket.socket) -> None:
         """Begin serving SOCK (already bound and listening, in the host's namespace)."""
         self.server = await asyncio.start_server(self._connection, sock=sock, ssl=self.tls,
                                                  ssl_handshake_timeout=10 if self.tls else None,
                                                  limit=MAX_REQUEST_BYTES)
-
-    async def close(self) -> None:
-        """Stop listening and drop open connections."""
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(BaseException):
-                await task
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

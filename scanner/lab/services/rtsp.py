@@ -15,6 +15,7 @@ from typing import Final
 from scanner.lab.services.auth import DigestChecker
 from scanner.lab.services.context import MAX_REQUEST_BYTES, READ_TIMEOUT_S, HostContext
 from scanner.lab.services.http import drip
+from scanner.lab.services.sockets import StreamService
 
 PORT: Final = 554
 MAX_REQUESTS: Final = 50
@@ -35,7 +36,7 @@ def parse_request(head: bytes) -> tuple[str, str, dict[str, str]]:
     return parts[0], parts[1], headers
 
 
-class RtspServer:
+class RtspServer(StreamService):
     """Answers OPTIONS, DESCRIBE (401 unless the operator's credentials are given) and refuses the rest."""
 
     def __init__(self, ctx: HostContext) -> None:
@@ -43,23 +44,12 @@ class RtspServer:
         self.spec = ctx.section("rtsp")
         user, password = ctx.host.credentials
         self.realm = ctx.render(str(self.spec.get("realm", "")))
+        super().__init__()
         self.digest = DigestChecker(self.realm, user, password, basic=self.spec.get("auth") == "basic")
-        self.server: asyncio.Server | None = None
-        self.tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, sock: socket.socket) -> None:
         """Serve SOCK (listening, in the host's namespace)."""
         self.server = await asyncio.start_server(self._connection, sock=sock, limit=MAX_REQUEST_BYTES)
-
-    async def close(self) -> None:
-        """Stop listening and drop open connections."""
-        if self.server is not None:
-            self.server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        for task in list(self.tasks):
-            with contextlib.suppress(BaseException):
-                await task
 
     def _date(self) -> str:
         if self.spec.get("date_style") == "hikvision":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 
 from scanner.lab.netns import socket_in
@@ -41,3 +43,21 @@ def udp_socket(netns: str, ip: str, port: int, groups: tuple[str, ...] = ()) -> 
         sock.close()
         raise
     return sock
+
+
+class StreamService:
+    """A TCP service on the running loop: its asyncio server and the connection tasks close() cancels."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.Server | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def close(self) -> None:
+        """Stop listening and drop open connections."""
+        if self.server is not None:
+            self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(BaseException):
+                await task
