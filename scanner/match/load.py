@@ -15,7 +15,8 @@ import yaml
 from scanner.errors import FingerprintError
 from scanner.signals import COMPOSITE, SIGNALS
 
-CATEGORIES: Final = ("camera", "nvr", "dvr", "anpr", "encoder", "bodyworn", "drone", "other", "unknown")
+#: `video`: a surveillance device whose kind (camera, recorder, ...) the evidence does not settle.
+CATEGORIES: Final = ("camera", "nvr", "dvr", "anpr", "encoder", "bodyworn", "drone", "video", "other", "unknown")
 SURVEILLANCE_CATEGORIES: Final = frozenset(CATEGORIES) - {"other", "unknown"}
 FIELD_GROUPS: Final = frozenset({"model", "firmware", "serial", "mac"})
 RELATIONS: Final = frozenset({"oem", "subsidiary", "former_subsidiary", "own_brand"})
