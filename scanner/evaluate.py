@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scanner.match.load import SURVEILLANCE_CATEGORIES
@@ -82,3 +84,83 @@ def score(truth: dict[str, Any], devices: Iterable[dict[str, Any]], *,
                 sc.misses.append(f"{t['ip']} ({t['persona']}): brand/maker {d['brand']}/{d['vendor']} != "
                                  f"{t['brand']}/{t['vendor']}")
     return sc
+
+
+#: The 23 best-known surveillance makers (issue 7): the held-out score reports them apart.
+BEST_KNOWN: frozenset[str] = frozenset({
+    "hikvision", "dahua", "huawei", "uniview", "axis", "hanwha", "bosch", "honeywell", "nuuo", "dji", "tiandy",
+    "milesight", "reolink", "vivotek", "mobotix", "geovision", "avigilon", "panasonic", "sony", "pelco",
+    "xiongmai", "kedacom", "tplink"})
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutCase:
+    """One held-out real device: its observations and the right answer."""
+
+    id: str
+    observations: tuple[tuple[str, str], ...]
+    vendor: str | None
+    category: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldoutAnswer:
+    """What the engine said about one held-out device."""
+
+    case: HoldoutCase
+    vendor: str | None
+    brand: str | None
+    category: str
+
+    @property
+    def counted(self) -> bool:
+        """Reported as surveillance kit (of any kind, `video` included)."""
+        return self.category in SURVEILLANCE_CATEGORIES
+
+    @property
+    def kind_right(self) -> bool:
+        """The category is right; a case whose source does not settle the kind (`video`) needs only counting."""
+        if self.case.category == "video":
+            return self.counted
+        return self.category == self.case.category
+
+
+def load_holdout(folder: Path) -> list[HoldoutCase]:
+    """Every case of every *.jsonl file in a held-out folder (tests/fixtures/holdout)."""
+    cases: list[HoldoutCase] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            d: dict[str, Any] = json.loads(line)
+            exp = d["expect"]
+            cases.append(HoldoutCase(
+                id=d["id"], observations=tuple((o["signal"], o["value"]) for o in d["observations"]),
+                vendor=exp["vendor"], category=exp["category"], source=d["source"]))
+    return cases
+
+
+def score_holdout(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
+    """Maker accuracy, counted rate, kind accuracy and false surveillance over held-out answers."""
+    rows = list(answers)
+    surv = [a for a in rows if a.case.category in SURVEILLANCE_CATEGORIES]
+    look = [a for a in rows if a.case.category not in SURVEILLANCE_CATEGORIES]
+    with_maker = [a for a in surv if a.case.vendor is not None]
+    best = [a for a in with_maker if a.case.vendor in BEST_KNOWN]
+    named = [a for a in rows if a.vendor is not None and a.case.vendor is not None]
+
+    def share(n: int, d: int) -> float | None:
+        return round(n / d, 4) if d else None
+
+    return {
+        "devices": len(rows), "surveillance_devices": len(surv), "lookalikes": len(look),
+        "maker_accuracy": share(sum(a.vendor == a.case.vendor for a in with_maker), len(with_maker)),
+        "maker_accuracy_best_known": share(sum(a.vendor == a.case.vendor for a in best), len(best)),
+        "best_known_devices": len(best),
+        "wrong_maker_rate": share(sum(a.vendor != a.case.vendor for a in named), len(named)),
+        "surveillance_counted_rate": share(sum(a.counted for a in surv), len(surv)),
+        "category_accuracy": share(sum(a.kind_right for a in surv), len(surv)),
+        "false_surveillance": sum(a.counted for a in look),
+        "false_surveillance_rate": share(sum(a.counted for a in look), len(look)),
+    }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +28,9 @@ class Observation:
         return d
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """One rule that fired on one observation, with what it concluded."""
+class Evidence(NamedTuple):
+    """One rule that fired on one observation, with what it concluded (immutable; a tuple because the
+    engine makes one per match and a frozen dataclass costs three times as much to build)."""
 
     rule_id: str
     signal: str

@@ -11,12 +11,15 @@ from typing import Any, Final
 from scanner.macaddr import normalise_mac
 from scanner.match.composite import ATTRIBUTE_FIELDS, PARSERS, CompositeError
 from scanner.match.index import KeyIndex, build
-from scanner.match.load import Database, ModelRule, Rule, load_database
+from scanner.match.load import SURVEILLANCE_CATEGORIES, Database, ModelRule, Rule, load_database
 from scanner.models import Evidence, Identification, Observation
 from scanner.signals import ATTRIBUTE_SIGNALS, COMPOSITE, SIGNALS
 
 MIN_VENDOR_SCORE: Final = 0.25     # below this no maker is named
 MIN_CATEGORY_SCORE: Final = 0.5    # a surveillance category needs at least this (one weak signal never does)
+MIN_KIND_SCORE: Final = 0.25       # once it is surveillance kit, this much says which kind (else `video`)
+MEMO_SIZE: Final = 65536          # (signal, value) answers remembered per engine
+MEMO_MAX_VALUE: Final = 2048      # longer values (page bodies, whole replies) are not remembered
 CONFLICT_SCORE: Final = 0.5        # a second maker this sure, with no OEM link, is reported as a conflict
 
 # Attribute source priorities (higher wins): operator-authenticated ONVIF beats discovery replies,
@@ -52,12 +55,17 @@ class _Candidate:
 class Engine:
     """A compiled fingerprint database; match() and identify() are pure and thread-safe."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, memo: int = MEMO_SIZE) -> None:
         self.db = db
+        # a site repeats itself (a hundred cameras send the same Server header): remember recent answers
+        self._memo: dict[tuple[str, str], tuple[tuple[Evidence, ...], dict[str, str]]] = {}
+        self._memo_size = memo
         keyed: dict[tuple[str, str | None], list[Rule]] = {}
         for r in db.rules:
             keyed.setdefault((r.signal, r.field), []).append(r)
         self._index: dict[tuple[str, str | None], KeyIndex[Rule]] = {k: build(v) for k, v in keyed.items()}
+        self._plain: dict[str, KeyIndex[Rule] | None] = {s: self._index.get((s, None)) for s in SIGNALS}
+        self._brand_factor: dict[str, float] = {}
         self._fields_for: dict[str, tuple[str, ...]] = {}
         for sig, fld in keyed:
             if fld is not None:
@@ -83,11 +91,25 @@ class Engine:
 
     def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
-        if signal not in SIGNALS:
-            raise ObservationError(f"unknown signal {signal!r}")
+        key = (signal, value)
+        got = self._memo.get(key)
+        if got is not None:
+            return list(got[0]), dict(got[1])
+        evs, parsed = self._match(signal, value)
+        if self._memo_size and len(value) <= MEMO_MAX_VALUE:
+            if len(self._memo) >= self._memo_size:
+                self._memo.clear()
+            self._memo[key] = (tuple(evs), parsed)
+            parsed = dict(parsed)
+        return evs, parsed
+
+    def _match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
+        try:
+            idx = self._plain[signal]
+        except KeyError:
+            raise ObservationError(f"unknown signal {signal!r}") from None
         out: list[Evidence] = []
         parsed: dict[str, str] = {}
-        idx = self._index.get((signal, None))
         if idx is not None:
             for rule, fields in idx.match(value):
                 out.append(self._evidence(rule, signal, value, fields, None))
@@ -260,16 +282,27 @@ class Engine:
         if by_model:
             return max(by_model, key=lambda e: e.confidence).category or "unknown"
         cat_scores: dict[str, float] = {}
+        surveillance = 0.0   # how sure we are that it is surveillance kit at all, whatever its kind
         for e in evidence:
             if e.category is None:
                 continue
             if e.vendor is not None and vendor is not None and e.vendor not in related:
                 continue
             cat_scores[e.category] = 1 - (1 - cat_scores.get(e.category, 0.0)) * (1 - e.confidence)
+            if e.category in SURVEILLANCE_CATEGORIES:
+                surveillance = 1 - (1 - surveillance) * (1 - e.confidence)
         if cat_scores:
-            cat, score = max(cat_scores.items(), key=lambda kv: kv[1])
-            if score >= MIN_CATEGORY_SCORE:
-                return cat
+            other = cat_scores.get("other", 0.0)
+            if surveillance >= MIN_CATEGORY_SCORE and surveillance > other:
+                # a video device: the most likely kind when any evidence names one, else `video`
+                kinds = [(s, c) for c, s in cat_scores.items() if c in SURVEILLANCE_CATEGORIES and c != "video"]
+                if kinds:
+                    best = max(kinds)
+                    if best[0] >= MIN_KIND_SCORE:
+                        return best[1]
+                return "video"
+            if other >= MIN_CATEGORY_SCORE:
+                return "other"
         if vendor is not None and not self.db.makers[vendor].surveillance:
             return "other"
         return "unknown"

@@ -1,0 +1,40 @@
+"""Benchmark: the engine on the held-out set of real devices (tests/fixtures/holdout), figures committed.
+
+Run: .venv/bin/python bench/holdout.py  (writes bench/results/holdout.json)
+Maker accuracy counts surveillance devices whose maker is public; the wrong-maker rate is over every
+device the engine named a maker for; `video` expectations need only be counted as surveillance.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from scanner.evaluate import BEST_KNOWN, HoldoutAnswer, load_holdout, score_holdout
+from scanner.match.engine import get_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    cases = load_holdout(ROOT / "tests" / "fixtures" / "holdout")
+    eng = get_engine()
+    answers = []
+    for c in cases:
+        ident = eng.identify(list(c.observations))
+        answers.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
+    res = score_holdout(answers)
+    res["database"] = {"version": eng.db.version, "makers": len(eng.db.makers), "rules": len(eng.db.rules),
+                       "model_rules": len(eng.db.model_rules)}
+    res["whole_devices"] = sum(len(c.observations) > 1 for c in cases)
+    res["surveillance_makers"] = dict(sorted(Counter(
+        c.vendor or "(unnamed)" for c in cases if c.category not in ("other", "unknown")).items()))
+    res["best_known_makers_present"] = sorted({c.vendor for c in cases if c.vendor in BEST_KNOWN})
+    out = ROOT / "bench" / "results" / "holdout.json"
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in res.items() if k != "surveillance_makers"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
