@@ -57,6 +57,27 @@ ATTRIBUTE_SIGNALS: Final[dict[str, str]] = {
 }
 
 
+#: Signal families, as coverage counts them (`camscan fingerprints coverage`); `mac` (an OUI) is none.
+FAMILIES: Final[dict[str, tuple[str, ...]]] = {
+    "http.server": ("http.server",),
+    "http.realm": ("http.www_authenticate",),
+    "http.title": ("http.title",),
+    "http.body": ("http.body", "http.path"),
+    "favicon": ("http.favicon_mmh3",),
+    "tls": ("tls.subject", "tls.issuer"),
+    "rtsp": ("rtsp.server", "rtsp.www_authenticate"),
+    "onvif": ("onvif.manufacturer", "onvif.model", "onvif.firmware", "onvif.serial", "onvif.hardware_id",
+              "wsd.scopes", "wsd.types", "wsd.epr", "wsd.xaddrs"),
+    "sadp/dhip": ("sadp.reply", "dhip.reply"),
+    "snmp": ("snmp.sysdescr", "snmp.sysobjectid", "snmp.sysname"),
+    "upnp": ("ssdp.server", "upnp.manufacturer", "upnp.model", "upnp.model_number"),
+    "mdns": ("mdns.service", "mdns.name", "mdns.txt"),
+    "hostname": ("hostname", "dhcp.vendor_class"),
+    "banner": ("ssh.banner", "telnet.banner"),
+}
+FAMILY_OF: Final[dict[str, str]] = {sig: fam for fam, sigs in FAMILIES.items() for sig in sigs}
+
+
 def is_signal(name: str) -> bool:
     """True when name is in the closed vocabulary."""
     return name in SIGNALS

@@ -1,4 +1,4 @@
-"""`camscan fingerprints check|match|stats`: inspect and verify the fingerprint database."""
+"""`camscan fingerprints check|match|stats|coverage`: inspect and verify the fingerprint database."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from scanner.evaluate import BEST_KNOWN
 from scanner.match.engine import get_engine
 from scanner.match.verify import check as check_db
+from scanner.match.verify import coverage as coverage_of
 from scanner.match.verify import stats_table, supported_markdown
+from scanner.signals import FAMILIES
 
 
 @click.group()
@@ -84,3 +87,44 @@ def stats(db: str | None, write: bool) -> None:
         out = Path(engine.db.root) / "SUPPORTED.md"
         out.write_text(supported_markdown(engine.db), encoding="utf-8")
         click.echo(f"wrote {out}")
+
+
+@fingerprints.command()
+@_db_opt
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--write/--no-write", default=False, help="Also rewrite fingerprints/SUPPORTED.md.")
+def coverage(db: str | None, fmt: str, write: bool) -> None:
+    """Per maker: the signal families with rules, as rules/real examples; model rules; OUI prefixes."""
+    engine = get_engine(db)
+    cov = coverage_of(engine.db)
+    if fmt == "json":
+        click.echo(json.dumps({
+            "schema": "camscan.coverage/1", "fingerprints_version": engine.db.version,
+            "makers": [{"maker": c.maker, "best_known": c.maker in BEST_KNOWN,
+                        "families": {f: {"rules": r, "examples": e} for f, (r, e) in c.families.items()},
+                        "models": {"rules": c.models[0], "examples": c.models[1]}, "ouis": c.ouis}
+                       for c in cov]}, indent=2))
+    else:
+        fams = list(FAMILIES)
+        table = Table(title="camscan fingerprint coverage: rules/real examples per signal family")
+        table.add_column("maker")
+        table.add_column("fam", justify="right")
+        for f in fams:
+            table.add_column(f.replace(".", ".\n"), justify="right")
+        table.add_column("models", justify="right")
+        table.add_column("ouis", justify="right")
+        for c in cov:
+            table.add_row(c.maker + (" *" if c.maker in BEST_KNOWN else ""), str(len(c.families)),
+                          *[f"{c.families[f][0]}/{c.families[f][1]}" if f in c.families else "" for f in fams],
+                          f"{c.models[0]}/{c.models[1]}" if c.models[0] else "", str(c.ouis or ""))
+        Console().print(table)
+        beyond = sum(1 for c in cov if c.beyond_oui)
+        five = [c.maker for c in cov if c.maker in BEST_KNOWN and len(c.families) >= 5]
+        short = sorted(BEST_KNOWN - set(five))
+        tail = f" (short: {', '.join(short)})" if short else ""
+        click.echo(f"makers with rules beyond their OUI: {beyond} of {len(cov)}; best-known makers (*) on at least "
+                   f"five families: {len(five)} of {len(BEST_KNOWN)}{tail}")
+    if write:
+        out = Path(engine.db.root) / "SUPPORTED.md"
+        out.write_text(supported_markdown(engine.db), encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)

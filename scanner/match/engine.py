@@ -303,8 +303,18 @@ class Engine:
                 return "video"
             if other >= MIN_CATEGORY_SCORE:
                 return "other"
-        if vendor is not None and not self.db.makers[vendor].surveillance:
-            return "other"
+        if vendor is not None:
+            maker = self.db.makers[vendor]
+            if not maker.surveillance:
+                return "other"
+            if maker.video_only:
+                # the maker makes nothing but video devices: named surely enough (by more than its OUI), it is one
+                named = 0.0
+                for e in evidence:
+                    if e.vendor == vendor and not e.rule_id.startswith("oui."):
+                        named = 1 - (1 - named) * (1 - e.confidence)
+                if named >= MIN_CATEGORY_SCORE:
+                    return "video"
         return "unknown"
 
     def concerns_for(self, vendor: str | None, brand: str | None,

@@ -26,6 +26,9 @@ _SLUG = re.compile(r"^[a-z0-9]+$")
 _OUI = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2}){2}(?::[0-9A-F])?(?::[0-9A-F]{2})?$")
 _GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
+_MAKER_KEYS: Final = frozenset({"maker", "name", "legal_name", "aliases", "surveillance", "video_only",
+                                "video_only_source", "oui", "rules", "models", "note"})
+
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -100,6 +103,7 @@ class Maker:
     oui_prefixes: tuple[str, ...]
     oui_confidence: float
     file: str
+    video_only: bool = False   # every networked product it makes is a video device (cameras, recorders, doorbells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +313,17 @@ def _model_rule(ctx: _Ctx, raw: Any, maker: str, idx: int) -> ModelRule:
                      _str(ctx, where, raw, "source"), ex, ctx.file)
 
 
+def _video_only(ctx: _Ctx, doc: dict[str, Any]) -> bool:
+    v = doc.get("video_only", False)
+    if not isinstance(v, bool):
+        raise ctx.fail("field 'video_only'", "must be true or false")
+    if v and not doc.get("video_only_source"):
+        raise ctx.fail("field 'video_only'", "needs 'video_only_source': where the product range is published")
+    if v and not doc.get("surveillance", True):
+        raise ctx.fail("field 'video_only'", "contradicts surveillance: false")
+    return v
+
+
 def _read(path: Path) -> Any:
     try:
         with path.open("rb") as f:
@@ -345,6 +360,9 @@ def load_database(root: Path | str | None = None) -> Database:
             continue
         if not isinstance(doc, dict):
             raise ctx.fail("top level", "must be a mapping")
+        extra = set(doc) - _MAKER_KEYS
+        if extra:
+            raise ctx.fail("top level", f"unknown fields {sorted(extra)}")
         slug = _str(ctx, "top level", doc, "maker")
         if slug != path.stem or not _SLUG.match(slug):
             raise ctx.fail("field 'maker'", f"{slug!r} must be a slug equal to the file name {path.stem!r}")
@@ -360,7 +378,7 @@ def load_database(root: Path | str | None = None) -> Database:
             _str(ctx, "top level", doc, "legal_name", required=False),
             _strlist(ctx, "top level", doc, "aliases"), bool(doc.get("surveillance", True)),
             _strlist(ctx, "oui", oui, "organisations"), prefixes,
-            _confidence(ctx, "oui", oui, DEFAULT_OUI_CONFIDENCE), path.name)
+            _confidence(ctx, "oui", oui, DEFAULT_OUI_CONFIDENCE), path.name, _video_only(ctx, doc))
         for i, r in enumerate(doc.get("rules") or []):
             rules.append(_rule(ctx, r, slug, i))
         for i, m in enumerate(doc.get("models") or []):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 
+from scanner.evaluate import BEST_KNOWN
 from scanner.match.composite import PARSERS, CompositeError
 from scanner.match.engine import Engine
 from scanner.match.index import build
 from scanner.match.load import Database, Rule
+from scanner.signals import FAMILIES, FAMILY_OF
 
 
 def _related(db: Database) -> set[frozenset[str]]:
@@ -91,6 +94,69 @@ def stats_table(db: Database) -> tuple[list[str], list[tuple[str, list[int]]]]:
     return cols, rows
 
 
+@dataclass(frozen=True, slots=True)
+class MakerCoverage:
+    """One maker's coverage: rules and real examples per signal family, model rules, OUI prefixes."""
+
+    maker: str
+    families: dict[str, tuple[int, int]]   # family -> (rules, examples)
+    models: tuple[int, int]                # (model rules, examples)
+    ouis: int
+
+    @property
+    def beyond_oui(self) -> bool:
+        """Something other than an OUI names this maker (a rule or a model rule)."""
+        return bool(self.families) or self.models[0] > 0
+
+
+def coverage(db: Database) -> list[MakerCoverage]:
+    """Per maker (brand rules count for their real maker): which signal families have rules, how many
+    real examples back them, model rules and OUI prefixes."""
+    fams: dict[str, dict[str, list[int]]] = {m: {} for m in db.makers}
+    for r in db.rules:
+        if r.maker is None:
+            continue
+        cell = fams[r.maker].setdefault(FAMILY_OF.get(r.signal, r.signal), [0, 0])
+        cell[0] += 1
+        cell[1] += len(r.examples)
+    models: dict[str, list[int]] = {m: [0, 0] for m in db.makers}
+    for mr in db.model_rules:
+        models[mr.maker][0] += 1
+        models[mr.maker][1] += len(mr.examples)
+    ouis = Counter(db.oui.values())
+    order = list(FAMILIES)
+    return [MakerCoverage(m, {f: (c[0], c[1]) for f, c in sorted(fams[m].items(), key=lambda kv: order.index(kv[0])
+                                                                    if kv[0] in order else len(order))},
+                          (models[m][0], models[m][1]), ouis.get(m, 0))
+            for m in sorted(db.makers)]
+
+
+def coverage_markdown(db: Database, best_known: frozenset[str]) -> list[str]:
+    """The coverage section of SUPPORTED.md: families per maker as rules/examples."""
+    cov = coverage(db)
+    fams = list(FAMILIES)
+    beyond = [c for c in cov if c.beyond_oui]
+    lines = [
+        "## Signal families per maker",
+        "",
+        "Each cell is `rules/real examples` for that maker on that family (brand rules count for the real maker).",
+        f"Makers with rules beyond their OUI: {len(beyond)} of {len(cov)}. Best-known makers (*) with rules on at",
+        f"least five families: {sum(1 for c in cov if c.maker in best_known and len(c.families) >= 5)} of "
+        f"{len(best_known)}.",
+        "",
+        "| maker | families | " + " | ".join(fams) + " | models | ouis |",
+        "|---|---|" + "---|" * (len(fams) + 2),
+    ]
+    for c in cov:
+        cells = [f"{c.families[f][0]}/{c.families[f][1]}" if f in c.families else "" for f in fams]
+        star = " *" if c.maker in best_known else ""
+        models = f"{c.models[0]}/{c.models[1]}" if c.models[0] else ""
+        lines.append(f"| {c.maker}{star} | {len(c.families)} | " + " | ".join(cells) + f" | {models} | "
+                     f"{c.ouis or ''} |")
+    lines.append("")
+    return lines
+
+
 def supported_markdown(db: Database) -> str:
     """The text of fingerprints/SUPPORTED.md (generated; a test fails when the committed file differs)."""
     cols, rows = stats_table(db)
@@ -110,6 +176,7 @@ def supported_markdown(db: Database) -> str:
     for name, vals in rows:
         lines.append(f"| {name} | " + " | ".join(str(v) if v else "" for v in vals) + " |")
     lines.append("")
+    lines += coverage_markdown(db, BEST_KNOWN)
     if db.brands:
         lines += ["## Brands and their real makers", "", "| brand | maker | relation | confidence |",
                   "|---|---|---|---|"]
