@@ -1,6 +1,7 @@
 """Benchmark: the engine on the held-out set of real devices (tests/fixtures/holdout), figures committed.
 
-Run: .venv/bin/python bench/holdout.py  (writes bench/results/holdout.json)
+Run: .venv/bin/python bench/holdout.py  (writes bench/results/holdout.json); `--misses` lists the misses
+on stderr instead, for the held-out set's keeper only (rule authors never read them).
 Maker accuracy counts surveillance devices whose maker is public; the wrong-maker rate is over every
 device the engine named a maker for; `video` expectations need only be counted as surveillance.
 """
@@ -8,11 +9,13 @@ device the engine named a maker for; `video` expectations need only be counted a
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 from scanner.evaluate import BEST_KNOWN, HoldoutAnswer, load_holdout, score_holdout
 from scanner.match.engine import get_engine
+from scanner.match.load import SURVEILLANCE_CATEGORIES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +34,14 @@ def main() -> None:
     res["surveillance_makers"] = dict(sorted(Counter(
         c.vendor or "(unnamed)" for c in cases if c.category not in ("other", "unknown")).items()))
     res["best_known_makers_present"] = sorted({c.vendor for c in cases if c.vendor in BEST_KNOWN})
+    if "--misses" in sys.argv:   # for the held-out set's keeper only: rule authors never read this
+        for a in answers:
+            if a.case.category in SURVEILLANCE_CATEGORIES and (not a.counted or not a.kind_right
+                                                               or a.vendor != a.case.vendor):
+                print(f"{a.case.id}: got {a.vendor}/{a.category}", file=sys.stderr)
+            elif a.case.category not in SURVEILLANCE_CATEGORIES and a.counted:
+                print(f"{a.case.id}: look-alike counted as {a.vendor}/{a.category}", file=sys.stderr)
+        return
     out = ROOT / "bench" / "results" / "holdout.json"
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps({k: v for k, v in res.items() if k != "surveillance_makers"}, indent=2))

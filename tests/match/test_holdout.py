@@ -1,7 +1,7 @@
 """Held-out evaluation: `identify` on real public devices the rule authors never tuned on.
 
-The set lives in tests/fixtures/holdout/*.jsonl (see its README). Rule authors must not read the
-expectations; on failure the tests print what the engine answered so they can see what to fix.
+The set lives in tests/fixtures/holdout/*.jsonl (see its README). Rule authors must not read it, so on
+failure the tests print figures only.
 `bench/holdout.py` writes the same figures to bench/results/holdout.json.
 """
 
@@ -22,6 +22,9 @@ HOLDOUT = Path(__file__).resolve().parents[1] / "fixtures" / "holdout"
 MIN_MAKER_ACCURACY = 0.9
 MIN_CATEGORY_ACCURACY = 0.8
 MIN_COUNTED = 0.9
+# Failures print figures only: rule authors must not see held-out cases. The set's keeper (never a rule
+# author) reads the misses with `bench/holdout.py --misses`.
+HOLD_DETAIL = "misses: bench/holdout.py --misses, for the held-out set's keeper only"
 
 
 CASES = load_holdout(HOLDOUT)
@@ -35,14 +38,6 @@ def answers() -> list[HoldoutAnswer]:
         ident = eng.identify(list(c.observations))
         out.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
     return out
-
-
-def _table(rows: list[HoldoutAnswer]) -> str:
-    lines = [f"{'id':<40} {'got vendor':<16} {'got brand':<12} {'got category':<12} signals"]
-    for a in rows:
-        sigs = ",".join(sorted({s for s, _ in a.case.observations}))
-        lines.append(f"{a.case.id:<40} {a.vendor or '-':<16} {a.brand or '-':<12} {a.category:<12} {sigs}")
-    return "\n".join(lines)
 
 
 def test_holdout_set_is_well_formed() -> None:
@@ -62,20 +57,12 @@ def test_holdout_set_is_well_formed() -> None:
 
 def test_no_non_surveillance_device_is_called_surveillance() -> None:
     wrong = [a for a in answers() if a.case.category not in SURVEILLANCE_CATEGORIES and a.counted]
-    assert not wrong, "non-surveillance devices identified as surveillance:\n" + _table(wrong)
+    assert not wrong, f"{len(wrong)} non-surveillance devices identified as surveillance ({HOLD_DETAIL})"
 
 
 def test_maker_counting_and_kind_on_surveillance_devices() -> None:
-    got = answers()
-    fig = score_holdout(got)
-    surv = [a for a in got if a.case.category in SURVEILLANCE_CATEGORIES]
-    maker_miss = [a for a in surv if a.case.vendor is not None and a.vendor != a.case.vendor]
-    uncounted = [a for a in surv if not a.counted]
-    kind_miss = [a for a in surv if a.counted and not a.kind_right]
-    report = (f"figures: {json.dumps(fig)}\n"
-              f"maker misses (engine answers only):\n{_table(maker_miss)}\n"
-              f"not counted as surveillance (engine answers only):\n{_table(uncounted)}\n"
-              f"counted, wrong kind (engine answers only):\n{_table(kind_miss)}")
+    fig = score_holdout(answers())
+    report = f"figures: {json.dumps(fig)} ({HOLD_DETAIL})"
     print(report)
     if (fig["maker_accuracy"] < MIN_MAKER_ACCURACY or fig["category_accuracy"] < MIN_CATEGORY_ACCURACY
             or fig["surveillance_counted_rate"] < MIN_COUNTED):
