@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Final
 
 from scanner.macaddr import normalise_mac
@@ -247,7 +246,13 @@ class Engine:
             concerns=self.concerns_for(vendor, brand, concern_lists),
             advisories=self.advisories_for(vendor, model, firmware),
             evidence=tuple(evidence), conflicts=conflicts,
-            oui_org=_ieee_org(mac) if mac else None)
+            oui_org=self.ieee_org(mac) if mac else None)
+
+    def ieee_org(self, mac: str) -> str | None:
+        """The IEEE MA-L organisation of a normalised MAC's prefix (bundled registry, never downloaded)."""
+        if int(mac[:2], 16) & 0x02:
+            return "locally administered (randomised or private)"
+        return self.db.ieee.get(mac.replace(":", "")[:6].upper())
 
     def _brand(self, vendor: str | None, evidence: list[Evidence]) -> str | None:
         if vendor is None:
@@ -357,19 +362,6 @@ def _best(cands: list[_Candidate], vendor: str | None) -> str | None:
     if not pool:
         return None
     return max(pool, key=lambda c: c.prio).value
-
-
-@lru_cache(maxsize=1)
-def _ieee() -> dict[str, str]:
-    from scanner.match.load import ieee_registry
-
-    return ieee_registry()
-
-
-def _ieee_org(mac: str) -> str | None:
-    if int(mac[:2], 16) & 0x02:
-        return "locally administered (randomised or private)"
-    return _ieee().get(mac.replace(":", "")[:6].upper())
 
 
 _ENGINE: dict[str, Engine] = {}

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import os
+import pickle
 import re
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -22,6 +26,7 @@ FIELD_GROUPS: Final = frozenset({"model", "firmware", "serial", "mac"})
 RELATIONS: Final = frozenset({"oem", "subsidiary", "former_subsidiary", "own_brand"})
 SPECIAL_FILES: Final = frozenset({"oem.yaml", "concerns.yaml", "advisories.yaml", "generic.yaml"})
 DEFAULT_OUI_CONFIDENCE: Final = 0.3
+CACHE_KEEP: Final = 8   # validated databases kept in the cache (one per fingerprint folder version)
 _SLUG = re.compile(r"^[a-z0-9]+$")
 _OUI = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2}){2}(?::[0-9A-F])?(?::[0-9A-F]{2})?$")
 _GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
@@ -160,6 +165,7 @@ class Database:
     advisories: tuple[Advisory, ...]
     oui: dict[str, str] = field(default_factory=dict)   # "AABBCC" (or 7/9 hex digits) -> maker slug
     oui_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix -> every claimant
+    ieee: dict[str, str] = field(default_factory=dict)   # the whole MA-L registry: "AABBCC" -> organisation
 
 
 def default_root() -> Path:
@@ -324,12 +330,11 @@ def _video_only(ctx: _Ctx, doc: dict[str, Any]) -> bool:
     return v
 
 
-def _read(path: Path) -> Any:
+def _read(name: str, data: bytes) -> Any:
     try:
-        with path.open("rb") as f:
-            return yaml.load(f, Loader=_Loader)
+        return yaml.load(data, Loader=_Loader)
     except yaml.YAMLError as e:
-        raise FingerprintError(f"{path.name}: not valid YAML: {e}") from None
+        raise FingerprintError(f"{name}: not valid YAML: {e}") from None
 
 
 def _normalise_prefix(ctx: _Ctx, where: str, p: str) -> str:
@@ -339,21 +344,94 @@ def _normalise_prefix(ctx: _Ctx, where: str, p: str) -> str:
     return up.replace(":", "")
 
 
-def load_database(root: Path | str | None = None) -> Database:
-    """Load every YAML file under root (default: default_root()); FingerprintError on the first problem."""
+def load_database(root: Path | str | None = None, *, cache: bool | None = None) -> Database:
+    """Load every YAML file under root (default: default_root()); FingerprintError on the first problem.
+
+    A database already validated with the same YAML bytes, loader code and IEEE registry is read back
+    from the user's cache (see cache_dir(); cache=False or CAMSCAN_FINGERPRINT_CACHE=0 turns it off).
+    """
     base = Path(root) if root is not None else default_root()
     if not base.is_dir():
         raise FingerprintError(f"fingerprint folder {base} does not exist")
-    files = sorted(base.glob("*.yaml"))
+    blobs = [(path, path.read_bytes()) for path in sorted(base.glob("*.yaml"))]
     digest = hashlib.sha256()
+    for path, data in blobs:
+        digest.update(path.name.encode() + b"\0" + data)
+    use_cache = cache if cache is not None else os.environ.get("CAMSCAN_FINGERPRINT_CACHE", "1") != "0"
+    key = _cache_key(digest.hexdigest()) if use_cache else None
+    if key is not None:
+        cached = _cache_read(key)
+        if cached is not None:
+            return dataclasses.replace(cached, root=str(base))
+    db = _parse(base, blobs, digest.hexdigest()[:12])
+    if key is not None:
+        _cache_write(key, db)
+    return db
+
+
+def cache_dir() -> Path:
+    """Where validated databases are cached: $XDG_CACHE_HOME/camscan (default ~/.cache/camscan)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "camscan"
+
+
+def _cache_key(yaml_digest: str) -> str | None:
+    try:
+        import netaddr.eui
+
+        reg = (Path(netaddr.eui.__file__).parent / "oui.txt").stat()
+        code = Path(__file__).read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256(yaml_digest.encode() + code + f"{reg.st_size}:{reg.st_mtime_ns}".encode()
+                       + sys.version.encode())
+    return h.hexdigest()[:32]
+
+
+def _cache_read(key: str) -> Database | None:
+    path = cache_dir() / f"fingerprints-{key}.pickle"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        dst = os.stat(path.parent)
+        # only a file this user wrote, in a folder nobody else can write (a pickle runs code when read)
+        if st.st_uid != os.getuid() or st.st_mode & 0o022 or dst.st_uid != os.getuid() or dst.st_mode & 0o022:
+            return None
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            db = pickle.load(f)
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    return db if isinstance(db, Database) else None
+
+
+def _cache_write(key: str, db: Database) -> None:
+    folder = cache_dir()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        kept = sorted(folder.glob("fingerprints-*.pickle"), key=lambda q: q.stat().st_mtime)
+        for old in kept[:-CACHE_KEEP + 1]:
+            old.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fingerprints-")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(db, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, folder / f"fingerprints-{key}.pickle")
+    except OSError:
+        return   # a read-only home only costs the next run its speed
+
+
+def _parse(base: Path, blobs: list[tuple[Path, bytes]], version: str) -> Database:
     makers: dict[str, Maker] = {}
     rules: list[Rule] = []
     model_rules: list[ModelRule] = []
     raw_special: dict[str, Any] = {}
-    for path in files:
-        data = path.read_bytes()
-        digest.update(path.name.encode() + b"\0" + data)
-        doc = _read(path)
+    for path, data in blobs:
+        doc = _read(path.name, data)
         ctx = _Ctx(path.name)
         if path.name in SPECIAL_FILES:
             raw_special[path.name] = doc
@@ -394,7 +472,7 @@ def load_database(root: Path | str | None = None) -> Database:
             rules.append(_rule(ctx, r, None, i))
     concerns = _load_concerns(raw_special.get("concerns.yaml"))
     advisories = _load_advisories(raw_special.get("advisories.yaml"))
-    db = Database(str(base), digest.hexdigest()[:12], makers, brands, tuple(rules), tuple(model_rules),
+    db = Database(str(base), version, makers, brands, tuple(rules), tuple(model_rules),
                   concerns, advisories)
     _cross_check(db)
     _resolve_ouis(db)
@@ -521,9 +599,9 @@ def ieee_registry() -> dict[str, str]:
 
 def _resolve_ouis(db: Database) -> None:
     by_org: dict[str, list[str]] = {}
-    if any(m.oui_organisations for m in db.makers.values()):
-        for prefix, org in ieee_registry().items():
-            by_org.setdefault(org, []).append(prefix)
+    db.ieee.update(ieee_registry())
+    for prefix, org in db.ieee.items():
+        by_org.setdefault(org, []).append(prefix)
     claims: dict[str, list[str]] = {}
     for m in db.makers.values():
         for org in m.oui_organisations:

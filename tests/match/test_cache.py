@@ -1,0 +1,67 @@
+"""The validated-database cache: same answers, invalidated by any YAML change, never read when others could write it."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from scanner.errors import FingerprintError
+from scanner.match.engine import Engine
+from scanner.match.load import cache_dir, load_database
+from tests.match.test_engine import write_db
+
+
+@pytest.fixture()
+def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    monkeypatch.delenv("CAMSCAN_FINGERPRINT_CACHE", raising=False)
+    return home / "camscan"
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("fingerprints-*.pickle")) if folder.exists() else []
+
+
+def test_second_load_comes_from_the_cache_with_the_same_answers(tmp_path: Path, cache_home: Path) -> None:
+    (tmp_path / "db").mkdir()
+    root = write_db(tmp_path / "db")
+    assert cache_dir() == cache_home
+    first = load_database(root)
+    assert len(_files(cache_home)) == 1
+    (cache_home / "marker").write_text("")   # the folder stays; a second write would not add a file
+    second = load_database(root)
+    assert second.version == first.version and second.rules == first.rules and second.oui == first.oui
+    obs = [("http.server", "AcmeWeb/1.2.3"), ("mac", "C0:56:E3:01:02:03")]
+    assert Engine(second).identify(obs) == Engine(first).identify(obs)
+    assert len(_files(cache_home)) == 1
+    assert (os.stat(cache_home).st_mode & 0o777) == 0o700
+
+
+def test_a_changed_yaml_is_parsed_again_and_errors_still_surface(tmp_path: Path, cache_home: Path) -> None:
+    (tmp_path / "db").mkdir()
+    root = write_db(tmp_path / "db")
+    load_database(root)
+    (root / "beta.yaml").write_text("maker: beta\nname: Beta\nrules: [{id: nope}]\n")
+    with pytest.raises(FingerprintError, match=r"beta\.yaml"):
+        load_database(root)
+
+
+def test_a_cache_file_others_can_write_is_ignored(tmp_path: Path, cache_home: Path) -> None:
+    (tmp_path / "db").mkdir()
+    root = write_db(tmp_path / "db")
+    real = load_database(root)
+    (path,) = _files(cache_home)
+    planted = pickle.dumps(dataclasses.replace(real, makers={}))
+    path.write_bytes(planted)
+    os.chmod(path, 0o666)
+    assert load_database(root).makers, "a world-writable cache file was unpickled"
+    path.write_bytes(planted)
+    os.chmod(path, 0o600)
+    assert not load_database(root).makers   # the same file, private to this user, is what the cache reads
+    path.write_bytes(b"not a pickle")
+    assert load_database(root).makers   # a broken cache file: parsed again, no error
