@@ -16,6 +16,7 @@ from re import _parser as _sre_parse  # type: ignore[attr-defined]
 from typing import Any, Generic, Protocol, TypeVar
 
 AT, AT_BEGINNING, LITERAL = _sre_constants.AT, _sre_constants.AT_BEGINNING, _sre_constants.LITERAL
+SUBPATTERN = _sre_constants.SUBPATTERN
 SRE_FLAG_IGNORECASE = _sre_constants.SRE_FLAG_IGNORECASE
 
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
@@ -59,17 +60,42 @@ def literal_lead(pattern: str) -> tuple[str, bool]:
     except (re.error, RecursionError):
         return "", False
     ci = bool(parsed.state.flags & SRE_FLAG_IGNORECASE)
-    items = list(parsed)
     out: list[str] = []
-    for op, arg in items:
+    for op, arg in list(parsed):
         if op is AT and arg is AT_BEGINNING:
             continue
         if op is LITERAL and arg < 128:
             out.append(chr(arg))
             continue
+        if op is SUBPATTERN and not out and not ci and arg[0] is None and arg[1] == SRE_FLAG_IGNORECASE:
+            # '^(?i:AXIS)...': a case-blind lead of its own; nothing after it can join a case-blind key
+            inner = [chr(a) for o, a in arg[3] if o is LITERAL and a < 128]
+            if inner and len(inner) == len(arg[3]):
+                return "".join(inner).lower(), True
         break
     lead = "".join(out)
     return (lead.lower() if ci else lead), ci
+
+
+def required_literal(pattern: str, least: int = 3) -> tuple[str, bool]:
+    """The longest ASCII text (at least `least` characters) every match of pattern contains, and whether
+    it compares case-blind; ('', False) when there is none. '(?s)^.*?"Brand":"AXIS"' gives '"Brand":"AXIS"'."""
+    try:
+        parsed: Any = _sre_parse.parse(pattern)
+    except (re.error, RecursionError):
+        return "", False
+    ci = bool(parsed.state.flags & SRE_FLAG_IGNORECASE)
+    best, run = "", []
+    for op, arg in [*list(parsed), (None, None)]:
+        if op is LITERAL and arg < 128:
+            run.append(chr(arg))
+            continue
+        if len(run) > len(best):
+            best = "".join(run)
+        run = []
+    if len(best) < least:
+        return "", False
+    return (best.lower() if ci else best), ci
 
 
 class CombinedRegex(Generic[R]):
@@ -151,6 +177,7 @@ class KeyIndex(Generic[R]):
         prefix: dict[int, dict[str, list[Hit[R]]]] = {}
         prefix_ci: dict[int, dict[str, list[Hit[R]]]] = {}
         lead: dict[tuple[int, bool], dict[str, list[_Single[R]]]] = {}
+        inside: dict[tuple[str, bool], list[_Single[R]]] = {}
         rest: list[R] = []
         size = 0
         for r in rules:
@@ -167,15 +194,20 @@ class KeyIndex(Generic[R]):
                 if text:
                     key = text[:LEAD]
                     lead.setdefault((len(key), ci), {}).setdefault(key, []).append(_Single(r, size))
+                    continue
+                text, ci = required_literal(r.pattern)
+                if text:   # searched-for rules (page markers, realms after the scheme): a substring test first
+                    inside.setdefault((text, ci), []).append(_Single(r, size))
                 else:
                     rest.append(r)
         self.size = size
         # flat (length, table, compare case-blind) lists: the hot loop touches only what exists
         fixed = tuple([(n, t, False) for n, t in prefix.items()] + [(n, t, True) for n, t in prefix_ci.items()])
         leads = tuple((n, t, ci) for (n, ci), t in lead.items())
+        needles = tuple((text, ci, tuple(group)) for (text, ci), group in inside.items())
         combined: CombinedRegex[R] | None = CombinedRegex(rest) if len(rest) > 1 else None
         single: _Single[R] | None = _Single(rest[0], 0) if len(rest) == 1 else None
-        needs_low = bool(equals_ci or prefix_ci or any(ci for _, _, ci in leads))
+        needs_low = bool(equals_ci or prefix_ci or any(ci for _, _, ci in leads) or any(ci for _, ci, _ in needles))
 
         def match(value: str) -> list[Hit[R]]:
             v = value.strip()
@@ -197,6 +229,12 @@ class KeyIndex(Generic[R]):
                 cands = ltab.get((low if ci else v)[:n])
                 if cands:
                     for c in cands:
+                        h = c.match(v)
+                        if h is not None:
+                            out.append(h)
+            for text, ci, group in needles:
+                if text in (low if ci else v):
+                    for c in group:
                         h = c.match(v)
                         if h is not None:
                             out.append(h)
