@@ -1,4 +1,4 @@
-"""The compiled index answers exactly what trying every rule one by one would (it only skips rules that cannot match)."""
+"""The compiled index answers exactly what trying every rule one by one would (it only skips hopeless rules)."""
 
 from __future__ import annotations
 
