@@ -118,8 +118,9 @@ def parse_persona(path: Path, raw: Any) -> Persona:
     if not _OUI.match(oui):
         raise _fail(path, "oui", f"{oui!r} is not 'AA:BB:CC' (upper-case hex)")
     services = raw["services"]
-    if not isinstance(services, list) or not services or not all(isinstance(s, str) for s in services):
-        raise _fail(path, "services", "must be a non-empty list of service names")
+    # an empty list is a host where nothing listens (it answers ARP and ICMP only, like a docked camera)
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services):
+        raise _fail(path, "services", "must be a list of service names")
     for service in services:
         if service not in SERVICES:
             raise _fail(path, "services", f"unknown service {service!r} (known: {sorted(SERVICES)})")
