@@ -142,9 +142,11 @@ class Engine:
         for n in self._oui_lengths:
             maker = self.db.oui.get(hexd[:n])
             if maker is not None:
-                m = self.db.makers[maker]
-                return Evidence(f"oui.{maker}", "mac", mac, maker, None, m.oui_confidence, None,
-                                (("mac", mac),))
+                conf = self.db.makers[maker].oui_confidence
+                brand = self.db.oui_brand.get(hexd[:n])
+                if brand is not None:   # a block registered in a brand's name (Ring LLC, Amcrest Technologies)
+                    conf *= self._link_conf.get(brand, 1.0)
+                return Evidence(f"oui.{maker}", "mac", mac, maker, brand, conf, None, (("mac", mac),))
         return None
 
     def match_model(self, model: str) -> list[tuple[ModelRule, tuple[tuple[str, str], ...]]]:

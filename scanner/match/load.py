@@ -123,6 +123,8 @@ class Brand:
     evidence: str
     source: str
     aliases: tuple[str, ...]
+    oui_organisations: tuple[str, ...] = ()   # IEEE MA-L blocks registered in the brand's own name
+    oui_prefixes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,7 @@ class Database:
     oui: dict[str, str] = field(default_factory=dict)   # "AABBCC" (or 7/9 hex digits) -> maker slug
     oui_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix -> every claimant
     ieee: dict[str, str] = field(default_factory=dict)   # the whole MA-L registry: "AABBCC" -> organisation
+    oui_brand: dict[str, str] = field(default_factory=dict)   # prefix -> brand slug, for blocks in a brand's name
 
 
 def default_root() -> Path:
@@ -500,9 +503,17 @@ def _load_brands(doc: Any, rules: list[Rule]) -> dict[str, Brand]:
         if relation not in RELATIONS:
             raise ctx.fail(where, f"relation {relation!r} must be one of {sorted(RELATIONS)}")
         maker = _str(ctx, where, b, "maker")
+        oui = b.get("oui") or {}
+        if not isinstance(oui, dict) or set(oui) - {"organisations", "prefixes", "source"}:
+            raise ctx.fail(f"{where}: oui", "must be a mapping of organisations, prefixes and source")
+        prefixes = tuple(_normalise_prefix(ctx, f"{where}: oui.prefixes", p)
+                         for p in _strlist(ctx, f"{where}: oui", oui, "prefixes"))
+        if oui and not oui.get("source"):
+            raise ctx.fail(f"{where}: oui", "field 'source' is required")
         brands[slug] = Brand(slug, _str(ctx, where, b, "name"), maker, relation,
                              _confidence(ctx, where, b), _str(ctx, where, b, "evidence"),
-                             _str(ctx, where, b, "source"), _strlist(ctx, where, b, "aliases"))
+                             _str(ctx, where, b, "source"), _strlist(ctx, where, b, "aliases"),
+                             _strlist(ctx, f"{where}: oui", oui, "organisations"), prefixes)
         for j, r in enumerate(b.get("rules") or []):
             rule = _rule(ctx, r, maker, j, forced_brand=slug)
             rules.append(rule)
@@ -612,6 +623,14 @@ def _resolve_ouis(db: Database) -> None:
                 claims.setdefault(p, []).append(m.slug)
         for p in m.oui_prefixes:
             claims.setdefault(p, []).append(m.slug)
+    for b in db.brands.values():
+        for org in b.oui_organisations:
+            if org not in by_org:
+                raise FingerprintError(f"oem.yaml: brand {b.slug}: oui.organisations: {org!r} is not an "
+                                       "organisation name in the IEEE MA-L registry bundled with netaddr")
+        for p in [q for org in b.oui_organisations for q in by_org[org]] + list(b.oui_prefixes):
+            claims.setdefault(p, []).append(b.maker)
+            db.oui_brand[p] = b.slug
     for p, owners in claims.items():
         uniq = tuple(dict.fromkeys(owners))
         db.oui_claims[p] = uniq

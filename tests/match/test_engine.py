@@ -312,3 +312,19 @@ def test_model_rule_decides_category_even_against_stacked_protocol_hints(tmp_pat
     ident = eng.identify([("wsd.types", "dn:NetworkVideoTransmitter"), ("http.title", "Web Camera"),
                           ("onvif.model", "AC-N400"), ("onvif.manufacturer", "ShinyCam")])
     assert ident.category == "nvr"
+
+
+def test_a_block_registered_in_a_brands_name_gives_the_brand_and_the_real_maker(tmp_path: Path) -> None:
+    oem = OEM.replace("confidence: 0.8", "confidence: 0.9") + """    oui:
+      organisations: ["Amcrest Technologies"]
+      source: IEEE MA-L
+"""
+    eng = Engine(load_database(write_db(tmp_path, **{"oem.yaml": oem}), cache=False))
+    amcrest = next(p for p, org in eng.db.ieee.items() if org == "Amcrest Technologies")
+    mac = ":".join(amcrest[i:i + 2] for i in (0, 2, 4)) + ":01:02:03"
+    ident = eng.identify([("mac", mac)])
+    assert (ident.vendor, ident.brand, ident.category) == ("acme", "shiny", "unknown")
+    assert ident.confidence == round(0.3 * 0.9, 3)   # an OUI, weakened by how sure the brand link is
+    bad = oem.replace("Amcrest Technologies", "Amcrest Technologies Inc (typo)")
+    with pytest.raises(FingerprintError, match="brand shiny"):
+        load_database(write_db(tmp_path, **{"oem.yaml": bad}), cache=False)
