@@ -17,6 +17,12 @@ from scanner.signals import ATTRIBUTE_SIGNALS, COMPOSITE, SIGNALS
 MIN_VENDOR_SCORE: Final = 0.25     # below this no maker is named
 MIN_CATEGORY_SCORE: Final = 0.5    # a surveillance category needs at least this (one weak signal never does)
 MIN_KIND_SCORE: Final = 0.25       # once it is surveillance kit, this much says which kind (else `video`)
+MENTION_CONFIDENCE: Final = 0.4   # a device naming a maker in its own banner: names it, never makes a category
+#: Signals in which a device describes itself: a maker's name there (as a whole word) is a mention.
+MENTION_SIGNALS: Final = frozenset({
+    "http.server", "http.title", "http.www_authenticate", "rtsp.server", "rtsp.www_authenticate", "ssdp.server",
+    "upnp.manufacturer", "onvif.manufacturer", "snmp.sysdescr", "tls.subject", "tls.issuer", "telnet.banner",
+    "dhcp.vendor_class"})
 MEMO_SIZE: Final = 65536          # (signal, value) answers remembered per engine
 MEMO_MAX_VALUE: Final = 2048      # longer values (page bodies, whole replies) are not remembered
 CONFLICT_SCORE: Final = 0.5        # a second maker this sure, with no OEM link, is reported as a conflict
@@ -75,6 +81,7 @@ class Engine:
         self._related: set[frozenset[str]] = set()
         for b in db.brands.values():
             self._related.add(frozenset((b.slug, b.maker)))
+        self._mentions, self._mention_of = _mention_index(db)
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
             self._advisories.setdefault(a.maker, []).append((re.compile(a.models), a))
@@ -128,6 +135,12 @@ class Engine:
             ev = self.oui_evidence(value)
             if ev is not None:
                 out.append(ev)
+        if signal in MENTION_SIGNALS and self._mentions is not None and not any(e.vendor for e in out):
+            m = self._mentions.search(value)
+            if m is not None:
+                maker, brand = self._mention_of[m.group(1)]
+                conf = MENTION_CONFIDENCE * (self._link_conf.get(brand, 1.0) if brand else 1.0)
+                out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
         return out, parsed
 
     def oui_evidence(self, mac_text: str) -> Evidence | None:
@@ -357,6 +370,24 @@ class Engine:
             out.append({"id": a.id, "title": a.title, "severity": a.severity, "status": status,
                         "source": a.source})
         return tuple(out)
+
+
+def _mention_index(db: Database) -> tuple[re.Pattern[str] | None, dict[str, tuple[str, str | None]]]:
+    """One regex finding any maker's or brand's name (its aliases, as written) as a whole word."""
+    of: dict[str, tuple[str, str | None]] = {}
+    for m in db.makers.values():
+        for name in (m.name, *m.aliases):
+            of.setdefault(name, (m.slug, None))
+    for b in db.brands.values():
+        for name in (b.name, *b.aliases):
+            of.setdefault(name, (b.maker, b.slug))
+    # short or all-lower-case names are words, not names ("DH", "Mi", "zte"); stopwords are data
+    words = [n for n in of if n not in db.mention_stopwords and n != n.lower()
+             and (len(n) >= 4 or (len(n) == 3 and n.isupper()))]
+    if not words:
+        return None, of
+    alt = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9])({alt})(?![A-Za-z0-9])"), of
 
 
 def _best(cands: list[_Candidate], vendor: str | None) -> str | None:

@@ -169,6 +169,7 @@ class Database:
     oui_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)  # prefix -> every claimant
     ieee: dict[str, str] = field(default_factory=dict)   # the whole MA-L registry: "AABBCC" -> organisation
     oui_brand: dict[str, str] = field(default_factory=dict)   # prefix -> brand slug, for blocks in a brand's name
+    mention_stopwords: frozenset[str] = frozenset()   # aliases too common as words to count as a mention
 
 
 def default_root() -> Path:
@@ -473,10 +474,12 @@ def _parse(base: Path, blobs: list[tuple[Path, bytes]], version: str) -> Databas
             raise ctx.fail("top level", "must be a mapping")
         for i, r in enumerate(gen.get("rules") or []):
             rules.append(_rule(ctx, r, None, i))
+    stop = frozenset(_strlist(_Ctx("generic.yaml"), "top level", gen if isinstance(gen, dict) else {},
+                              "mention_stopwords"))
     concerns = _load_concerns(raw_special.get("concerns.yaml"))
     advisories = _load_advisories(raw_special.get("advisories.yaml"))
     db = Database(str(base), version, makers, brands, tuple(rules), tuple(model_rules),
-                  concerns, advisories)
+                  concerns, advisories, mention_stopwords=stop)
     _cross_check(db)
     _resolve_ouis(db)
     return db

@@ -328,3 +328,13 @@ def test_a_block_registered_in_a_brands_name_gives_the_brand_and_the_real_maker(
     bad = oem.replace("Amcrest Technologies", "Amcrest Technologies Inc (typo)")
     with pytest.raises(FingerprintError, match="brand shiny"):
         load_database(write_db(tmp_path, **{"oem.yaml": bad}), cache=False)
+
+
+def test_a_device_naming_its_maker_in_a_banner_names_it_weakly(engine: Engine) -> None:
+    ident = engine.identify([("http.title", "Acme Vision IP camera login")])
+    assert (ident.vendor, ident.category) == ("acme", "unknown")   # named, never counted on a mention alone
+    assert ident.evidence[0].rule_id == "mention.acme" and ident.confidence == 0.4
+    assert engine.identify([("http.title", "ShinyCam viewer")]).brand == "shiny"   # a brand's name: its maker
+    assert engine.identify([("http.title", "acme vision")]).vendor is None        # as written, a whole word
+    assert engine.identify([("http.title", "AcmeVisionary")]).vendor is None
+    assert engine.identify([("ssh.banner", "SSH-2.0-Acme Vision")]).vendor is None   # not a self-description
