@@ -81,7 +81,7 @@ class Engine:
         self._related: set[frozenset[str]] = set()
         for b in db.brands.values():
             self._related.add(frozenset((b.slug, b.maker)))
-        self._mentions, self._mention_of = _mention_index(db)
+        self._mentions = Mentions(db)
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
             self._advisories.setdefault(a.maker, []).append((re.compile(a.models), a))
@@ -135,10 +135,10 @@ class Engine:
             ev = self.oui_evidence(value)
             if ev is not None:
                 out.append(ev)
-        if signal in MENTION_SIGNALS and self._mentions is not None and not any(e.vendor for e in out):
-            m = self._mentions.search(value)
-            if m is not None:
-                maker, brand = self._mention_of[m.group(1)]
+        if signal in MENTION_SIGNALS and not any(e.vendor for e in out):
+            hit = self._mentions.find(value)
+            if hit is not None:
+                maker, brand = hit
                 conf = MENTION_CONFIDENCE * (self._link_conf.get(brand, 1.0) if brand else 1.0)
                 out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
         return out, parsed
@@ -372,22 +372,45 @@ class Engine:
         return tuple(out)
 
 
-def _mention_index(db: Database) -> tuple[re.Pattern[str] | None, dict[str, tuple[str, str | None]]]:
-    """One regex finding any maker's or brand's name (its aliases, as written) as a whole word."""
-    of: dict[str, tuple[str, str | None]] = {}
-    for m in db.makers.values():
-        for name in (m.name, *m.aliases):
-            of.setdefault(name, (m.slug, None))
-    for b in db.brands.values():
-        for name in (b.name, *b.aliases):
-            of.setdefault(name, (b.maker, b.slug))
-    # short or all-lower-case names are words, not names ("DH", "Mi", "zte"); stopwords are data
-    words = [n for n in of if n not in db.mention_stopwords and n != n.lower()
-             and (len(n) >= 4 or (len(n) == 3 and n.isupper()))]
-    if not words:
-        return None, of
-    alt = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9])({alt})(?![A-Za-z0-9])"), of
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+class Mentions:
+    """Finds a maker's or brand's name (as written in its aliases) as a whole word in a value.
+
+    Names are filed by their first word, so a value costs one pass over its words and a dict lookup each.
+    """
+
+    def __init__(self, db: Database) -> None:
+        of: dict[str, tuple[str, str | None]] = {}
+        for m in db.makers.values():
+            for name in (m.name, *m.aliases):
+                of.setdefault(name, (m.slug, None))
+        for b in db.brands.values():
+            for name in (b.name, *b.aliases):
+                of.setdefault(name, (b.maker, b.slug))
+        # short or all-lower-case names are words, not names ("DH", "Mi", "zte"); stopwords are data
+        self.names = {n: v for n, v in of.items() if n not in db.mention_stopwords and n != n.lower()
+                      and (len(n) >= 4 or (len(n) == 3 and n.isupper()))}
+        self._by_first: dict[str, list[tuple[str, re.Pattern[str] | None]]] = {}
+        for n in sorted(self.names, key=len, reverse=True):
+            first = _WORD.match(n)
+            if first is None:
+                continue
+            exact = first.group(0) == n   # a one-word name needs no second look
+            rx = None if exact else re.compile(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])")
+            self._by_first.setdefault(first.group(0), []).append((n, rx))
+
+    def find(self, value: str) -> tuple[str, str | None] | None:
+        """(maker, brand or None) of the first name the value mentions, longest name first."""
+        by_first = self._by_first
+        for word in _WORD.findall(value):
+            cands = by_first.get(word)
+            if cands:
+                for name, rx in cands:
+                    if rx is None or rx.search(value):
+                        return self.names[name]
+        return None
 
 
 def _best(cands: list[_Candidate], vendor: str | None) -> str | None:
