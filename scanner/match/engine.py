@@ -23,6 +23,12 @@ MENTION_SIGNALS: Final = frozenset({
     "http.server", "http.title", "http.www_authenticate", "rtsp.server", "rtsp.www_authenticate", "ssdp.server",
     "upnp.manufacturer", "onvif.manufacturer", "snmp.sysdescr", "tls.subject", "tls.issuer", "telnet.banner",
     "dhcp.vendor_class"})
+#: Signals whose free text may carry the device's model number as a word (a title "DS-7608NI-K2 login").
+MODEL_TEXT_SIGNALS: Final = frozenset({
+    "http.title", "http.server", "http.www_authenticate", "rtsp.server", "rtsp.www_authenticate", "ssdp.server",
+    "snmp.sysdescr", "snmp.sysname", "tls.subject", "tls.issuer", "telnet.banner", "hostname", "mdns.name",
+    "onvif.hardware_id"})
+_MODEL_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_/.+-]{2,47}")
 MEMO_SIZE: Final = 65536          # (signal, value) answers remembered per engine
 MEMO_MAX_VALUE: Final = 2048      # longer values (page bodies, whole replies) are not remembered
 CONFLICT_SCORE: Final = 0.5        # a second maker this sure, with no OEM link, is reported as a conflict
@@ -174,6 +180,7 @@ class Engine:
         evidence: list[Evidence] = []
         seen_ev: set[tuple[str, str, str | None]] = set()
         cands: dict[str, list[_Candidate]] = {"model": [], "firmware": [], "serial": [], "mac": []}
+        texts: list[str] = []
         for ob in observations:
             if isinstance(ob, Observation):
                 signal, value, obs_mac = ob.signal, ob.value, ob.mac
@@ -183,6 +190,8 @@ class Engine:
             if not isinstance(value, str):
                 raise ObservationError(f"value of {signal!r} must be a string")
             evs, parsed = self.match(signal, value)
+            if signal in MODEL_TEXT_SIGNALS:
+                texts.append(value)
             for ev in evs:
                 # the same fact seen twice (port 80 and 8080, multicast and directed) is one piece of evidence
                 key = (ev.rule_id, ev.value, ev.field)
@@ -251,8 +260,19 @@ class Engine:
             for v, s in sorted(scores.items(), key=lambda kv: -kv[1])
             if v != vendor and s >= CONFLICT_SCORE and v not in related)
 
-        category = self._category(vendor, related, evidence)
         model = _best(cands["model"], vendor)
+        if vendor is not None and texts:
+            # the named maker's own model numbering inside a title, banner, realm or certificate settles the kind
+            # (never the maker: a word that looks like another maker's part number names nobody)
+            for tok in dict.fromkeys(t for text in texts for t in model_tokens(text)):
+                if tok in seen_models:
+                    continue
+                for mr, _ in self._models.match(tok):
+                    if mr.maker in related:
+                        evidence.append(Evidence(mr.id, "model", tok, mr.maker, mr.brand, mr.confidence,
+                                                 mr.category))
+                        model = model or tok
+        category = self._category(vendor, related, evidence)
         firmware = _best(cands["firmware"], vendor)
         serial = _best(cands["serial"], vendor)
         return Identification(
@@ -370,6 +390,16 @@ class Engine:
             out.append({"id": a.id, "title": a.title, "severity": a.severity, "status": status,
                         "source": a.source})
         return tuple(out)
+
+
+def model_tokens(text: str) -> list[str]:
+    """Words of a free text that could be model numbers: letters and digits both, 4-48 characters."""
+    out = []
+    for m in _MODEL_TOKEN.finditer(text[:512]):
+        tok = m.group(0).rstrip("./-_+")
+        if len(tok) >= 4 and any(c.isdigit() for c in tok) and any(c.isalpha() for c in tok):
+            out.append(tok)
+    return out
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")

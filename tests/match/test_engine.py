@@ -338,3 +338,11 @@ def test_a_device_naming_its_maker_in_a_banner_names_it_weakly(engine: Engine) -
     assert engine.identify([("http.title", "acme vision")]).vendor is None        # as written, a whole word
     assert engine.identify([("http.title", "AcmeVisionary")]).vendor is None
     assert engine.identify([("ssh.banner", "SSH-2.0-Acme Vision")]).vendor is None   # not a self-description
+
+
+def test_the_named_makers_model_number_in_a_title_settles_the_kind_but_never_names_a_maker(engine: Engine) -> None:
+    ident = engine.identify([("http.server", "AcmeWeb/1.2.3"), ("http.title", "AC-N400 - Login")])
+    assert (ident.vendor, ident.category, ident.model) == ("acme", "nvr", "AC-N400")
+    assert any(e.rule_id == "acme.model.nvr" and e.value == "AC-N400" for e in ident.evidence)
+    alone = engine.identify([("http.title", "AC-N400 - Login")])
+    assert (alone.vendor, alone.category) == (None, "unknown")   # a word that looks like a part number: nobody
