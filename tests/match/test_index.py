@@ -6,7 +6,7 @@ import re
 from collections import defaultdict
 
 from scanner.match.engine import get_engine
-from scanner.match.index import build, literal_lead, required_literal
+from scanner.match.index import build, literal_lead, literal_leads, required_literal, required_literals
 from scanner.match.load import Rule
 from scanner.match.verify import example_value
 
@@ -56,3 +56,9 @@ def test_literal_leads_and_required_text() -> None:
     assert required_literal('^(?:Digest|Basic)\\b.*\\brealm="AXIS_(?:WS_)?') == ('realm="AXIS_', False)
     assert required_literal("^(?:a|b)c?") == ("", False)
     assert required_literal("^x(?:abcdef)?") == ("", False)   # optional text is never required
+    leads = literal_leads('^(?:Digest|Basic) realm="(?P<model>DS-)')
+    assert leads == (['Digest realm="DS-', 'Basic realm="DS-'], False)
+    assert required_literals('^Digest\\b.*realm="(?i:iPolis)') == (('realm="ipolis', True),)   # case-blind: wider
+    assert required_literals("^(?:Vivotek Camera|(?:Wireless )?Camera with)") == (
+        ("Vivotek Camera", False), ("Camera with", False))
+    assert required_literals("^(?=.*\\bO=Acme Inc\\b)") == (("O=Acme Inc", False),)
