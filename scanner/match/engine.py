@@ -16,6 +16,7 @@ from scanner.signals import ATTRIBUTE_SIGNALS, COMPOSITE, SIGNALS
 
 MIN_VENDOR_SCORE: Final = 0.25     # below this no maker is named
 MIN_CATEGORY_SCORE: Final = 0.5    # a surveillance category needs at least this (one weak signal never does)
+MOSTLY_SCORE: Final = 0.75         # how surely a video_mostly maker must be named (no OUI, no mention) to count
 MIN_KIND_SCORE: Final = 0.25       # once it is surveillance kit, this much says which kind (else `video`)
 MENTION_CONFIDENCE: Final = 0.4   # a device naming a maker in its own banner: names it, never makes a category
 #: Signals in which a device describes itself: a maker's name there (as a whole word) is a mention.
@@ -347,14 +348,18 @@ class Engine:
             maker = self.db.makers[vendor]
             if not maker.surveillance:
                 return "other"
-            if maker.video_only:
-                # the maker makes nothing but video devices: named surely enough (by more than its OUI), it is one
+            if maker.video_only or maker.video_mostly:
+                # the maker makes nothing (or next to nothing) but video devices, and its other lines are named
+                # by rules of their own: named surely enough by more than its OUI, this is one of its video devices
                 named = 0.0
                 for e in evidence:
-                    if e.vendor == vendor and not e.rule_id.startswith("oui."):
+                    if e.vendor == vendor and not e.rule_id.startswith(("oui.", "mention.")):
                         named = 1 - (1 - named) * (1 - e.confidence)
-                if named >= MIN_CATEGORY_SCORE:
-                    return "video"
+                contrary = maker.video_mostly and cat_scores.get("other", 0.0) > 0   # a hint of its other lines
+                if named >= (MIN_CATEGORY_SCORE if maker.video_only else MOSTLY_SCORE) and not contrary:
+                    hints = [(s, c) for c, s in cat_scores.items() if c in SURVEILLANCE_CATEGORIES and c != "video"]
+                    hint = max(hints) if hints else (0.0, "video")
+                    return hint[1] if hint[0] >= MIN_KIND_SCORE else "video"
         return "unknown"
 
     def concerns_for(self, vendor: str | None, brand: str | None,

@@ -32,7 +32,8 @@ _OUI = re.compile(r"^[0-9A-F]{2}(?::[0-9A-F]{2}){2}(?::[0-9A-F])?(?::[0-9A-F]{2}
 _GROUP_NAME = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 
 _MAKER_KEYS: Final = frozenset({"maker", "name", "legal_name", "aliases", "surveillance", "video_only",
-                                "video_only_source", "oui", "rules", "models", "note"})
+                                "video_only_source", "video_mostly", "video_mostly_source", "oui", "rules",
+                                "models", "note"})
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -109,6 +110,7 @@ class Maker:
     oui_confidence: float
     file: str
     video_only: bool = False   # every networked product it makes is a video device (cameras, recorders, doorbells)
+    video_mostly: bool = False  # nearly all it makes is video kit; its other lines are named by rules (`other`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,14 +325,14 @@ def _model_rule(ctx: _Ctx, raw: Any, maker: str, idx: int) -> ModelRule:
                      _str(ctx, where, raw, "source"), ex, ctx.file)
 
 
-def _video_only(ctx: _Ctx, doc: dict[str, Any]) -> bool:
-    v = doc.get("video_only", False)
+def _video_only(ctx: _Ctx, doc: dict[str, Any], key: str) -> bool:
+    v = doc.get(key, False)
     if not isinstance(v, bool):
-        raise ctx.fail("field 'video_only'", "must be true or false")
-    if v and not doc.get("video_only_source"):
-        raise ctx.fail("field 'video_only'", "needs 'video_only_source': where the product range is published")
+        raise ctx.fail(f"field '{key}'", "must be true or false")
+    if v and not doc.get(f"{key}_source"):
+        raise ctx.fail(f"field '{key}'", f"needs '{key}_source': where the product range is published")
     if v and not doc.get("surveillance", True):
-        raise ctx.fail("field 'video_only'", "contradicts surveillance: false")
+        raise ctx.fail(f"field '{key}'", "contradicts surveillance: false")
     return v
 
 
@@ -460,7 +462,8 @@ def _parse(base: Path, blobs: list[tuple[Path, bytes]], version: str) -> Databas
             _str(ctx, "top level", doc, "legal_name", required=False),
             _strlist(ctx, "top level", doc, "aliases"), bool(doc.get("surveillance", True)),
             _strlist(ctx, "oui", oui, "organisations"), prefixes,
-            _confidence(ctx, "oui", oui, DEFAULT_OUI_CONFIDENCE), path.name, _video_only(ctx, doc))
+            _confidence(ctx, "oui", oui, DEFAULT_OUI_CONFIDENCE), path.name, _video_only(ctx, doc, "video_only"),
+            _video_only(ctx, doc, "video_mostly"))
         for i, r in enumerate(doc.get("rules") or []):
             rules.append(_rule(ctx, r, slug, i))
         for i, m in enumerate(doc.get("models") or []):

@@ -346,3 +346,19 @@ def test_the_named_makers_model_number_in_a_title_settles_the_kind_but_never_nam
     assert any(e.rule_id == "acme.model.nvr" and e.value == "AC-N400" for e in ident.evidence)
     alone = engine.identify([("http.title", "AC-N400 - Login")])
     assert (alone.vendor, alone.category) == (None, "unknown")   # a word that looks like a part number: nobody
+
+
+def test_a_maker_that_makes_mostly_video_kit_counts_a_surely_named_device_as_video(tmp_path: Path) -> None:
+    mostly = ACME.replace("name: Acme Vision\n", "name: Acme Vision\nvideo_mostly: true\nvideo_mostly_source: test\n")
+    eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": mostly}), cache=False))
+    assert eng.identify([("http.server", "AcmeWeb/1.2.3")]).category == "video"     # 0.85, no category
+    assert eng.identify([("http.title", "Acme Vision login")]).category == "unknown"  # a mention is not sure
+    assert eng.identify([("mac", "C0:56:E3:01:02:03")]).category == "unknown"        # nor is an OUI
+    router = eng.identify([("http.server", "AcmeWeb/1.2.3"), ("snmp.sysdescr", "Acme Router OS 2")])
+    assert router.category == "other"                                                   # its other lines stay out
+    (tmp_path / "plain").mkdir()
+    plain = Engine(load_database(write_db(tmp_path / "plain"), cache=False))
+    assert plain.identify([("http.server", "AcmeWeb/1.2.3")]).category == "unknown"   # without the flag
+    with pytest.raises(FingerprintError, match="video_mostly_source"):
+        load_database(write_db(tmp_path, **{"acme.yaml": mostly.replace("video_mostly_source: test\n", "")}),
+                      cache=False)
