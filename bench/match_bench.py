@@ -68,8 +68,15 @@ def main() -> None:
     eng = Engine(db)
     rng = random.Random(7)
     known = [(r.signal, ex.value) for r in db.rules for ex in r.examples]
-    known += [("mac", f"{p[0:2]}:{p[2:4]}:{p[4:6]}:01:02:03") for p in list(db.oui)[:200] if len(p) == 6]
-    mix = [rng.choice(known) if rng.random() < 0.5 else rng.choice(UNKNOWN) for _ in range(50_000)]
+    ouis = [p for p in db.oui if len(p) == 6]
+
+    def one() -> tuple[str, str]:
+        if rng.random() < 0.1:   # every device has a MAC of its own: these never repeat
+            p = rng.choice(ouis) if rng.random() < 0.5 else f"{rng.randrange(1 << 24):06X}"
+            return "mac", f"{p[0:2]}:{p[2:4]}:{p[4:6]}:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
+        return rng.choice(known) if rng.random() < 0.5 else rng.choice(UNKNOWN)
+
+    mix = [one() for _ in range(50_000)]
     warm_rate = _rate(eng, mix)
     cold_rate = _rate(Engine(db, memo=0), mix)
     devices = [mix[i:i + 8] for i in range(0, 20_000, 8)]
