@@ -23,18 +23,29 @@ class Score:
     rebrands: int = 0
     rebrands_right: int = 0
     false_surveillance: int = 0
+    kind_hidden: int = 0          # surveillance devices whose model and kind nothing on the network shows
     misses: list[str] = field(default_factory=list)
 
     def rate(self, n: int) -> float:
         """n as a share of the surveillance devices in the truth."""
         return n / self.surveillance_truth if self.surveillance_truth else 1.0
 
+    def category_rate(self) -> float:
+        """Right kinds among the surveillance devices whose kind the network can show."""
+        n = self.surveillance_truth - self.kind_hidden
+        return self.category_right / n if n else 1.0
+
+    def model_rate(self) -> float:
+        """Right models among the surveillance devices whose model the network can show."""
+        n = self.surveillance_truth - self.kind_hidden
+        return self.model_right / n if n else 1.0
+
     def as_dict(self) -> dict[str, Any]:
         """Figures for a results file."""
         return {"surveillance_devices": self.surveillance_truth, "found": self.found,
                 "maker_accuracy": round(self.rate(self.maker_right), 4),
-                "model_accuracy": round(self.rate(self.model_right), 4),
-                "category_accuracy": round(self.rate(self.category_right), 4),
+                "model_accuracy": round(self.model_rate(), 4),
+                "category_accuracy": round(self.category_rate(), 4), "kind_hidden": self.kind_hidden,
                 "rebrands": self.rebrands, "rebrands_right": self.rebrands_right,
                 "false_surveillance": self.false_surveillance}
 
@@ -68,11 +79,17 @@ def score(truth: dict[str, Any], devices: Iterable[dict[str, Any]], *,
             sc.maker_right += 1
         else:
             sc.misses.append(f"{t['ip']} ({t['persona']}): maker {d['vendor']} != {t['vendor']}")
-        if _norm(d["model"]) == _norm(t["model"]):
+        if not t.get("kind_visible", True):
+            sc.kind_hidden += 1
+            sc.misses.append(f"{t['ip']} ({t['persona']}): model and kind not visible on the network (reported "
+                             f"{d['model']} {d['category']}, truly {t['model']} {t['category']})")
+        elif _norm(d["model"]) == _norm(t["model"]):
             sc.model_right += 1
         else:
             sc.misses.append(f"{t['ip']} ({t['persona']}): model {d['model']} != {t['model']}")
-        if d["category"] == t["category"]:
+        if not t.get("kind_visible", True):
+            pass
+        elif d["category"] == t["category"]:
             sc.category_right += 1
         else:
             sc.misses.append(f"{t['ip']} ({t['persona']}): category {d['category']} != {t['category']}")

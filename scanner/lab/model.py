@@ -19,6 +19,7 @@ class Persona:
     oui: str                       # "AA:BB:CC": MAC prefix given to the host
     services: tuple[str, ...]      # e.g. ("http", "https", "rtsp", "onvif", "wsd", "sadp", "snmp")
     hostile: bool = False
+    kind_visible: bool = True      # False: nothing on the network shows what kind of device it is
     spec: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 

@@ -47,7 +47,7 @@ _SLUG: Final = re.compile(r"^[a-z0-9]+$")
 _OUI: Final = re.compile(r"^[0-9A-F]{2}(:[0-9A-F]{2}){2}$")
 _NAME: Final = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _REQUIRED: Final = ("name", "vendor", "brand", "model", "firmware", "category", "oui", "services", "source")
-_ALLOWED_TOP: Final = frozenset((*_REQUIRED, "hostile", "spec", "notes"))
+_ALLOWED_TOP: Final = frozenset((*_REQUIRED, "hostile", "kind_visible", "spec", "notes"))
 
 
 class PersonaError(CamscanError):
@@ -109,6 +109,9 @@ def parse_persona(path: Path, raw: Any) -> Persona:
     hostile = raw.get("hostile", False)
     if not isinstance(hostile, bool):
         raise _fail(path, "hostile", "must be true or false")
+    kind_visible = raw.get("kind_visible", True)
+    if not isinstance(kind_visible, bool):
+        raise _fail(path, "kind_visible", "must be true or false")
     if (vendor is None) != (category == "other"):
         raise _fail(path, "vendor", "must be null exactly when category is 'other'")
     if hostile and vendor is not None:
@@ -157,6 +160,7 @@ def parse_persona(path: Path, raw: Any) -> Persona:
     assert model is not None and firmware is not None
     return Persona(name=name, vendor=vendor, brand=brand, model=model, firmware=firmware,
                    category=category, oui=oui, services=tuple(services), hostile=hostile,
+                   kind_visible=kind_visible,
                    spec={**spec, "source": source})
 
 

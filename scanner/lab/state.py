@@ -158,7 +158,7 @@ def truth(state: LabState, personas: Mapping[str, Persona]) -> dict[str, Any]:
         devices.append({
             "ip": h.ip, "mac": h.mac, "vendor": p.vendor, "brand": p.brand, "model": p.model,
             "firmware": h.firmware, "category": p.category, "persona": p.name,
-            "services": list(p.services), "hostile": p.hostile,
+            "services": list(p.services), "hostile": p.hostile, "kind_visible": p.kind_visible,
         })
     return {"profile": state.profile, "subnet": state.subnet, "scanner_ip": state.scanner_ip,
             "devices": devices}

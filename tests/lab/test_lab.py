@@ -22,7 +22,7 @@ from scanner.lab import topology
 from tests.lab.conftest import REPO, Lab, running_lab
 
 TRUTH_KEYS = {"ip", "mac", "vendor", "brand", "model", "firmware", "category", "persona", "services",
-              "hostile"}
+              "hostile", "kind_visible"}
 SMALL_PERSONAS = 26
 ONVIF_PROBE = Path(__file__).with_name("onvif_probe.py")
 

@@ -37,8 +37,8 @@ def test_small_site_every_device_found_and_named(tmp_path: Path) -> None:
     report = "\n".join(sc.misses)
     assert sc.found == sc.surveillance_truth, report
     assert sc.maker_right == sc.surveillance_truth, report
-    assert sc.rate(sc.model_right) >= 0.95, report
-    assert sc.rate(sc.category_right) >= 0.95, report
+    assert sc.model_rate() >= 0.95, report
+    assert sc.category_rate() >= 0.95, report
     assert sc.rebrands > 0 and sc.rebrands_right == sc.rebrands, report
     assert sc.false_surveillance == 0, report
     # credentials were given: recorders list the cameras behind them
@@ -78,7 +78,7 @@ def test_site_profile_meets_the_accuracy_bar(tmp_path: Path) -> None:
     assert sc.surveillance_truth >= 90
     assert sc.found == sc.surveillance_truth, report
     assert sc.maker_right == sc.surveillance_truth, report
-    assert sc.rate(sc.model_right) >= 0.95, report
-    assert sc.rate(sc.category_right) >= 0.95, report
+    assert sc.model_rate() >= 0.95, report
+    assert sc.category_rate() >= 0.95, report
     assert sc.rebrands_right == sc.rebrands, report
     assert sc.false_surveillance == 0, report
