@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from scanner.evaluate import BEST_KNOWN, HoldoutAnswer, load_holdout, score_holdout
+from scanner.inventory.resolve import identify
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
 
@@ -25,7 +26,7 @@ def main() -> None:
     eng = get_engine()
     answers = []
     for c in cases:
-        ident = eng.identify(list(c.observations))
+        ident = identify(eng, list(c.observations))
         answers.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
     res = score_holdout(answers)
     res["database"] = {"version": eng.db.version, "makers": len(eng.db.makers), "rules": len(eng.db.rules),

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from scanner.inventory.resolve import identify
 from scanner.match.engine import Engine
 from scanner.match.load import load_database
 
@@ -82,7 +83,7 @@ def main() -> None:
     devices = [mix[i:i + 8] for i in range(0, 20_000, 8)]
     t3 = time.perf_counter()
     for d in devices:
-        eng.identify(d)
+        identify(eng, d)
     ident_s = time.perf_counter() - t3
     res = {
         "python": platform.python_version(), "machine": platform.machine(),

@@ -17,6 +17,7 @@ from scanner.discovery import registry
 from scanner.discovery.base import Module, RateLimiter, ScanContext, ScanStats
 from scanner.errors import InputError
 from scanner.inventory.merge import DeviceGroup, build_devices, device_record
+from scanner.inventory.resolve import identify
 from scanner.match.engine import Engine
 from scanner.models import Observation
 from scanner.scope import Scope
@@ -230,7 +231,7 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
     for ip, h in ctx.hosts.items():   # live hosts that said nothing identifiable still belong in the inventory
         if ip not in seen and p.scope.allows(ip):
             extra = [Observation("mac", h.mac, ip=ip, source="arp")] if h.mac else []
-            ident = engine.identify(extra, req.concern_lists)
+            ident = identify(engine, extra, req.concern_lists)
             g = DeviceGroup(ips={ip}, observations=extra)
             devices.append(device_record(g, ident, open_ports=h.open_ports))
     devices.sort(key=lambda d: int(ipaddress.IPv4Address(d["ip"])))

@@ -8,7 +8,9 @@ from typing import TextIO
 
 import click
 
-from scanner.match.engine import Engine, ObservationError, get_engine, identification_to_dict
+from scanner.inventory.resolve import identification_to_dict
+from scanner.inventory.resolve import identify as resolve_device
+from scanner.match.engine import Engine, ObservationError, get_engine
 from scanner.models import Identification, Observation
 
 
@@ -92,7 +94,7 @@ def run_identify(stream: TextIO, out: TextIO, err: TextIO, engine: Engine, *, wh
             continue
         try:
             dev_id, obs = parse_line(line)
-            ident = engine.identify(obs, concern_lists)
+            ident = resolve_device(engine, obs, concern_lists)
         except (ValueError, ObservationError) as e:
             bad += 1
             err.write(f"camscan identify: line {n}: {e}\n")

@@ -7,8 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.inventory.resolve import identification_to_dict, identify
 from scanner.macaddr import normalise_mac
-from scanner.match.engine import Engine, identification_to_dict
+from scanner.match.engine import Engine
 from scanner.models import Identification, Observation
 
 
@@ -115,7 +116,7 @@ def build_devices(observations: Iterable[Observation], engine: Engine, *,
     lists = None if concern_lists is None else list(concern_lists)
     out: list[dict[str, Any]] = []
     for g in group_observations(observations):
-        ident = engine.identify(g.observations, lists)
+        ident = identify(engine, g.observations, lists)
         ports: set[int] = set()
         chans: list[dict[str, Any]] = []
         for ip in g.ips:

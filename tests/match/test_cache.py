@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import FingerprintError
+from scanner.inventory.resolve import identify
 from scanner.match.engine import Engine
 from scanner.match.load import cache_dir, load_database
 from tests.match.test_engine import write_db
@@ -37,7 +38,7 @@ def test_second_load_comes_from_the_cache_with_the_same_answers(tmp_path: Path, 
     second = load_database(root)
     assert second.version == first.version and second.rules == first.rules and second.oui == first.oui
     obs = [("http.server", "AcmeWeb/1.2.3"), ("mac", "C0:56:E3:01:02:03")]
-    assert Engine(second).identify(obs) == Engine(first).identify(obs)
+    assert identify(Engine(second), obs) == identify(Engine(first), obs)
     assert len(_files(cache_home)) == 1
     assert (os.stat(cache_home).st_mode & 0o777) == 0o700
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scanner.inventory.resolve import identify
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES, default_root
 from scanner.match.verify import check, supported_markdown
@@ -35,7 +36,7 @@ def test_no_single_weak_signal_makes_a_surveillance_device() -> None:
         if r.confidence >= 0.5:
             continue
         for ex in r.examples[:1]:
-            ident = eng.identify([(r.signal, ex.value)])
+            ident = identify(eng, [(r.signal, ex.value)])
             assert ident.category not in SURVEILLANCE_CATEGORIES, (r.id, ex.value, ident.category)
 
 
@@ -45,7 +46,7 @@ def test_an_oui_alone_never_makes_a_camera() -> None:
         if len(prefix) != 6:
             continue
         mac = ":".join([prefix[0:2], prefix[2:4], prefix[4:6], "12", "34", "56"])
-        ident = eng.identify([("mac", mac)])
+        ident = identify(eng, [("mac", mac)])
         assert ident.vendor == maker and ident.category not in SURVEILLANCE_CATEGORIES
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from scanner.errors import FingerprintError
+from scanner.inventory.resolve import identify
 from scanner.match.engine import Engine, normalise_mac, version_tuple
 from scanner.match.load import load_database
 from scanner.match.verify import check
@@ -147,14 +148,14 @@ def test_database_checks_clean(engine: Engine) -> None:
 
 
 def test_banner_names_maker_and_extracts_firmware(engine: Engine) -> None:
-    ident = engine.identify([("http.server", "AcmeWeb/1.2.3")])
+    ident = identify(engine, [("http.server", "AcmeWeb/1.2.3")])
     assert (ident.vendor, ident.brand, ident.firmware) == ("acme", "acme", "1.2.3")
     assert ident.confidence == pytest.approx(0.85)
     assert [e.rule_id for e in ident.evidence] == ["acme.http.server"]
 
 
 def test_oui_alone_names_card_maker_but_never_a_camera(engine: Engine) -> None:
-    ident = engine.identify([("mac", "44-19-B6-01-02-03"), ("http.title", "Web Camera")])
+    ident = identify(engine, [("mac", "44-19-B6-01-02-03"), ("http.title", "Web Camera")])
     assert ident.vendor == "acme"
     assert ident.brand is None           # only the network card is known
     assert ident.category == "unknown"   # OUI + one weak hint is not a camera
@@ -162,19 +163,19 @@ def test_oui_alone_names_card_maker_but_never_a_camera(engine: Engine) -> None:
 
 
 def test_locally_administered_mac_gets_no_oui_evidence(engine: Engine) -> None:
-    ident = engine.identify([("mac", "46:19:b6:01:02:03")])
+    ident = identify(engine, [("mac", "46:19:b6:01:02:03")])
     assert ident.vendor is None and ident.evidence == ()
 
 
 def test_brand_rule_resolves_real_maker(engine: Engine) -> None:
-    ident = engine.identify([("onvif.manufacturer", "shinycam"), ("onvif.model", "AC-C100")])
+    ident = identify(engine, [("onvif.manufacturer", "shinycam"), ("onvif.model", "AC-C100")])
     assert ident.vendor == "acme" and ident.brand == "shiny"
     assert ident.category == "camera" and ident.model == "AC-C100"
     assert ident.conflicts == ()
 
 
 def test_unrelated_makers_are_reported_as_conflict(engine: Engine) -> None:
-    ident = engine.identify([("http.server", "AcmeWeb/1.0"), ("http.server", "BetaServer")])
+    ident = identify(engine, [("http.server", "AcmeWeb/1.0"), ("http.server", "BetaServer")])
     assert ident.vendor == "beta"
     assert [c["vendor"] for c in ident.conflicts] == ["acme"]
 
@@ -183,7 +184,7 @@ def test_composite_sadp_reply_gives_model_firmware_mac(engine: Engine) -> None:
     xml = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><ProbeMatch><Uuid>X</Uuid><Types>inquiry</Types>"
            "<DeviceDescription>AC-N400</DeviceDescription><MAC>44-19-b6-aa-bb-cc</MAC>"
            "<SoftwareVersion>V4.1.2build 200101</SoftwareVersion></ProbeMatch>")
-    ident = engine.identify([("sadp.reply", xml)])
+    ident = identify(engine, [("sadp.reply", xml)])
     assert (ident.vendor, ident.model, ident.category) == ("acme", "AC-N400", "nvr")
     assert ident.firmware == "V4.1.2build 200101" and ident.mac == "44:19:b6:aa:bb:cc"
 
@@ -191,35 +192,35 @@ def test_composite_sadp_reply_gives_model_firmware_mac(engine: Engine) -> None:
 def test_hostile_composite_is_ignored_not_fatal(engine: Engine) -> None:
     bomb = ('<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]>'
             "<ProbeMatch><DeviceDescription>&b;</DeviceDescription></ProbeMatch>")
-    assert engine.identify([("sadp.reply", bomb)]).vendor is None
-    assert engine.identify([("dhip.reply", "\x00\x01{not json")]).vendor is None
+    assert identify(engine, [("sadp.reply", bomb)]).vendor is None
+    assert identify(engine, [("dhip.reply", "\x00\x01{not json")]).vendor is None
 
 
 def test_generic_protocol_fact_gives_category_without_maker(engine: Engine) -> None:
-    ident = engine.identify([("wsd.types", "dn:NetworkVideoTransmitter tds:Device")])
+    ident = identify(engine, [("wsd.types", "dn:NetworkVideoTransmitter tds:Device")])
     assert ident.vendor is None and ident.category == "camera"
 
 
 def test_model_rule_category_beats_generic_camera_type(engine: Engine) -> None:
-    ident = engine.identify([("wsd.types", "dn:NetworkVideoTransmitter"), ("onvif.model", "AC-N400"),
+    ident = identify(engine, [("wsd.types", "dn:NetworkVideoTransmitter"), ("onvif.model", "AC-N400"),
                              ("onvif.manufacturer", "ShinyCam")])
     assert ident.category == "nvr"
 
 
 def test_non_surveillance_product_is_other(engine: Engine) -> None:
-    ident = engine.identify([("snmp.sysdescr", "Acme Router OS 5.1"), ("mac", "44:19:b6:00:00:01")])
+    ident = identify(engine, [("snmp.sysdescr", "Acme Router OS 5.1"), ("mac", "44:19:b6:00:00:01")])
     assert ident.vendor == "acme" and ident.category == "other"
 
 
 def test_concerns_and_advisories(engine: Engine) -> None:
-    ident = engine.identify([("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
+    ident = identify(engine, [("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
                              ("onvif.firmware", "V1.5.0 build 1")])
     assert ident.concerns == ("testlist",)
     assert [(a["id"], a["status"]) for a in ident.advisories] == [("CVE-0000-0001", "affected")]
-    fixed = engine.identify([("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
+    fixed = identify(engine, [("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
                              ("onvif.firmware", "V2.0.1")])
     assert fixed.advisories == ()
-    assert engine.identify([("onvif.manufacturer", "ShinyCam")], concern_lists=[]).concerns == ()
+    assert identify(engine, [("onvif.manufacturer", "ShinyCam")], concern_lists=[]).concerns == ()
 
 
 def test_every_matching_regex_rule_is_reported(tmp_path: Path) -> None:
@@ -309,7 +310,7 @@ def test_model_rule_decides_category_even_against_stacked_protocol_hints(tmp_pat
     acme = ACME.replace("    regex: '^AC-N'\n    category: nvr\n",
                         "    regex: '^AC-N'\n    category: nvr\n    confidence: 0.7\n")
     eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": acme})))
-    ident = eng.identify([("wsd.types", "dn:NetworkVideoTransmitter"), ("http.title", "Web Camera"),
+    ident = identify(eng, [("wsd.types", "dn:NetworkVideoTransmitter"), ("http.title", "Web Camera"),
                           ("onvif.model", "AC-N400"), ("onvif.manufacturer", "ShinyCam")])
     assert ident.category == "nvr"
 
@@ -322,7 +323,7 @@ def test_a_block_registered_in_a_brands_name_gives_the_brand_and_the_real_maker(
     eng = Engine(load_database(write_db(tmp_path, **{"oem.yaml": oem}), cache=False))
     amcrest = next(p for p, org in eng.db.ieee.items() if org == "Amcrest Technologies")
     mac = ":".join(amcrest[i:i + 2] for i in (0, 2, 4)) + ":01:02:03"
-    ident = eng.identify([("mac", mac)])
+    ident = identify(eng, [("mac", mac)])
     assert (ident.vendor, ident.brand, ident.category) == ("acme", "shiny", "unknown")
     assert ident.confidence == round(0.3 * 0.9, 3)   # an OUI, weakened by how sure the brand link is
     bad = oem.replace("Amcrest Technologies", "Amcrest Technologies Inc (typo)")
@@ -331,34 +332,34 @@ def test_a_block_registered_in_a_brands_name_gives_the_brand_and_the_real_maker(
 
 
 def test_a_device_naming_its_maker_in_a_banner_names_it_weakly(engine: Engine) -> None:
-    ident = engine.identify([("http.title", "Acme Vision IP camera login")])
+    ident = identify(engine, [("http.title", "Acme Vision IP camera login")])
     assert (ident.vendor, ident.category) == ("acme", "unknown")   # named, never counted on a mention alone
     assert ident.evidence[0].rule_id == "mention.acme" and ident.confidence == 0.4
-    assert engine.identify([("http.title", "ShinyCam viewer")]).brand == "shiny"   # a brand's name: its maker
-    assert engine.identify([("http.title", "acme vision")]).vendor is None        # as written, a whole word
-    assert engine.identify([("http.title", "AcmeVisionary")]).vendor is None
-    assert engine.identify([("ssh.banner", "SSH-2.0-Acme Vision")]).vendor is None   # not a self-description
+    assert identify(engine, [("http.title", "ShinyCam viewer")]).brand == "shiny"   # a brand's name: its maker
+    assert identify(engine, [("http.title", "acme vision")]).vendor is None        # as written, a whole word
+    assert identify(engine, [("http.title", "AcmeVisionary")]).vendor is None
+    assert identify(engine, [("ssh.banner", "SSH-2.0-Acme Vision")]).vendor is None   # not a self-description
 
 
 def test_the_named_makers_model_number_in_a_title_settles_the_kind_but_never_names_a_maker(engine: Engine) -> None:
-    ident = engine.identify([("http.server", "AcmeWeb/1.2.3"), ("http.title", "AC-N400 - Login")])
+    ident = identify(engine, [("http.server", "AcmeWeb/1.2.3"), ("http.title", "AC-N400 - Login")])
     assert (ident.vendor, ident.category, ident.model) == ("acme", "nvr", "AC-N400")
     assert any(e.rule_id == "acme.model.nvr" and e.value == "AC-N400" for e in ident.evidence)
-    alone = engine.identify([("http.title", "AC-N400 - Login")])
+    alone = identify(engine, [("http.title", "AC-N400 - Login")])
     assert (alone.vendor, alone.category) == (None, "unknown")   # a word that looks like a part number: nobody
 
 
 def test_a_maker_that_makes_mostly_video_kit_counts_a_surely_named_device_as_video(tmp_path: Path) -> None:
     mostly = ACME.replace("name: Acme Vision\n", "name: Acme Vision\nvideo_mostly: true\nvideo_mostly_source: test\n")
     eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": mostly}), cache=False))
-    assert eng.identify([("http.server", "AcmeWeb/1.2.3")]).category == "video"     # 0.85, no category
-    assert eng.identify([("http.title", "Acme Vision login")]).category == "unknown"  # a mention is not sure
-    assert eng.identify([("mac", "C0:56:E3:01:02:03")]).category == "unknown"        # nor is an OUI
-    router = eng.identify([("http.server", "AcmeWeb/1.2.3"), ("snmp.sysdescr", "Acme Router OS 2")])
+    assert identify(eng, [("http.server", "AcmeWeb/1.2.3")]).category == "video"     # 0.85, no category
+    assert identify(eng, [("http.title", "Acme Vision login")]).category == "unknown"  # a mention is not sure
+    assert identify(eng, [("mac", "C0:56:E3:01:02:03")]).category == "unknown"        # nor is an OUI
+    router = identify(eng, [("http.server", "AcmeWeb/1.2.3"), ("snmp.sysdescr", "Acme Router OS 2")])
     assert router.category == "other"                                                   # its other lines stay out
     (tmp_path / "plain").mkdir()
     plain = Engine(load_database(write_db(tmp_path / "plain"), cache=False))
-    assert plain.identify([("http.server", "AcmeWeb/1.2.3")]).category == "unknown"   # without the flag
+    assert identify(plain, [("http.server", "AcmeWeb/1.2.3")]).category == "unknown"   # without the flag
     with pytest.raises(FingerprintError, match="video_mostly_source"):
         load_database(write_db(tmp_path, **{"acme.yaml": mostly.replace("video_mostly_source: test\n", "")}),
                       cache=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from scanner.evaluate import HoldoutAnswer, load_holdout, score_holdout
+from scanner.inventory.resolve import identify
 from scanner.match.engine import get_engine
 from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
 from scanner.signals import is_signal
@@ -38,7 +39,7 @@ def answers() -> list[HoldoutAnswer]:
     eng = get_engine()
     out = []
     for c in CASES:
-        ident = eng.identify(list(c.observations))
+        ident = identify(eng, list(c.observations))
         out.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
     return out
 
