@@ -28,8 +28,8 @@ truth = json.load(open(f"{out}/truth.json"))
 inv = json.load(open(f"{out}/inventory.json"))
 sc = score(truth, inv["devices"])
 print(f"against the lab's truth: {sc.found}/{sc.surveillance_truth} surveillance devices found, "
-      f"maker {sc.rate(sc.maker_right):.0%}, model {sc.rate(sc.model_right):.0%}, "
-      f"category {sc.rate(sc.category_right):.0%}, rebrands {sc.rebrands_right}/{sc.rebrands}, "
+      f"maker {sc.rate(sc.maker_right):.0%}, model {sc.model_rate():.0%}, "
+      f"category {sc.category_rate():.0%}, rebrands {sc.rebrands_right}/{sc.rebrands}, "
       f"{sc.false_surveillance} non-surveillance hosts miscounted")
 for m in sc.misses[:20]:
     print("  miss:", m)

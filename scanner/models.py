@@ -62,6 +62,51 @@ class Evidence(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class AdvisoryHit:
+    """A published vulnerability that fits a device: `affected` (firmware in range) or `possible`."""
+
+    id: str
+    title: str
+    severity: str
+    status: str
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (inventory and `camscan identify`)."""
+        return {"id": self.id, "title": self.title, "severity": self.severity, "status": self.status,
+                "source": self.source}
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Another maker the evidence also points at, with no OEM link to explain it."""
+
+    vendor: str
+    confidence: float
+    rules: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (inventory and `camscan identify`)."""
+        return {"vendor": self.vendor, "confidence": self.confidence, "rules": list(self.rules)}
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A camera a recorder reports behind it (ONVIF receiver or video source), as the recorder tells it."""
+
+    token: str
+    ip: str | None = None
+    maker: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the inventory's channels list)."""
+        return {"token": self.token, "ip": self.ip, "maker": self.maker, "model": self.model,
+                "firmware": self.firmware}
+
+
+@dataclass(frozen=True, slots=True)
 class Identification:
     """What the engine concludes about one device from all of its observations."""
 
@@ -74,7 +119,7 @@ class Identification:
     category: str
     confidence: float
     concerns: tuple[str, ...] = ()
-    advisories: tuple[dict[str, Any], ...] = ()
+    advisories: tuple[AdvisoryHit, ...] = ()
     evidence: tuple[Evidence, ...] = ()
-    conflicts: tuple[dict[str, Any], ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
     oui_org: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import dataclasses
 import json
 import subprocess
 import time
@@ -16,14 +16,13 @@ from scanner import __version__, caps
 from scanner.discovery import registry
 from scanner.discovery.base import Module, RateLimiter, ScanContext, ScanStats
 from scanner.errors import InputError
-from scanner.inventory.merge import DeviceGroup, build_devices, device_record
-from scanner.inventory.resolve import identify
+from scanner.inventory.build import HostFacts, build, site_info
+from scanner.inventory.records import Inventory, ScanError, ScanInfo
 from scanner.match.engine import Engine
 from scanner.models import Observation
 from scanner.scope import Scope
 from scanner.sites import Credentials, Site
 
-SCHEMA: Final = "camscan.inventory/1"
 DEFAULT_RATE: Final = 2000.0
 # nmap's own scanning replaces the native host discovery (ARP sweep, TCP connect probes).
 NMAP_REPLACES: Final = frozenset({"arp", "tcp"})
@@ -221,48 +220,29 @@ async def sweep(p: Plan, req: ScanRequest, log: Log,
 
 
 def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation], engine: Engine,
-              started: datetime, finished: datetime) -> dict[str, Any]:
-    """The inventory.json document (schema camscan.inventory/1)."""
-    open_ports = {ip: sorted(h.open_ports) for ip, h in ctx.hosts.items()}
-    channels = {ip: list(h.hints.get("channels", [])) for ip, h in ctx.hosts.items() if h.hints.get("channels")}
-    devices = build_devices(obs, engine, open_ports=open_ports, channels=channels,
-                            concern_lists=req.concern_lists)
-    seen = {d["ip"] for d in devices}
-    for ip, h in ctx.hosts.items():   # live hosts that said nothing identifiable still belong in the inventory
-        if ip not in seen and p.scope.allows(ip):
-            extra = [Observation("mac", h.mac, ip=ip, source="arp")] if h.mac else []
-            ident = identify(engine, extra, req.concern_lists)
-            g = DeviceGroup(ips={ip}, observations=extra)
-            devices.append(device_record(g, ident, open_ports=h.open_ports))
-    devices.sort(key=lambda d: int(ipaddress.IPv4Address(d["ip"])))
+              started: datetime, finished: datetime) -> Inventory:
+    """The scan's inventory (schema camscan.inventory/1)."""
+    hosts = {ip: HostFacts(h.mac, frozenset(h.open_ports), tuple(h.channels))
+             for ip, h in ctx.hosts.items() if p.scope.allows(ip)}
     site = req.site
-    return {
-        "schema": SCHEMA,
-        "site": {
-            "name": site.name if site else None,
-            "organisation": site.organisation if site else None,
-            "ranges": [{"cidr": r.cidr, "survey": r.survey, "vlan": r.vlan} for r in site.ranges] if site else [],
-        },
-        "scan": {
-            "started": started.isoformat(timespec="seconds"),
-            "finished": finished.isoformat(timespec="seconds"),
-            "targets": [str(n) for n in p.scope.targets],
-            "excluded": [str(n) for n in p.scope.excludes],
-            "modules": [m.name for m in p.modules],
-            "privileged": p.privileged,
-            "tool_version": __version__,
-            "fingerprints_version": engine.db.version,
-            "stats": {"addresses": p.scope.size(), "live_hosts": len(ctx.hosts), "devices": len(devices),
-                      "observations": len(obs), "seconds": round((finished - started).total_seconds(), 2),
-                      "engine": req.engine, "notes": p.notes, **ctx.stats.counters},
-            "errors": ctx.stats.errors,
-        },
-        "devices": devices,
-    }
+    info = ScanInfo(
+        started=started.isoformat(timespec="seconds"), finished=finished.isoformat(timespec="seconds"),
+        targets=tuple(str(n) for n in p.scope.targets), excluded=tuple(str(n) for n in p.scope.excludes),
+        modules=tuple(m.name for m in p.modules), privileged=p.privileged, tool_version=__version__,
+        fingerprints_version=engine.db.version,
+        stats={"addresses": p.scope.size(), "live_hosts": len(ctx.hosts), "observations": len(obs),
+               "seconds": round((finished - started).total_seconds(), 2), "engine": req.engine,
+               "notes": p.notes, **ctx.stats.counters},
+        errors=tuple(ScanError(e["module"], e["ip"], e["error"]) for e in ctx.stats.errors))
+    inv = build(obs, engine, info, site_info(site.name, site.organisation,
+                                             [(r.cidr, r.survey, r.vlan) for r in site.ranges]) if site else None,
+                hosts=hosts, concern_lists=req.concern_lists)
+    return dataclasses.replace(inv, scan=dataclasses.replace(info, stats={**info.stats,
+                                                                           "devices": len(inv.devices)}))
 
 
 def run(req: ScanRequest, engine: Engine, log: Log, scan_plan: Plan | None = None,
-        on_done: Log | None = None) -> dict[str, Any]:
+        on_done: Log | None = None) -> Inventory:
     """Plan (if not given), sweep and build the inventory; on_done(module) after each module finishes."""
     p = scan_plan or plan(req)
     for n in p.notes:

@@ -74,14 +74,14 @@ def explain(dev_id: str | None, ident: Identification, engine: Engine) -> str:
     else:
         lines.append("  no rule matched any observation")
     for c in ident.conflicts:
-        lines.append(f"  CONFLICT: {c['vendor']} also scores {c['confidence']} ({', '.join(c['rules'])}) "
+        lines.append(f"  CONFLICT: {c.vendor} also scores {c.confidence} ({', '.join(c.rules)}) "
                      "with no OEM link to explain it")
     lists = {x.id: x for x in db.concerns}
     for cid in ident.concerns:
         cl = lists[cid]
         lines.append(f"  concern: listed by {cl.name} ({cl.date}; {cl.source})")
     for a in ident.advisories:
-        lines.append(f"  advisory {a['id']} ({a['severity']}, {a['status']}): {a['title']}")
+        lines.append(f"  advisory {a.id} ({a.severity}, {a.status}): {a.title}")
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from datetime import UTC, datetime
@@ -13,8 +14,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scanner import report
+from scanner import __version__, report
 from scanner.errors import InputError
+from scanner.inventory.build import build
+from scanner.inventory.merge import ip_key
+from scanner.inventory.records import Inventory, ScanInfo
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
 from scanner.scan import DEFAULT_RATE, ScanRequest, plan, run
@@ -35,11 +39,11 @@ def _logger() -> Any:
     return log
 
 
-def print_summary(inv: dict[str, Any], why: bool = False) -> None:
+def print_summary(inv: Inventory, why: bool = False) -> None:
     """Terminal summary: surveillance devices by maker and category, then totals."""
     con = Console()
     cats = sorted(SURVEILLANCE_CATEGORIES)
-    t = Table(title=f"Surveillance devices by maker ({inv['site'].get('name') or 'ad-hoc scan'})")
+    t = Table(title=f"Surveillance devices by maker ({inv.site.name or 'ad-hoc scan'})")
     t.add_column("maker")
     for c in cats:
         t.add_column(c, justify="right")
@@ -47,22 +51,22 @@ def print_summary(inv: dict[str, Any], why: bool = False) -> None:
     for maker, counts, total in report.summary_rows(inv):
         t.add_row(maker, *[str(counts.get(c, "")) for c in cats], str(total))
     con.print(t)
-    devs = inv["devices"]
-    surv = sum(1 for d in devs if d["category"] in SURVEILLANCE_CATEGORIES)
-    other = sum(1 for d in devs if d["category"] == "other")
-    unknown = sum(1 for d in devs if d["category"] == "unknown")
-    st = inv["scan"]["stats"]
+    devs = inv.devices
+    surv = sum(1 for d in devs if d.category in SURVEILLANCE_CATEGORIES)
+    other = sum(1 for d in devs if d.category == "other")
+    unknown = sum(1 for d in devs if d.category == "unknown")
+    secs = inv.scan.stats.get("seconds")
     con.print(f"{len(devs)} hosts: {surv} surveillance devices, {other} other, {unknown} unidentified; "
-              f"{len(inv['scan']['errors'])} errors; {st.get('seconds', '?')}s")
+              f"{len(inv.scan.errors)} errors" + (f"; {secs}s" if secs is not None else ""))
     if why:
         for d in devs:
-            if d["category"] in SURVEILLANCE_CATEGORIES or d["vendor"]:
-                con.print(f"\n[bold]{d['ip']}[/bold] {d['vendor'] or '?'} / {d['brand'] or '-'} "
-                          f"{d['model'] or ''} {d['category']} ({d['confidence']})", highlight=False)
-                for e in sorted(d["evidence"], key=lambda e: -e["confidence"]):
-                    fld = f"[{e['field']}]" if e.get("field") else ""
-                    con.print(f"   {e['confidence']:.2f} {e['vendor'] or 'no maker'}: {e['signal']}{fld} = "
-                              f"{str(e['value'])[:90]!r} ({e['rule']})", highlight=False, markup=False)
+            if d.category in SURVEILLANCE_CATEGORIES or d.vendor:
+                con.print(f"\n[bold]{d.ip}[/bold] {d.vendor or '?'} / {d.brand or '-'} "
+                          f"{d.model or ''} {d.category} ({d.confidence})", highlight=False)
+                for e in sorted(d.evidence, key=lambda e: -e.confidence):
+                    fld = f"[{e.field}]" if e.field else ""
+                    con.print(f"   {e.confidence:.2f} {e.vendor or 'no maker'}: {e.signal}{fld} = "
+                              f"{str(e.value)[:90]!r} ({e.rule_id})", highlight=False, markup=False)
 
 
 @click.command()
@@ -135,7 +139,6 @@ def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, .
 def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
     """Identify devices from an existing nmap XML scan (-oX); sends nothing."""
     from scanner.discovery.nmap import observations_from_nmap_xml
-    from scanner.inventory.merge import build_devices
 
     fmts = report.parse_formats(formats)
     text = Path(xml_file).read_text(encoding="utf-8", errors="replace")
@@ -146,14 +149,12 @@ def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
     eng = get_engine()
     obs = [o for lst in per_host.values() for o in lst]
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    devices = build_devices(obs, eng)
-    inv = {"schema": "camscan.inventory/1", "site": {"name": None, "organisation": None, "ranges": []},
-           "scan": {"started": now, "finished": now, "targets": sorted(per_host), "excluded": [],
-                    "modules": ["nmap-import"], "privileged": False, "tool_version": __import__("scanner").__version__,
-                    "fingerprints_version": eng.db.version, "stats": {"hosts": len(per_host), "devices": len(devices),
-                                                                      "source": str(xml_file)},
-                    "errors": []},
-           "devices": devices}
+    info = ScanInfo(started=now, finished=now, targets=tuple(sorted(per_host, key=ip_key)), excluded=(),
+                    modules=("nmap-import",), privileged=False, tool_version=__version__,
+                    fingerprints_version=eng.db.version, stats={"hosts": len(per_host), "source": str(xml_file)})
+    inv = build(obs, eng, info)
+    inv = dataclasses.replace(inv, scan=dataclasses.replace(info, stats={**info.stats,
+                                                                           "devices": len(inv.devices)}))
     written = report.write(inv, Path(out_dir), fmts)
     print_summary(inv, why)
     for w in written:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from scanner.models import Observation
+from scanner.models import Channel, Observation
 from scanner.scope import Scope
 
 MAX_READ_BYTES = 256 * 1024      # cap on any single reply a module reads
@@ -26,7 +26,12 @@ class HostInfo:
     ip: str
     mac: str | None = None
     open_ports: set[int] = field(default_factory=set)
-    hints: dict[str, Any] = field(default_factory=dict)  # e.g. {"onvif_xaddr": "http://..."}
+    http_ports: set[int] = field(default_factory=set)      # web ports the device states (SADP/DHIP replies)
+    onvif_xaddrs: list[str] = field(default_factory=list)  # device-service addresses discovery named for it
+    wsd_epr: str | None = None                             # its WS-Discovery EndpointReference, once answered
+    onvif_service: str | None = None                       # the ONVIF device service that answered
+    clock_skew_s: float | None = None                      # its clock minus ours, from GetSystemDateAndTime
+    channels: list[Channel] = field(default_factory=list)  # cameras a recorder reports behind it
 
 
 @dataclass(slots=True)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.wsd import (
-    add_port_hint,
+    add_http_port,
     normalize_mac,
     plausible_unicast_mac,
     query_link,
@@ -117,7 +117,7 @@ class Dhip(Module):
             host = ctx.host(ip)
             if host.mac is None and parsed.mac:
                 host.mac = parsed.mac
-            add_port_hint(host, "http_ports", parsed.http_port)
+            add_http_port(host, parsed.http_port)
             ctx.stats.count("dhip.replies")
             for ob in to_observations(parsed, ip, host.mac):
                 yield ob

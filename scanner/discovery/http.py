@@ -20,7 +20,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import mmh3
 from cryptography import x509
@@ -482,7 +482,7 @@ class Http(Module):
 
     async def _host(self, ctx: ScanContext, ip: str) -> list[Observation]:
         h = ctx.host(ip)
-        ports = sorted(p for p in web_ports(h.open_ports, h.hints) if p not in NOT_HTTP_PORTS)
+        ports = sorted(p for p in web_ports(h.open_ports, h.http_ports) if p not in NOT_HTTP_PORTS)
         sem = asyncio.Semaphore(max(1, ctx.per_host_concurrency))
 
         async def guarded(port: int) -> list[Observation]:
@@ -498,20 +498,16 @@ class Http(Module):
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Probe each live in-scope host with open web ports; yield its observations."""
-        hosts = [ip for ip, h in list(ctx.hosts.items())
-                 if ctx.scope.allows(ip) and any(p not in NOT_HTTP_PORTS for p in web_ports(h.open_ports, h.hints))]
+        hosts = [ip for ip, h in list(ctx.hosts.items()) if ctx.scope.allows(ip)
+                 and any(p not in NOT_HTTP_PORTS for p in web_ports(h.open_ports, h.http_ports))]
         async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
                                lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
             yield o
 
 
-def web_ports(open_ports: Iterable[int], hints: dict[str, Any]) -> set[int]:
-    """Open ports plus the web ports a device stated in discovery (hints["http_ports"], from SADP/DHIP)."""
-    ports = set(open_ports)
-    stated = hints.get("http_ports")
-    if isinstance(stated, list):
-        ports.update(p for p in stated if isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536)
-    return ports
+def web_ports(open_ports: Iterable[int], stated: Iterable[int]) -> set[int]:
+    """Open ports plus the web ports a device stated in discovery (SADP/DHIP)."""
+    return set(open_ports) | {p for p in stated if 0 < p < 65536}
 
 
 def _dedupe(obs: Iterable[Observation]) -> list[Observation]:

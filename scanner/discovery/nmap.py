@@ -147,6 +147,7 @@ def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]
     for p in h.ports:
         if p.protocol != "tcp":
             continue
+        add("tcp.port", str(p.port), p.port)
         scripts = dict(p.scripts)
         signal = _service_signal(p)
         literal = False
@@ -211,7 +212,7 @@ class NmapEngine(Module):
     name: ClassVar[str] = "nmap"
     signals: ClassVar[frozenset[str]] = frozenset({
         "mac", "hostname", "http.server", "http.title", "http.www_authenticate", "rtsp.server",
-        "rtsp.www_authenticate", "ssh.banner", "telnet.banner"})
+        "rtsp.www_authenticate", "ssh.banner", "telnet.banner", "tcp.port"})
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False   # nmap falls back to connect scans when not root
     phase: ClassVar[int] = 1

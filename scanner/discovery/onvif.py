@@ -13,6 +13,7 @@ Every URL the device advertises is pinned back to the device's own address befor
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
-from scanner.models import Observation
+from scanner.models import Channel, Observation
 
 #: Ports tried for the device service when discovery gave no XAddr (protocols.md s7 "ONVIF ports seen").
 CANDIDATE_PORTS: tuple[int, ...] = (80, 8000, 8080, 2020, 8899)
@@ -161,15 +162,9 @@ def pin_url(url: str, ip: str) -> str | None:
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path or "/", u.query, ""))
 
 
-def xaddr_ports(hints: Mapping[str, Any], ip: str) -> list[int]:
-    """Device-service ports named by discovery hints (onvif_xaddr / onvif_xaddrs / wsd_xaddrs) for ip."""
-    raw: list[str] = []
-    for key in ("onvif_xaddr", "onvif_xaddrs", "wsd_xaddrs"):
-        v = hints.get(key)
-        if isinstance(v, str):
-            raw.extend(v.split())
-        elif isinstance(v, Iterable):
-            raw.extend(str(x) for x in v)
+def xaddr_ports(xaddrs: Iterable[str], ip: str) -> list[int]:
+    """Device-service ports on ip named by the XAddrs discovery recorded (each entry may list several)."""
+    raw = [x for entry in xaddrs for x in entry.split()]
     ports: list[int] = []
     for x in raw:
         try:
@@ -197,9 +192,9 @@ def host_credentials(creds: Mapping[str, Any], ip: str) -> tuple[str, str] | Non
 
 
 def channels_from(video_sources: Iterable[Mapping[str, Any]], receivers: Iterable[Mapping[str, Any]]
-                  ) -> list[dict[str, Any]]:
+                  ) -> list[Channel]:
     """A recorder's channels: one per receiver (camera IP from its media URI), else one per video source."""
-    out: list[dict[str, Any]] = []
+    out: list[Channel] = []
     for r in receivers:
         cfg = r.get("Configuration") or {}
         uri = _text(cfg.get("MediaUri")) if isinstance(cfg, Mapping) else ""
@@ -209,23 +204,22 @@ def channels_from(video_sources: Iterable[Mapping[str, Any]], receivers: Iterabl
                 host = urllib.parse.urlsplit(uri).hostname
             except ValueError:
                 host = None
-        out.append({"token": _text(r.get("Token")), "ip": host, "maker": None, "model": None,
-                    "firmware": None})
+        out.append(Channel(_text(r.get("Token")), host))
     if not out:
         for vs in video_sources:
-            out.append({"token": _text(vs.get("token") or vs.get("_token")), "ip": None, "maker": None,
-                        "model": None, "firmware": None})
+            out.append(Channel(_text(vs.get("token") or vs.get("_token"))))
     return out[:MAX_CHANNELS]
 
 
-def fill_channels(channels: list[dict[str, Any]], reported: Mapping[str, Mapping[str, str]]) -> None:
-    """Complete each channel whose camera IP answered this scan with what that camera itself reported."""
+def fill_channels(channels: list[Channel], reported: Mapping[str, Mapping[str, str]]) -> list[Channel]:
+    """Each channel whose camera IP answered this scan, completed with what that camera itself reported."""
+    out = []
     for ch in channels:
-        own = reported.get(ch.get("ip") or "")
-        if own:
-            for key in ("maker", "model", "firmware"):
-                if ch.get(key) is None and own.get(key):
-                    ch[key] = own[key]
+        own = reported.get(ch.ip or "") or {}
+        out.append(dataclasses.replace(ch, maker=ch.maker or own.get("maker") or None,
+                                       model=ch.model or own.get("model") or None,
+                                       firmware=ch.firmware or own.get("firmware") or None))
+    return out
 
 
 def is_auth_failure(exc: BaseException) -> bool:
@@ -257,7 +251,7 @@ class Onvif(Module):
 
     def _ports(self, ctx: ScanContext, ip: str) -> list[int]:
         h = ctx.host(ip)
-        ports = xaddr_ports(h.hints, ip)
+        ports = xaddr_ports(h.onvif_xaddrs, ip)
         ports.extend(p for p in CANDIDATE_PORTS if p in h.open_ports and p not in ports)
         return ports
 
@@ -272,7 +266,7 @@ class Onvif(Module):
     async def _find_service(self, ctx: ScanContext, ip: str) -> tuple[int, float | None] | None:
         """First port whose device service answers GetSystemDateAndTime; (port, clock skew or None)."""
         from scanner.discovery.http import FetchError, exchange, parse_response
-        hinted = set(xaddr_ports(ctx.host(ip).hints, ip))
+        hinted = set(xaddr_ports(ctx.host(ip).onvif_xaddrs, ip))
         for port in self._ports(ctx, ip):
             if not ctx.scope.allows(ip):
                 return None
@@ -344,13 +338,13 @@ class Onvif(Module):
                 ctx.stats.error(self.name, ip, f"GetNetworkInterfaces: {type(e).__name__}: {e}")
             channels = await self._channels(ctx, ip, cam)
             # several video sources, or any receiver pulling another device's stream, is a recorder's list
-            if channels and (len(channels) > 1 or any(ch.get("ip") for ch in channels)):
-                h.hints["channels"] = channels
+            if channels and (len(channels) > 1 or any(ch.ip for ch in channels)):
+                h.channels = channels
         finally:
             await cam.close()
         return out
 
-    async def _channels(self, ctx: ScanContext, ip: str, cam: Any) -> list[dict[str, Any]] | None:
+    async def _channels(self, ctx: ScanContext, ip: str, cam: Any) -> list[Channel] | None:
         """Video sources / receivers behind the device, or None when it does not say."""
         dt_diff = cam.dt_diff
         try:
@@ -383,9 +377,9 @@ class Onvif(Module):
             return []
         port, skew = found
         h = ctx.host(ip)
-        h.hints["onvif_device_service"] = f"http://{ip}:{port}{DEVICE_PATH}"
+        h.onvif_service = f"http://{ip}:{port}{DEVICE_PATH}"
         if skew is not None:
-            h.hints["clock_skew_s"] = round(skew, 1)
+            h.clock_skew_s = round(skew, 1)
             if abs(skew) > 300:
                 ctx.stats.count("onvif.clock_skewed")
         ctx.stats.count("onvif.devices")
@@ -404,7 +398,7 @@ class Onvif(Module):
                 reported.setdefault(o.ip, {})[CHANNEL_FIELDS[o.signal]] = o.value
             yield o
         for h in ctx.hosts.values():
-            fill_channels(h.hints.get("channels") or [], reported)
+            h.channels = fill_channels(h.channels, reported)
 
 
 MODULE = Onvif

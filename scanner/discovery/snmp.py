@@ -9,6 +9,7 @@ hints (the vocabulary has no signal for them). Facts: shared/docs/protocols.md s
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any, ClassVar
@@ -28,16 +29,16 @@ SYSTEM_OIDS: dict[str, str] = {
     "1.3.6.1.2.1.1.5.0": "snmp.sysname",
 }
 
-#: Enterprise objects read into hints["snmp_oids"] (DATA; which maker they mean is not decided here).
-#: Source: LibreNMS snmpsim records as quoted in protocols.md section 8 (hikvision-cam.snmprec,
-#: dahua-nvr.snmprec).
-ENTERPRISE_OIDS: tuple[str, ...] = (
-    "1.3.6.1.4.1.39165.1.1.0",        # model string on some cameras
-    "1.3.6.1.4.1.39165.1.3.0",        # firmware string on the same
-    "1.3.6.1.4.1.1004849.2.1.1.1.0",  # software version on some recorders
-    "1.3.6.1.4.1.1004849.2.1.2.4.0",  # serial on the same
-    "1.3.6.1.4.1.1004849.2.1.2.6.0",  # model on the same
-)
+#: Enterprise objects that hold a device's model, firmware or serial (DATA: what each object holds, not
+#: whose it is - the engine decides makers). Source: LibreNMS snmpsim records as quoted in protocols.md
+#: section 8 (hikvision-cam.snmprec, dahua-nvr.snmprec).
+ENTERPRISE_OIDS: dict[str, str] = {
+    "1.3.6.1.4.1.39165.1.1.0": "snmp.model",           # model string on some cameras
+    "1.3.6.1.4.1.39165.1.3.0": "snmp.firmware",        # firmware string on the same
+    "1.3.6.1.4.1.1004849.2.1.1.1.0": "snmp.firmware",  # software version on some recorders
+    "1.3.6.1.4.1.1004849.2.1.2.4.0": "snmp.serial",    # serial on the same
+    "1.3.6.1.4.1.1004849.2.1.2.6.0": "snmp.model",     # model on the same
+}
 
 def render_value(value: Any) -> str | None:
     """A pysnmp value as text: OIDs dotted, octet strings UTF-8 (bad bytes replaced); None if absent."""
@@ -73,10 +74,10 @@ def parse_reply(var_binds: Iterable[Any]) -> dict[str, str]:
 
 
 def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Observation]:
-    """One observation per system-group object that came back non-empty."""
+    """One observation per system-group or enterprise object that came back non-empty."""
     now = time.time()
     return [Observation(signal, values[oid], ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
-            for oid, signal in SYSTEM_OIDS.items() if values.get(oid)]
+            for oid, signal in (*SYSTEM_OIDS.items(), *ENTERPRISE_OIDS.items()) if values.get(oid)]
 
 
 class SnmpError(Exception):
@@ -87,7 +88,7 @@ class Snmp(Module):
     """GET sysDescr/sysObjectID/sysName from each live host with the configured communities."""
 
     name: ClassVar[str] = "snmp"
-    signals: ClassVar[frozenset[str]] = frozenset(SYSTEM_OIDS.values())
+    signals: ClassVar[frozenset[str]] = frozenset((*SYSTEM_OIDS.values(), *ENTERPRISE_OIDS.values()))
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 2
@@ -130,12 +131,8 @@ class Snmp(Module):
                 ctx.stats.error(self.name, ip, str(e))
                 return []
             ctx.stats.count("snmp.answered")
-            try:
-                extra = await self._get(engine, ip, community, ENTERPRISE_OIDS)
-                if extra:
-                    ctx.host(ip).hints["snmp_oids"] = extra
-            except (SnmpError, DecodeError):
-                pass
+            with contextlib.suppress(SnmpError, DecodeError):   # most agents have none of them
+                values.update(await self._get(engine, ip, community, list(ENTERPRISE_OIDS)) or {})
             return to_observations(values, ip, ctx.host(ip).mac)
         if last and "timeout" not in last.lower():
             ctx.stats.error(self.name, ip, last)   # a timeout only means no agent / wrong community

@@ -160,7 +160,7 @@ class TcpConnect(Module):
 
     name: ClassVar[str] = "tcp"
     after: ClassVar[frozenset[str]] = frozenset({"arp"})   # skip on-link addresses silent to ARP
-    signals: ClassVar[frozenset[str]] = frozenset(BANNER_PORTS.values())
+    signals: ClassVar[frozenset[str]] = frozenset({*BANNER_PORTS.values(), "tcp.port"})
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 1
@@ -272,6 +272,10 @@ class TcpConnect(Module):
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
         """Probe and fill ctx.hosts, then yield the SSH/telnet greetings of hosts with 22/23 open."""
         await self._sweep(ctx)
+        now = time.time()
+        for ip, h in list(ctx.hosts.items()):
+            for port in sorted(h.open_ports):
+                yield Observation("tcp.port", str(port), ip=ip, mac=h.mac, port=port, source=self.name, at=now)
         todo = [(ip, p) for ip, h in list(ctx.hosts.items()) for p in sorted(h.open_ports) if p in BANNER_PORTS
                 and p in self.ports]
         sem = asyncio.Semaphore(_concurrency_cap())

@@ -443,13 +443,10 @@ def tcp_port(value: object) -> int | None:
     return value if isinstance(value, int) and 0 < value < 65536 else None
 
 
-def add_port_hint(host: HostInfo, key: str, port: int | None) -> None:
-    """Append port to host.hints[key] (a list of ports the device says it serves), once."""
-    if port is None:
-        return
-    ports = host.hints.setdefault(key, [])
-    if isinstance(ports, list) and port not in ports:
-        ports.append(port)
+def add_http_port(host: HostInfo, port: int | None) -> None:
+    """Record a web port the device says it serves (SADP/DHIP replies)."""
+    if port is not None:
+        host.http_ports.add(port)
 
 
 def record_once(ctx: ScanContext, module: str, ip: str | None, message: str) -> None:
@@ -508,10 +505,10 @@ class _WsdBase(Module):
         if host.mac is None and mac:
             host.mac = mac
         hint = onvif_hint(m.xaddrs, ip, allowed)
-        if hint:
-            host.hints.setdefault("onvif_xaddr", hint)
-        if m.epr:
-            host.hints.setdefault("wsd_epr", m.epr)
+        if hint and hint not in host.onvif_xaddrs:
+            host.onvif_xaddrs.append(hint)
+        if m.epr and host.wsd_epr is None:
+            host.wsd_epr = m.epr
         ctx.stats.count("wsd.matches")
         return obs
 
@@ -543,7 +540,7 @@ class WsdDirected(_WsdBase):
     def _targets(self, ctx: ScanContext) -> list[tuple[str, int]]:
         out = []
         for ip, h in sorted(ctx.hosts.items()):
-            if "wsd_epr" in h.hints or not is_ipv4(ip):
+            if h.wsd_epr is not None or not is_ipv4(ip):
                 continue
             if ctx.scope.allows(ip):
                 out.append((ip, PORT))

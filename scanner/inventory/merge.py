@@ -1,16 +1,13 @@
-"""Group observations into devices (by MAC, then IP) and identify each with the engine (pure)."""
+"""Group observations into devices: by IP, joined across addresses by MAC (pure)."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from scanner.inventory.resolve import identification_to_dict, identify
 from scanner.macaddr import normalise_mac
-from scanner.match.engine import Engine
-from scanner.models import Identification, Observation
+from scanner.models import Observation
 
 
 @dataclass(slots=True)
@@ -22,7 +19,8 @@ class DeviceGroup:
     observations: list[Observation] = field(default_factory=list)
 
 
-def _ip_key(ip: str) -> tuple[int, ...]:
+def ip_key(ip: str) -> tuple[int, ...]:
+    """Sort key: IPv4 addresses in numeric order, anything else after them."""
     try:
         return (int(ipaddress.IPv4Address(ip)),)
     except ValueError:
@@ -74,53 +72,5 @@ def group_observations(observations: Iterable[Observation]) -> list[DeviceGroup]
         if id(g) not in seen:
             seen.add(id(g))
             out.append(g)
-    out.sort(key=lambda g: min(_ip_key(i) for i in g.ips))
-    return out
-
-
-DEVICE_KEYS = ("ip", "mac", "hostnames", "open_ports", "vendor", "brand", "model", "firmware", "serial",
-               "category", "confidence", "concerns", "advisories", "evidence", "discovered_by", "channels")
-
-
-def device_record(group: DeviceGroup, ident: Identification, *, open_ports: Iterable[int] = (),
-                  channels: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The inventory.json device entry (schema camscan.inventory/1: exactly DEVICE_KEYS)."""
-    ips = sorted(group.ips, key=_ip_key)
-    ident_d = identification_to_dict(ident)
-    hostnames = sorted({o.value for o in group.observations if o.signal == "hostname"})
-    return {
-        "ip": ips[0] if ips else None,
-        "mac": ident.mac,
-        "hostnames": hostnames,
-        "open_ports": sorted(set(open_ports)),
-        "vendor": ident.vendor,
-        "brand": ident.brand,
-        "model": ident.model,
-        "firmware": ident.firmware,
-        "serial": ident.serial,
-        "category": ident.category,
-        "confidence": ident.confidence,
-        "concerns": ident_d["concerns"],
-        "advisories": ident_d["advisories"],
-        "evidence": ident_d["evidence"],
-        "discovered_by": sorted({o.source for o in group.observations if o.source}),
-        "channels": channels or [],
-    }
-
-
-def build_devices(observations: Iterable[Observation], engine: Engine, *,
-                  open_ports: Mapping[str, Iterable[int]] | None = None,
-                  channels: Mapping[str, list[dict[str, Any]]] | None = None,
-                  concern_lists: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """Group, identify and render every device seen."""
-    lists = None if concern_lists is None else list(concern_lists)
-    out: list[dict[str, Any]] = []
-    for g in group_observations(observations):
-        ident = identify(engine, g.observations, lists)
-        ports: set[int] = set()
-        chans: list[dict[str, Any]] = []
-        for ip in g.ips:
-            ports |= set((open_ports or {}).get(ip, ()))
-            chans += list((channels or {}).get(ip, []))
-        out.append(device_record(g, ident, open_ports=ports, channels=chans))
+    out.sort(key=lambda g: min(ip_key(i) for i in g.ips))
     return out

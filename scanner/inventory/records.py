@@ -9,40 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from scanner.models import Evidence
+from scanner.models import AdvisoryHit, Channel, Conflict, Evidence
+
+__all__ = ["SCHEMA", "AdvisoryHit", "Channel", "Conflict", "Device", "Evidence", "Inventory", "ScanError", "ScanInfo",
+           "SiteInfo", "SiteRange"]
 
 SCHEMA: Final = "camscan.inventory/1"
-
-
-@dataclass(frozen=True, slots=True)
-class AdvisoryHit:
-    """A published vulnerability that fits the device: `affected` (firmware in range) or `possible`."""
-
-    id: str
-    title: str
-    severity: str
-    status: str
-    source: str
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    """Another maker the evidence also points at, with no OEM link to explain it."""
-
-    vendor: str
-    confidence: float
-    rules: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    """A camera a recorder reports behind it (ONVIF receiver or video source), as the recorder tells it."""
-
-    token: str
-    ip: str | None = None
-    maker: str | None = None
-    model: str | None = None
-    firmware: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from scanner.macaddr import normalise_mac
 from scanner.match.composite import ATTRIBUTE_FIELDS
 from scanner.match.engine import Engine, ObservationError
 from scanner.match.load import SURVEILLANCE_CATEGORIES
-from scanner.models import Evidence, Identification, Observation
+from scanner.models import Conflict, Evidence, Identification, Observation
 from scanner.signals import ATTRIBUTE_SIGNALS
 
 MIN_VENDOR_SCORE: Final = 0.25     # below this no maker is named
@@ -24,6 +24,7 @@ CONFLICT_SCORE: Final = 0.5        # a second maker this sure, with no OEM link,
 # Attribute source priorities (higher wins): operator-authenticated ONVIF beats discovery replies,
 # which beat values pulled out of banners, which beat free-text UPnP/WSD names.
 _PRIO_SIGNAL: Final = {"onvif.model": 90, "onvif.firmware": 90, "onvif.serial": 90, "mac": 95,
+                       "snmp.model": 70, "snmp.firmware": 70, "snmp.serial": 70,
                        "upnp.model_number": 50, "upnp.model": 30}
 _PRIO_COMPOSITE: Final = {"sadp.reply": 80, "dhip.reply": 80, "wsd.scopes": 40}
 _PRIO_RULE_FIELD: Final = 60
@@ -125,8 +126,7 @@ def identify(engine: Engine, observations: Iterable[Observation | tuple[str, str
     brand = _brand(vendor, evidence)
     related = _related_to(engine, vendor, evidence)
     conflicts = tuple(
-        {"vendor": v, "confidence": round(s, 3),
-         "rules": sorted({e.rule_id for e in evidence if e.vendor == v})}
+        Conflict(v, round(s, 3), tuple(sorted({e.rule_id for e in evidence if e.vendor == v})))
         for v, s in sorted(scores.items(), key=lambda kv: -kv[1])
         if v != vendor and s >= CONFLICT_SCORE and v not in related)
 
@@ -252,7 +252,7 @@ def identification_to_dict(ident: Identification, device_id: str | None = None) 
     d.update({
         "vendor": ident.vendor, "brand": ident.brand, "model": ident.model, "firmware": ident.firmware,
         "category": ident.category, "confidence": ident.confidence, "concerns": list(ident.concerns),
-        "advisories": list(ident.advisories), "evidence": [e.to_dict() for e in ident.evidence],
-        "conflicts": list(ident.conflicts),
+        "advisories": [a.to_dict() for a in ident.advisories], "evidence": [e.to_dict() for e in ident.evidence],
+        "conflicts": [c.to_dict() for c in ident.conflicts],
     })
     return d

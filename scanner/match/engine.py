@@ -13,7 +13,7 @@ from scanner.macaddr import normalise_mac
 from scanner.match.composite import PARSERS, CompositeError
 from scanner.match.index import KeyIndex, build
 from scanner.match.load import Database, ModelRule, Rule, load_database
-from scanner.models import Evidence
+from scanner.models import AdvisoryHit, Evidence
 from scanner.signals import COMPOSITE, SIGNALS
 
 MENTION_CONFIDENCE: Final = 0.4   # a device naming a maker in its own banner: names it, never makes a category
@@ -181,13 +181,13 @@ class Engine:
         return tuple(out)
 
     def advisories_for(self, vendor: str | None, model: str | None,
-                       firmware: str | None) -> tuple[dict[str, Any], ...]:
+                       firmware: str | None) -> tuple[AdvisoryHit, ...]:
         """Advisories whose maker and model pattern fit; status 'affected' when the firmware is in range,
         'possible' when the firmware is unknown."""
         if vendor is None or model is None:
             return ()
         fw = version_tuple(firmware) if firmware else None
-        out: list[dict[str, Any]] = []
+        out: list[AdvisoryHit] = []
         for rx, a in self._advisories.get(vendor, ()):
             if not rx.match(model):
                 continue
@@ -198,8 +198,7 @@ class Engine:
                 if (lo is not None and fw < lo) or (hi is not None and fw >= hi):
                     continue
                 status = "affected"
-            out.append({"id": a.id, "title": a.title, "severity": a.severity, "status": status,
-                        "source": a.source})
+            out.append(AdvisoryHit(a.id, a.title, a.severity, status, a.source))
         return tuple(out)
 
 

@@ -122,7 +122,7 @@ def test_sweep_finds_the_device_and_records_the_outsider(link) -> None:  # type:
     body = (FIX / "dhip" / "ipc_hdw1431t1_s4.json").read_text().strip()
     assert linklab.pairs(obs) == [("dhip.reply", body), ("mac", "08:ed:ed:87:42:7a")]
     assert ctx.hosts[link.ip_d].mac == "08:ed:ed:87:42:7a"
-    assert ctx.hosts[link.ip_d].hints["http_ports"] == [80]
+    assert ctx.hosts[link.ip_d].http_ports == {80}
     errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
     assert any(ip == link.ip_d2 and "outside the scan scope" in m for ip, m in errors)
     assert any(ip == link.ip_d and "truncated DHIP header" in m for ip, m in errors)

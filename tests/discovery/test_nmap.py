@@ -71,6 +71,7 @@ def test_labels_are_used_only_without_literal_output() -> None:
         ("http.server", "lighttpd", 443),                    # ssl-tunnelled http
         ("ssh.banner", "Dropbear sshd 2019.78 (protocol 2.0)", 22),
         ("rtsp.www_authenticate", 'Digest realm="IP Camera(C2183)", nonce="a4b6", stale="FALSE"', 554),
+        ("tcp.port", "443", 443), ("tcp.port", "22", 22), ("tcp.port", "554", 554),
     }                                                        # filtered 8000 and UDP 161 ignored
 
 

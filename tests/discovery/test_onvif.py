@@ -17,6 +17,7 @@ from defusedxml import ElementTree as SafeET
 
 from scanner.discovery import onvif
 from scanner.discovery.base import DecodeError
+from scanner.models import Channel
 from scanner.signals import SIGNALS
 
 HERE = Path(__file__).parent
@@ -71,8 +72,8 @@ def test_advertised_urls_are_pinned_to_the_scanned_address() -> None:
 
 
 def test_xaddr_hints_give_ports_for_this_host_only() -> None:
-    hints = {"onvif_xaddrs": "http://10.0.0.9:8899/onvif/device_service http://10.0.0.7/onvif/device_service"}
-    assert onvif.xaddr_ports(hints, "10.0.0.9") == [8899]
+    xaddrs = ["http://10.0.0.9:8899/onvif/device_service http://10.0.0.7/onvif/device_service"]
+    assert onvif.xaddr_ports(xaddrs, "10.0.0.9") == [8899]
 
 
 def test_credentials_shape() -> None:
@@ -86,18 +87,15 @@ def test_credentials_shape() -> None:
 
 def test_channels_prefer_receivers() -> None:
     rec = [{"Token": "R1", "Configuration": {"MediaUri": "rtsp://10.0.0.21:554/ch1"}}]
-    assert onvif.channels_from([{"token": "V1"}, {"token": "V2"}], rec) == [
-        {"token": "R1", "ip": "10.0.0.21", "maker": None, "model": None, "firmware": None}]
-    assert [c["token"] for c in onvif.channels_from([{"token": "V1"}, {"token": "V2"}], [])] == ["V1", "V2"]
+    assert onvif.channels_from([{"token": "V1"}, {"token": "V2"}], rec) == [Channel("R1", "10.0.0.21")]
+    assert [c.token for c in onvif.channels_from([{"token": "V1"}, {"token": "V2"}], [])] == ["V1", "V2"]
 
 
 def test_channels_are_completed_from_what_their_cameras_reported() -> None:
-    chans = [{"token": "R1", "ip": "10.0.0.21", "maker": None, "model": None, "firmware": None},
-             {"token": "R2", "ip": "10.0.0.22", "maker": None, "model": None, "firmware": None}]
-    onvif.fill_channels(chans, {"10.0.0.21": {"maker": "HIKVISION", "model": "DS-2CD2143G0-I"}})
-    assert chans[0] == {"token": "R1", "ip": "10.0.0.21", "maker": "HIKVISION", "model": "DS-2CD2143G0-I",
-                        "firmware": None}
-    assert chans[1]["maker"] is None
+    chans = [Channel("R1", "10.0.0.21"), Channel("R2", "10.0.0.22")]
+    got = onvif.fill_channels(chans, {"10.0.0.21": {"maker": "HIKVISION", "model": "DS-2CD2143G0-I"}})
+    assert got[0] == Channel("R1", "10.0.0.21", "HIKVISION", "DS-2CD2143G0-I", None)
+    assert got[1].maker is None
 
 
 def _fixture(name: str, **values: int) -> bytes:
@@ -259,7 +257,7 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
              "hosts": {"198.18.38.4": {"username": "", "password": ""}}}
     ctx = netpair.make_ctx(["198.18.38.0/24"], credentials=creds, timeout=5.0)
     ctx.host(pair.ip_b).open_ports.add(80)
-    ctx.host("198.18.38.3").hints["onvif_xaddrs"] = "http://198.18.38.3:8000/onvif/device_service"
+    ctx.host("198.18.38.3").onvif_xaddrs.append("http://198.18.38.3:8000/onvif/device_service")
     ctx.host("198.18.38.4").open_ports.update({80, 8080})
     ctx.host("198.18.38.5").open_ports.add(80)
     ctx.host("198.18.38.6").open_ports.add(80)
@@ -281,11 +279,12 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
             (nvr_ip, "onvif.firmware", "V4.22.005 build 191023"), (nvr_ip, "onvif.hardware_id", "88"),
             (nvr_ip, "mac", "44:19:b6:12:34:56")} <= got
     # Signing with the device's clock (an hour ahead) is what made the digest acceptable.
-    assert 3590 <= ctx.hosts[nvr_ip].hints["clock_skew_s"] <= 3610
+    skew = ctx.hosts[nvr_ip].clock_skew_s
+    assert skew is not None and 3590 <= skew <= 3610
     assert ("GetDeviceInformation", "ok") in nvr.log
     # Advertised XAddrs named 192.168.1.64; the media/receiver calls still went to the NVR itself.
     assert "/onvif/Media" in paths["nvr"] and "/onvif/Receiver" in paths["nvr"]
-    assert [c["ip"] for c in ctx.hosts[nvr_ip].hints["channels"]] == ["198.18.38.21", "198.18.38.22"]
+    assert [c.ip for c in ctx.hosts[nvr_ip].channels] == ["198.18.38.21", "198.18.38.22"]
 
     # Wrong password: exactly one authenticated request, then silence (account lockout safety).
     authed = [(op, v) for op, v in locked.log if v != "anon"]
@@ -295,7 +294,7 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
 
     # No usable credentials: only the PRE_AUTH clock query, never a token.
     assert anon.log == [("GetSystemDateAndTime", "anon")]
-    assert "onvif_device_service" in ctx.hosts["198.18.38.4"].hints
+    assert ctx.hosts["198.18.38.4"].onvif_service is not None
     assert "camscan-lab" not in repr(ctx.stats.errors)
 
     # A device service that 401s everything is still found (its site root is open) and identified.
@@ -304,4 +303,4 @@ def test_sessions_against_live_device_services(pair) -> None:  # type: ignore[no
 
     # A plain web server is not taken for a device service, so no credentials are ever sent to it.
     assert len(web_seen) == 1                                  # the anonymous clock query only
-    assert "onvif_device_service" not in ctx.hosts["198.18.38.5"].hints
+    assert ctx.hosts["198.18.38.5"].onvif_service is None

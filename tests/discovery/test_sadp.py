@@ -127,7 +127,7 @@ def test_sweep_finds_the_device_and_records_the_outsider(link) -> None:  # type:
     assert linklab.pairs(obs) == [("sadp.reply", REPLY.decode().strip()), ("mac", "58:50:ed:1f:e3:85")]
     assert {o.ip for o in obs} == {link.ip_d}
     assert ctx.hosts[link.ip_d].mac == "58:50:ed:1f:e3:85"
-    assert ctx.hosts[link.ip_d].hints["http_ports"] == [80]
+    assert ctx.hosts[link.ip_d].http_ports == {80}
     errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
     assert any(ip == link.ip_d2 and "outside the scan scope" in m for ip, m in errors)
     assert any(ip == link.ip_d and "undecodable" in m for ip, m in errors)

@@ -99,7 +99,8 @@ def test_sweep_finds_open_ports_and_live_hosts(pair) -> None:  # type: ignore[no
         s.close()
     assert {(o.signal, o.value, o.port) for o in obs} == {
         ("ssh.banner", "SSH-2.0-Cisco-1.25", 22),
-        ("telnet.banner", "User Access Verification\r\n\r\nUsername:", 23)}
+        ("telnet.banner", "User Access Verification\r\n\r\nUsername:", 23),
+        *(("tcp.port", str(p), p) for p in (22, 23, 80, 554, 37777))}   # every open port is an observation
     assert ctx.hosts["198.18.31.2"].open_ports == {22, 23, 80, 554, 37777}
     assert ctx.hosts["198.18.31.3"].open_ports == set()   # refused everywhere: live, nothing open
     assert "198.18.31.9" not in ctx.hosts                  # no such host

@@ -202,7 +202,7 @@ def test_multicast_sweep_reports_the_device_once_and_the_outsider_as_an_error(li
     assert {o.ip for o in obs} == {link.ip_d}
     host = ctx.hosts[link.ip_d]
     assert host.mac == "58:50:ed:1f:e3:85"
-    assert host.hints["onvif_xaddr"] == f"http://{link.ip_d}/onvif/device_service"
+    assert host.onvif_xaddrs == [f"http://{link.ip_d}/onvif/device_service"]
     assert link.ip_d2 not in ctx.hosts
     errors = [(e["ip"], e["error"]) for e in ctx.stats.errors]
     # the outsider answered every probe that reached it: one error entry, the rest counted
@@ -221,7 +221,7 @@ def test_directed_pass_probes_only_in_scope_hosts_not_yet_heard(link) -> None:  
     ctx = linklab.make_ctx(link, [f"{link.ip_d}/32", "198.18.201.9/32"])
     ctx.host(link.ip_d)
     ctx.host(link.ip_d2)                 # known (e.g. from ARP) but outside the scope
-    ctx.host("198.18.201.9").hints["wsd_epr"] = "urn:uuid:x"     # already heard by multicast
+    ctx.host("198.18.201.9").wsd_epr = "urn:uuid:x"     # already heard by multicast
     obs = link.run_scanner(lambda: linklab.collect(wsd.WsdDirected(window=1.0), ctx))
     assert ("wsd.epr", "urn:uuid:aa85c000-6324-11b3-819e-5850ed1fe385") in linklab.pairs(obs)
     assert {r[2] for r in link.received} == {link.ip_d}            # never the outsider or the group
@@ -268,4 +268,4 @@ def test_lab_hostile_site_bomb_is_an_error_and_every_other_device_is_found(link_
     outside = [(ip, m) for ip, m in errors if "outside the scan scope; not contacted" in m]
     assert {ip for ip, _ in outside} & hostile                                        # XAddrs elsewhere
     for ip in {ip for ip, _ in outside} & hostile:
-        assert ctx.hosts[ip].hints["onvif_xaddr"].startswith(f"http://{ip}")          # never elsewhere
+        assert ctx.hosts[ip].onvif_xaddrs[0].startswith(f"http://{ip}")          # never elsewhere

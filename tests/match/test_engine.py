@@ -177,7 +177,7 @@ def test_brand_rule_resolves_real_maker(engine: Engine) -> None:
 def test_unrelated_makers_are_reported_as_conflict(engine: Engine) -> None:
     ident = identify(engine, [("http.server", "AcmeWeb/1.0"), ("http.server", "BetaServer")])
     assert ident.vendor == "beta"
-    assert [c["vendor"] for c in ident.conflicts] == ["acme"]
+    assert [c.vendor for c in ident.conflicts] == ["acme"]
 
 
 def test_composite_sadp_reply_gives_model_firmware_mac(engine: Engine) -> None:
@@ -216,7 +216,7 @@ def test_concerns_and_advisories(engine: Engine) -> None:
     ident = identify(engine, [("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
                              ("onvif.firmware", "V1.5.0 build 1")])
     assert ident.concerns == ("testlist",)
-    assert [(a["id"], a["status"]) for a in ident.advisories] == [("CVE-0000-0001", "affected")]
+    assert [(a.id, a.status) for a in ident.advisories] == [("CVE-0000-0001", "affected")]
     fixed = identify(engine, [("onvif.manufacturer", "ShinyCam"), ("onvif.model", "AC-C100"),
                              ("onvif.firmware", "V2.0.1")])
     assert fixed.advisories == ()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from scanner.evaluate import score
 from scanner.match.load import SURVEILLANCE_CATEGORIES
+from tests.inventory.schema import valid_inventory
 from tests.lab.conftest import REPO, running_lab
 
 pytestmark = pytest.mark.lab
@@ -21,7 +21,7 @@ def _scan(lab, out: Path, *extra: str) -> dict:  # type: ignore[no-untyped-def]
     p = lab.exec(sys.executable, "-m", "scanner", "scan", subnet, "--out", str(out), "--format", "json,csv,md",
                  *extra, timeout=300)
     assert "Surveillance devices by maker" in p.stdout
-    inv: dict = json.loads((out / "inventory.json").read_text())
+    inv: dict = valid_inventory(out / "inventory.json")
     assert (out / "inventory.csv").exists() and (out / "inventory.md").exists()
     return inv
 

@@ -1,0 +1,1 @@
+"""JSON Schemas of camscan documents (package data)."""
