@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests and the lab use: iproute2 (namespaces), nmap (peer scanner and --engine nmap),
-# snmpd/snmp (real SNMP agent in the lab, snmpget as an independent client), procps (pgrep), openssl.
-APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv
+# snmpd/snmp (real SNMP agent in the lab, snmpget as an independent client), procps (pgrep), openssl,
+# postgresql (the store's tests run a throwaway cluster on a Unix socket), util-linux (runuser).
+APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv postgresql util-linux
 
 .PHONY: bootstrap system venv demo test lint typecheck unit clean
 
@@ -23,6 +24,8 @@ system:
 	fi
 	@# Debian's snmpd package starts a system agent on install; camscan only runs its own agents in lab namespaces.
 	@-systemctl disable --now snmpd >/dev/null 2>&1 || true
+	@# Debian's postgresql package starts a cluster on install; the tests start their own throwaway one.
+	@-systemctl disable --now postgresql >/dev/null 2>&1 || true
 	@# Labs of hundreds of namespaces share the kernel's neighbour table and backlog queue: give them room
 	@# (local kernel settings only; nothing is sent anywhere).
 	@-if [ "$$(id -u)" = 0 ]; then sysctl -qw net.ipv4.neigh.default.gc_thresh1=4096 \

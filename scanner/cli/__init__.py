@@ -17,13 +17,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from scanner.cli import fingerprints, identify, lab, scan
+    from scanner.cli import fingerprints, history, identify, lab, scan
 
     cli.add_command(identify.identify)
     cli.add_command(fingerprints.fingerprints)
     cli.add_command(lab.lab)
     cli.add_command(scan.scan)
     cli.add_command(scan.import_nmap)
+    cli.add_command(history.history)
+    cli.add_command(history.show)
+    cli.add_command(history.diff)
 
 
 def main() -> None:

@@ -19,10 +19,12 @@ from scanner.errors import InputError
 from scanner.inventory.build import build
 from scanner.inventory.merge import ip_key
 from scanner.inventory.records import Inventory, ScanInfo
+from scanner.inventory.serialise import to_dict
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
 from scanner.scan import DEFAULT_RATE, ScanRequest, plan, run
-from scanner.sites import load_credentials, load_site
+from scanner.sites import Site, load_credentials, load_site
+from scanner.store import open_store, site_key
 
 _err = Console(stderr=True)
 
@@ -86,12 +88,31 @@ def print_summary(inv: Inventory, why: bool = False) -> None:
 @click.option("--allow-large", is_flag=True, help="Allow targets larger than a /16.")
 @click.option("--allow-public", is_flag=True, help="Allow public (non-private) address space.")
 @click.option("--concerns", default=None, help="Comma list of concern list ids to apply (default: all).")
+@click.option("--db", "db", default=None, metavar="PATH|URL",
+              help="Record the scan in this store: a SQLite file (default: camscan.db in your data directory, or "
+                   "$CAMSCAN_DB) or postgresql://...")
+@click.option("--no-store", is_flag=True, help="Do not record the scan in the store.")
 def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, ...], out_dir: str, formats: str,
          interface: str | None, cred_file: str | None, modules: str | None, rate: float | None, engine: str,
-         why: bool, allow_large: bool, allow_public: bool, concerns: str | None) -> None:
+         why: bool, allow_large: bool, allow_public: bool, concerns: str | None, db: str | None,
+         no_store: bool) -> None:
     """Scan TARGET... (CIDR, a-b range or address) for surveillance devices and name their makers."""
     fmts = report.parse_formats(formats)
     site = load_site(site_file) if site_file else None
+    req = build_request(targets, site, excludes=excludes, cred_file=cred_file, modules=modules, rate=rate,
+                        interface=interface, engine=engine, allow_large=allow_large, allow_public=allow_public,
+                        concerns=concerns)
+    inv, scan_id = execute(req, Path(out_dir), fmts, db=None if no_store else (db or ""))
+    print_summary(inv, why)
+    if scan_id:
+        click.echo(f"recorded as scan {scan_id}")
+
+
+def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, excludes: tuple[str, ...] = (),
+                  cred_file: str | None = None, modules: str | None = None, rate: float | None = None,
+                  interface: str | None = None, engine: str = "native", allow_large: bool = False,
+                  allow_public: bool = False, concerns: str | None = None) -> ScanRequest:
+    """A ScanRequest from the command line and the site file (InputError for anything bad)."""
     all_targets = list(targets) + ([r.cidr for r in site.ranges] if site else [])
     if not all_targets:
         raise InputError("no targets: give TARGET... or --site with ranges")
@@ -99,12 +120,20 @@ def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, .
     creds = load_credentials(creds_path) if creds_path else None
     mod_list = [m.strip() for m in modules.split(",") if m.strip()] if modules else (
         list(site.modules) if site and site.modules else None)
-    req = ScanRequest(
+    return ScanRequest(
         targets=all_targets, excludes=list(excludes) + (list(site.excludes) if site else []), site=site,
         modules=mod_list, rate=rate or (site.rate if site and site.rate else DEFAULT_RATE),
         interface=interface or (site.interface if site else None), credentials=creds, engine=engine,
         allow_large=allow_large, allow_public=allow_public,
         concern_lists=[c.strip() for c in concerns.split(",")] if concerns else None)
+
+
+def execute(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | None) -> tuple[Inventory, str | None]:
+    """Plan, open the store (db None: no store; "": the default one), scan, write the files, record the scan.
+
+    Every input error (targets, site, credentials, store location, a scan of the same site running) is
+    raised before anything is sent; the scan is filed incomplete first and marked complete at the end.
+    """
     eng = get_engine()
     if req.concern_lists is not None:
         known = {c.id for c in eng.db.concerns}
@@ -112,23 +141,38 @@ def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, .
         if bad:
             raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
     p = plan(req)   # every input error is raised here, before anything is sent
-    head = (f"scanning {', '.join(str(n) for n in p.scope.targets)} ({p.scope.size()} addresses) "
-            f"from {p.interface or '?'} {p.interface_ip or ''}")
-    if sys.stderr.isatty():
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=_err, transient=True) as bar:
-            task = bar.add_task("modules", total=len(p.modules))
-            bar.console.print(head)
-            inv = run(req, eng, lambda m: bar.console.print(m, highlight=False, markup=False), p,
-                      on_done=lambda name: bar.advance(task))
-    else:
-        log = _logger()
-        log(head)
-        inv = run(req, eng, log, p)
-    written = report.write(inv, Path(out_dir), fmts)
-    print_summary(inv, why)
-    for w in written:
-        click.echo(f"wrote {w}")
+    store = open_store(db or None) if db is not None else None
+    site = site_key(req.site.name if req.site else None, [str(n) for n in p.scope.targets])
+    scan_id = None
+    try:
+        if store is not None:
+            scan_id = store.begin_scan(site, datetime.now(UTC).isoformat(timespec="seconds"))
+        head = (f"scanning {', '.join(str(n) for n in p.scope.targets)} ({p.scope.size()} addresses) "
+                f"from {p.interface or '?'} {p.interface_ip or ''}")
+        if sys.stderr.isatty():
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), console=_err, transient=True) as bar:
+                task = bar.add_task("modules", total=len(p.modules))
+                bar.console.print(head)
+                inv = run(req, eng, lambda m: bar.console.print(m, highlight=False, markup=False), p,
+                          on_done=lambda name: bar.advance(task))
+        else:
+            log = _logger()
+            log(head)
+            inv = run(req, eng, log, p)
+        written = report.write(inv, out_dir, fmts)
+        for w in written:
+            click.echo(f"wrote {w}")
+        if store is not None and scan_id is not None:
+            doc = to_dict(inv)
+            store.add_devices(scan_id, doc["devices"])
+            store.finish_scan(scan_id, site, doc)
+    finally:
+        if store is not None:
+            if scan_id is not None:
+                store.release(scan_id, site)
+            store.close()
+    return inv, scan_id
 
 
 @click.command("import-nmap")

@@ -79,7 +79,8 @@ def _evidence(e: dict[str, Any]) -> Evidence:
                     e.get("category"), tuple(sorted((e.get("fields") or {}).items())), e.get("field"))
 
 
-def _device(d: dict[str, Any]) -> Device:
+def device_from_dict(d: dict[str, Any]) -> Device:
+    """A Device from its inventory.json record (as the store keeps it)."""
     return Device(
         ip=d["ip"], mac=d.get("mac"), hostnames=tuple(d.get("hostnames", ())),
         open_ports=tuple(int(p) for p in d.get("open_ports", ())),
@@ -118,4 +119,4 @@ def from_dict(doc: Any, where: str = "inventory") -> Inventory:
                       fingerprints_version=scan.get("fingerprints_version", ""), stats=dict(scan.get("stats", {})),
                       errors=tuple(ScanError(e.get("module", ""), e.get("ip"), e.get("error", ""))
                                    for e in scan.get("errors", ()))),
-        devices=tuple(_device(d) for d in doc["devices"]), schema=doc.get("schema", SCHEMA))
+        devices=tuple(device_from_dict(d) for d in doc["devices"]), schema=doc.get("schema", SCHEMA))
