@@ -86,7 +86,9 @@ def exec_(command: tuple[str, ...]) -> None:
 @click.option("--add", type=click.IntRange(min=0), default=0, help="Hosts to add.")
 @click.option("--remove", type=click.IntRange(min=0), default=0, help="Hosts to remove.")
 @click.option("--reflash", type=click.IntRange(min=0), default=0, help="Hosts whose firmware changes.")
-def mutate(add: int, remove: int, reflash: int) -> None:
-    """Change the running site (hosts added, removed, firmware changed); `lab truth` follows."""
-    for line in control.mutate(instance_name(), add=add, remove=remove, reflash=reflash):
+@click.option("--move", type=click.IntRange(min=0), default=0,
+              help="Hosts that move to a new address (same MAC, serial and firmware).")
+def mutate(add: int, remove: int, reflash: int, move: int) -> None:
+    """Change the running site (hosts added, removed, firmware changed, moved); `lab truth` follows."""
+    for line in control.mutate(instance_name(), add=add, remove=remove, reflash=reflash, move=move):
         click.echo(line)

@@ -404,13 +404,13 @@ def _mix_weights(profile_name: str) -> list[tuple[str, int]]:
     return list(profiles.get_profile(profile_name).mix)
 
 
-def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> list[str]:
-    """Change the running site: add, remove and reflash hosts; return one line per change."""
+def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0, move: int = 0) -> list[str]:
+    """Change the running site: add, remove, reflash and move hosts (same box, new address); one line per change."""
     topology.require_privileges()
-    if min(add, remove, reflash) < 0:
+    if min(add, remove, reflash, move) < 0:
         raise InputError("mutate counts must be >= 0")
-    if add == remove == reflash == 0:
-        raise InputError("nothing to change: give --add, --remove or --reflash")
+    if add == remove == reflash == move == 0:
+        raise InputError("nothing to change: give --add, --remove, --reflash or --move")
     with lab_state.locked(instance):
         st = require_state(instance)
         if lab_state.daemon_pid(instance) is None:
@@ -444,6 +444,20 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> li
 
         net = ipaddress.IPv4Network(st.subnet)
         taken = {h.ip for h in st.hosts}
+        # moving: the same device (MAC, serial, firmware) at a new address; recorders' cameras stay put
+        channels = {ip for h in hosts for ip in h.channels}
+        movable = [h for h in hosts if h.ip not in channels and not h.channels and h.ip not in flashed
+                   and personas[h.persona].vendor is not None and not personas[h.persona].hostile]
+        if move > len(movable):
+            raise InputError(f"cannot move {move} hosts: the lab has {len(movable)} that can move")
+        moving = sorted(movable, key=lambda h: rng.random())[:move]
+        to_ips = profiles.choose_addresses(net, st.scanner_ip, move, rng, taken) if move else []
+        taken |= set(to_ips)
+        moved = [replace(h, index=st.next_index + add + i, ip=ip)
+                 for i, (h, ip) in enumerate(zip(moving, to_ips, strict=True))]
+        moving_ips = {h.ip for h in moving}
+        hosts = [h for h in hosts if h.ip not in moving_ips] + moved
+        lines += [f"moved {a.ip} -> {b.ip} {a.persona}" for a, b in zip(moving, moved, strict=True)]
         ips = profiles.choose_addresses(net, st.scanner_ip, add, rng, taken) if add else []
         names: list[str] = []
         if add:
@@ -453,16 +467,18 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0) -> li
         new = [profiles.new_host(personas[name], st.seed + 1000 * (st.mutations + 1), st.next_index + i,
                                  ip, macs) for i, (name, ip) in enumerate(zip(names, ips, strict=True))]
         hosts = profiles.assign_channels(hosts + new)
-        new = [h for h in hosts if h.index >= st.next_index]
+        new = [h for h in hosts if st.next_index <= h.index < st.next_index + add]
+        moved = [h for h in hosts if h.index >= st.next_index + add]   # as assign_channels left them
         lines += [f"added {h.ip} {h.persona}" for h in new]
 
         scanner = topology.HostLink(0, st.scanner_ip, topology.scanner_mac(instance))
-        topology.add_hosts(instance, st.prefixlen, _links(new), scanner)
-        st2 = replace(st, hosts=tuple(hosts), next_index=st.next_index + add, mutations=st.mutations + 1)
+        topology.remove_hosts(instance, [h.index for h in moving])
+        topology.add_hosts(instance, st.prefixlen, _links(new + moved), scanner)
+        st2 = replace(st, hosts=tuple(hosts), next_index=st.next_index + add + move, mutations=st.mutations + 1)
         lab_state.save(st2)
         reply = _sync(instance)
         topology.remove_hosts(instance, [h.index for h in gone])
-        check = [h.ip for h in new] + list(flashed)
+        check = [h.ip for h in new + moved] + list(flashed)
         bad = unreachable(instance, _targets(check, reply))
         if bad:
             raise _unanswered("mutated hosts", bad)
