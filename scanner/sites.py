@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -15,7 +16,32 @@ from scanner.scope import parse_target
 
 SURVEY_CATEGORIES: Final = ("external", "internal", "anpr", "bodyworn", "drones")
 SITE_KEYS: Final = frozenset({"name", "organisation", "ranges", "excludes", "interface", "credentials", "modules",
-                              "rate"})
+                              "rate", "alerts"})
+ALERT_RULES: Final = ("new_device", "new_device_of_concern", "firmware_change", "device_gone")
+ALERT_KEYS: Final = frozenset({"webhook", "command", "rules", "concerns"})
+WEBHOOK_KEYS: Final = frozenset({"url", "timeout", "retries"})
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """Where an alert is POSTed (JSON), how long one try may take and how many times to try."""
+
+    url: str
+    timeout: float = 10.0
+    retries: int = 3
+
+    def __repr__(self) -> str:   # a webhook URL may carry a token: never print it whole
+        return f"Webhook({self.url.split('//')[0]}//{self.url.split('//')[-1].split('/')[0].split('@')[-1]}/...)"
+
+
+@dataclass(frozen=True, slots=True)
+class Alerts:
+    """What changes raise an alert, and where it goes (a webhook and/or a command reading it on stdin)."""
+
+    webhook: Webhook | None = None
+    command: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ALERT_RULES
+    concerns: tuple[str, ...] | None = None   # lists for new_device_of_concern (None: all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +66,7 @@ class Site:
     credentials: str | None = None     # path of a credentials file, relative to the site file
     modules: tuple[str, ...] | None = None
     rate: float | None = None
+    alerts: Alerts | None = None
 
     def survey_for(self, ip: str) -> str | None:
         """The survey category tag of the most specific range holding ip (None if untagged)."""
@@ -118,7 +145,47 @@ def load_site(path: str | Path) -> Site:
     iface = doc.get("interface")
     return Site(name.strip(), str(doc.get("organisation", "")), tuple(ranges), tuple(excludes),
                 iface if isinstance(iface, str) else None, creds,
-                tuple(modules) if modules is not None else None, float(rate) if rate is not None else None)
+                tuple(modules) if modules is not None else None, float(rate) if rate is not None else None,
+                _alerts(p, doc.get("alerts")))
+
+
+def _alerts(p: Path, raw: Any) -> Alerts | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InputError(f"site file {p}: field 'alerts' must be a mapping")
+    unknown = set(raw) - ALERT_KEYS
+    if unknown:
+        raise InputError(f"site file {p}: alerts: unknown field(s) {sorted(unknown)}")
+    hook = None
+    w = raw.get("webhook")
+    if w is not None:
+        if isinstance(w, str):
+            w = {"url": w}
+        if not isinstance(w, dict) or set(w) - WEBHOOK_KEYS or not isinstance(w.get("url"), str):
+            raise InputError(f"site file {p}: alerts.webhook needs a 'url' (and optional timeout, retries)")
+        if not w["url"].startswith(("http://", "https://")):
+            raise InputError(f"site file {p}: alerts.webhook.url must be an http:// or https:// URL")
+        timeout, retries = w.get("timeout", 10), w.get("retries", 3)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+            raise InputError(f"site file {p}: alerts.webhook.timeout must be 0-300 seconds")
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+            raise InputError(f"site file {p}: alerts.webhook.retries must be 0-10")
+        hook = Webhook(w["url"], float(timeout), retries)
+    cmd = raw.get("command")
+    if cmd is not None and not (isinstance(cmd, str) and cmd.strip()) and not (
+            isinstance(cmd, list) and cmd and all(isinstance(c, str) for c in cmd)):
+        raise InputError(f"site file {p}: alerts.command must be a command line or a list of arguments")
+    command = tuple(shlex.split(cmd)) if isinstance(cmd, str) else tuple(cmd or ())
+    rules = raw.get("rules", list(ALERT_RULES))
+    if not isinstance(rules, list) or not rules or any(r not in ALERT_RULES for r in rules):
+        raise InputError(f"site file {p}: alerts.rules must list some of {', '.join(ALERT_RULES)}")
+    concerns = raw.get("concerns")
+    if concerns is not None and (not isinstance(concerns, list) or not all(isinstance(c, str) for c in concerns)):
+        raise InputError(f"site file {p}: alerts.concerns must be a list of concern list ids")
+    if hook is None and not command:
+        raise InputError(f"site file {p}: alerts needs a webhook or a command to send them to")
+    return Alerts(hook, command, tuple(rules), tuple(concerns) if concerns is not None else None)
 
 
 @dataclass(frozen=True, slots=True)

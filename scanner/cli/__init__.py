@@ -17,7 +17,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from scanner.cli import fingerprints, history, identify, lab, scan
+    from scanner.cli import fingerprints, history, identify, lab, scan, watch
 
     cli.add_command(identify.identify)
     cli.add_command(fingerprints.fingerprints)
@@ -27,6 +27,8 @@ def _register() -> None:
     cli.add_command(history.history)
     cli.add_command(history.show)
     cli.add_command(history.diff)
+    cli.add_command(watch.watch)
+    cli.add_command(watch.schedule)
 
 
 def main() -> None:
