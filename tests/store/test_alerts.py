@@ -9,7 +9,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -44,10 +44,10 @@ def test_rules_fire_on_what_changed() -> None:
 
 
 class _Hook(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
     fail_first = 1
 
-    def do_POST(self) -> None:   # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         if _Hook.fail_first > 0:
             _Hook.fail_first -= 1

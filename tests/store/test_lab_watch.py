@@ -64,7 +64,7 @@ def test_watch_scans_diffs_alerts_and_stops_on_sigterm(tmp_path: Path) -> None:
             while time.monotonic() < deadline + 90 and not (hooked.exists() and commanded.exists()):
                 time.sleep(0.5)
             watch.send_signal(signal.SIGTERM)
-            out, err = watch.communicate(timeout=120)
+            _, err = watch.communicate(timeout=120)
         finally:
             if watch.poll() is None:
                 watch.kill()
