@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.inventory.schema import valid_inventory
 from tests.lab.conftest import REPO, running_lab
 
 pytestmark = pytest.mark.lab
@@ -49,7 +50,7 @@ def test_diff_after_add_remove_reflash_and_move_matches_the_truth(tmp_path: Path
     assert by_ip[new_ip]["matched_by"] == "mac", report
     assert by_ip[new_ip]["changes"]["ip"] == {"old": old_ip, "new": new_ip}, report
     assert by_ip[new_ip]["device"]["mac"] == before[old_ip]["mac"] == after[new_ip]["mac"]
-    seen = {x["ip"]: x for x in json.loads((tmp_path / "a" / "inventory.json").read_text())["devices"]}
+    seen = {x["ip"]: x for x in valid_inventory(tmp_path / "a" / "inventory.json")["devices"]}
     shown = {ip for ip in reflashed if seen.get(ip, {}).get("firmware") == before[ip]["firmware"]}
     assert shown, f"no reflashed device showed its firmware on the wire: {lines}"
     for ip in shown:   # the lab's truth firmware changed; the diff says so with the same values
