@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from scanner.inventory.build import build, site_info
 from scanner.inventory.records import ScanInfo
-from scanner.inventory.serialise import to_dict
+from scanner.inventory.serialise import json_schema, to_dict
 from scanner.match.engine import get_engine
 from scanner.models import Observation as O
 from scanner.store import DEVICE_BATCH, StoreBusy, StoreError, open_store
@@ -31,7 +32,9 @@ def inventory(devices: list[tuple[str, str, list[tuple[str, str]]]], started: st
         obs += [O(s, v, ip=ip, source="test") for s, v in sigs]
     info = ScanInfo(started=started, finished=started.replace("01:00:00", "01:00:09"), targets=("198.18.0.0/24",),
                     excluded=(), modules=("arp",), privileged=True, tool_version="0.1.0", fingerprints_version="x")
-    return to_dict(build(obs, get_engine(), info, site_info(site, "Test", [("198.18.0.0/24", "internal", None)])))
+    doc = to_dict(build(obs, get_engine(), info, site_info(site, "Test", [("198.18.0.0/24", "internal", None)])))
+    jsonschema.validate(doc, json_schema(), format_checker=jsonschema.FormatChecker())
+    return doc
 
 
 CAM = ("http.server", "App-webs/")
