@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import ipaddress
 import json
 import subprocess
 import time
@@ -44,6 +45,7 @@ class ScanRequest:
     engine: str = "native"
     allow_large: bool = False
     allow_public: bool = False
+    allow_link_local: bool = False
     timeout: float = 2.0
     concern_lists: list[str] | None = None
 
@@ -73,14 +75,15 @@ def _route_for(ip: str) -> tuple[str | None, str | None, bool]:
     return r.get("dev"), r.get("prefsrc"), r.get("type") == "local"
 
 
-def _local_addresses() -> set[str]:
-    """Every IPv4 address of this network namespace's own interfaces."""
+def _local_interfaces() -> list[ipaddress.IPv4Interface]:
+    """Every IPv4 address of this network namespace's own interfaces, with its link's prefix."""
     try:
         out = subprocess.run(["ip", "-j", "-4", "addr", "show"], capture_output=True, text=True, timeout=5)
         data = json.loads(out.stdout or "[]")
-    except (OSError, ValueError, subprocess.TimeoutExpired):
-        return set()
-    return {str(a["local"]) for link in data for a in link.get("addr_info", []) if a.get("family") == "inet"}
+        return [ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}") for link in data
+                for a in link.get("addr_info", []) if a.get("family") == "inet"]
+    except (OSError, ValueError, KeyError, TypeError, subprocess.TimeoutExpired):
+        return []
 
 
 def _address_of(iface: str) -> str | None:
@@ -98,7 +101,7 @@ def _address_of(iface: str) -> str | None:
 
 
 def is_privileged() -> bool:
-    """True when raw sockets are available (root or CAP_NET_RAW in the effective set)."""
+    """True when raw sockets are available: CAP_NET_RAW in the effective set (not uid 0)."""
     return caps.has(caps.CAP_NET_RAW)
 
 
@@ -112,12 +115,20 @@ def default_modules(engine: str) -> list[str]:
 
 def plan(req: ScanRequest) -> Plan:
     """Validate the request and choose modules; InputError before anything is sent."""
-    scope = Scope.build(req.targets, req.excludes, allow_large=req.allow_large, allow_public=req.allow_public)
-    own = sorted(a for a in _local_addresses() if scope.allows(a) and not a.startswith("127."))
+    own_ifaces = _local_interfaces()
+    # network/broadcast addresses are those of this machine's links, not of each range (issue 10)
+    links = [i.network for i in own_ifaces if not i.ip.is_loopback]
+
+    def build(excludes: list[str]) -> Scope:
+        return Scope.build(req.targets, excludes, allow_large=req.allow_large, allow_public=req.allow_public,
+                           allow_link_local=req.allow_link_local, links=links)
+
+    scope = build(req.excludes)
+    own = sorted((str(i.ip) for i in own_ifaces if scope.allows(str(i.ip)) and not i.ip.is_loopback),
+                 key=ipaddress.IPv4Address)
     if own:
         # the scanner's own address is not a device of the site: never probe or count it
-        scope = Scope.build(req.targets, [*req.excludes, *own], allow_large=req.allow_large,
-                            allow_public=req.allow_public)
+        scope = build([*req.excludes, *own])
     if scope.size() == 0:
         raise InputError("every target address is excluded")
     if req.engine not in ("native", "nmap"):
@@ -138,7 +149,8 @@ def plan(req: ScanRequest) -> Plan:
             notes.append(f"module {n} is unavailable ({e}); the rest of the scan runs without it")
             continue
         if cls.needs_raw and not privileged:
-            notes.append(f"module {n} needs raw sockets (root or CAP_NET_RAW); skipped, the rest still runs")
+            notes.append(getattr(cls, "without_raw", "") or f"module {n} needs CAP_NET_RAW (raw sockets); "
+                         "skipped, the rest of the scan still runs")
             continue
         classes.append(cls)
     iface = req.interface
@@ -228,7 +240,8 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
     info = ScanInfo(
         started=started.isoformat(timespec="seconds"), finished=finished.isoformat(timespec="seconds"),
         targets=tuple(str(n) for n in p.scope.targets), excluded=tuple(str(n) for n in p.scope.excludes),
-        modules=tuple(m.name for m in p.modules), privileged=p.privileged, tool_version=__version__,
+        modules=tuple(m.name for m in p.modules), privileged=p.privileged and ctx.privileged,
+        tool_version=__version__,
         fingerprints_version=engine.db.version,
         stats={"addresses": p.scope.size(), "live_hosts": len(ctx.hosts), "observations": len(obs),
                "seconds": round((finished - started).total_seconds(), 2), "engine": req.engine,

@@ -11,6 +11,20 @@ from scanner.errors import InputError
 IPv4Net = ipaddress.IPv4Network
 MAX_PREFIX_WITHOUT_FLAG = 16
 
+_N = ipaddress.IPv4Network
+# Never a target, whatever the flags: nothing of an operator's site lives there and a probe can only
+# reach this machine, a cloud's instance metadata service, or every host on a link at once.
+FORBIDDEN: tuple[tuple[IPv4Net, str], ...] = (
+    (_N("0.0.0.0/8"), "unspecified space (\"this network\", RFC 1122)"),
+    (_N("127.0.0.0/8"), "loopback: this machine itself"),
+    (_N("169.254.169.254/32"), "the cloud instance metadata address"),
+    (_N("169.254.170.2/32"), "a cloud container credentials address (AWS ECS task metadata)"),
+    (_N("224.0.0.0/4"), "multicast, not a unicast host range"),
+    (_N("240.0.0.0/4"), "reserved space (RFC 1112) with the limited broadcast address"),
+)
+LINK_LOCAL = _N("169.254.0.0/16")   # RFC 3927: where cameras that found no DHCP server may sit
+FORBIDDEN_NOTE = "camscan never scans it (no flag allows it)"
+
 
 def parse_target(text: str) -> list[IPv4Net]:
     """CIDR, a-b range (full or last-octet) or single IPv4 address -> networks; InputError if malformed."""
@@ -31,43 +45,74 @@ def parse_target(text: str) -> list[IPv4Net]:
         raise InputError(f"bad target {text!r}: {e}") from None
 
 
+def check_target(n: IPv4Net, *, allow_large: bool = False, allow_public: bool = False,
+                 allow_link_local: bool = False) -> None:
+    """InputError when n may not be scanned: forbidden space, or large/public/link-local without its flag."""
+    for f, why in FORBIDDEN:
+        if not n.overlaps(f):
+            continue
+        if f.subnet_of(LINK_LOCAL) and f != n and f.subnet_of(n):
+            continue   # a metadata address inside a wider link-local target is excluded (Scope.build)
+        where = "is" if n == f else f"is inside {f}," if n.subnet_of(f) else f"includes {f},"
+        raise InputError(f"target {n} {where} {why}; {FORBIDDEN_NOTE}")
+    if n.prefixlen < MAX_PREFIX_WITHOUT_FLAG and not allow_large:
+        raise InputError(f"target {n} is larger than a /{MAX_PREFIX_WITHOUT_FLAG}; "
+                         "pass --allow-large if you are authorised to scan it")
+    if n.overlaps(LINK_LOCAL) and not allow_link_local:
+        raise InputError(f"target {n} is link-local address space ({LINK_LOCAL}); pass --allow-link-local "
+                         "if devices there fell back to self-assigned addresses and you are authorised "
+                         "to scan them (the cloud metadata address is never scanned)")
+    if (n.is_global or n.network_address.is_global or n.broadcast_address.is_global) and not allow_public:
+        raise InputError(f"target {n} is public address space; pass --allow-public "
+                         "if you are authorised to scan it")
+
+
+def edge_addresses(targets: Iterable[IPv4Net], cidrs: Iterable[IPv4Net],
+                   links: Iterable[IPv4Net]) -> frozenset[ipaddress.IPv4Address]:
+    """Network and broadcast addresses among targets: those of each link (the scanner's own subnets);
+    for CIDR targets on no link, whose prefix we cannot know, those of each block they collapse to."""
+    links = [lk for lk in links if lk.prefixlen < 31]
+    nets = list(ipaddress.collapse_addresses(targets))
+    out: set[ipaddress.IPv4Address] = set()
+    for lk in links:
+        if any(lk.overlaps(n) for n in nets):
+            out |= {lk.network_address, lk.broadcast_address}
+    for n in ipaddress.collapse_addresses(cidrs):
+        if n.prefixlen < 31 and not any(n.subnet_of(lk) for lk in links):
+            out |= {n.network_address, n.broadcast_address}
+    return frozenset(a for a in out if any(a in n for n in nets))
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Allowed networks minus excluded ones; `allows(ip)` is the one check every sender makes."""
 
     targets: tuple[IPv4Net, ...]
     excludes: tuple[IPv4Net, ...] = ()
-    edges: frozenset[ipaddress.IPv4Address] = frozenset()  # network/broadcast addresses of given CIDRs
+    edges: frozenset[ipaddress.IPv4Address] = frozenset()  # network/broadcast addresses (edge_addresses)
 
     @classmethod
-    def build(cls, targets: Iterable[str], excludes: Iterable[str] = (), *,
-              allow_large: bool = False, allow_public: bool = False) -> Scope:
-        """Parse and check targets/excludes; InputError names the first problem."""
+    def build(cls, targets: Iterable[str], excludes: Iterable[str] = (), *, allow_large: bool = False,
+              allow_public: bool = False, allow_link_local: bool = False,
+              links: Iterable[IPv4Net] = ()) -> Scope:
+        """Parse and check targets/excludes (InputError names the first problem); links are the
+        scanner's own subnets, whose network/broadcast addresses are never probed."""
+        targets = list(targets)
         nets: list[IPv4Net] = []
-        edges: set[ipaddress.IPv4Address] = set()
         for t in targets:
-            parsed = parse_target(t)
-            nets.extend(parsed)
-            if "-" not in t:
-                for n in parsed:
-                    if n.prefixlen < 31:
-                        edges |= {n.network_address, n.broadcast_address}
+            nets.extend(parse_target(t))
         if not nets:
             raise InputError("no targets given")
         ex: list[IPv4Net] = []
         for e in excludes:
             ex.extend(parse_target(e))
         for n in nets:
-            if n.prefixlen < MAX_PREFIX_WITHOUT_FLAG and not allow_large:
-                raise InputError(f"target {n} is larger than a /{MAX_PREFIX_WITHOUT_FLAG}; "
-                                 "pass --allow-large if you are authorised to scan it")
-            if n.is_multicast or n.is_unspecified or (n.network_address.is_reserved and not n.is_private):
-                raise InputError(f"target {n} is not a unicast host range")
-            if n.is_global and not allow_public:
-                raise InputError(f"target {n} is public address space; pass --allow-public "
-                                 "if you are authorised to scan it")
+            check_target(n, allow_large=allow_large, allow_public=allow_public, allow_link_local=allow_link_local)
+        # forbidden addresses inside a wider target that is itself allowed (the metadata address)
+        ex.extend(f for f, _ in FORBIDDEN if any(f.overlaps(n) for n in nets))
+        cidr_nets = [n for t in targets if "-" not in t for n in parse_target(t)]
         return cls(tuple(ipaddress.collapse_addresses(nets)), tuple(ipaddress.collapse_addresses(ex)),
-                   frozenset(edges))
+                   edge_addresses(nets, cidr_nets, links))
 
     def allows(self, ip: str) -> bool:
         """True when ip is inside a target and outside every exclude."""
@@ -78,7 +123,7 @@ class Scope:
         return any(a in n for n in self.targets) and not any(a in n for n in self.excludes)
 
     def hosts(self) -> Iterator[str]:
-        """Every address in scope, less the network/broadcast addresses of CIDRs larger than /31."""
+        """Every address in scope, less the network/broadcast addresses of its links (edge_addresses)."""
         for n in self.targets:
             for a in n:
                 if a not in self.edges and not any(a in e for e in self.excludes):

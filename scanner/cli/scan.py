@@ -87,6 +87,9 @@ def print_summary(inv: Inventory, why: bool = False) -> None:
 @click.option("--why", is_flag=True, help="Explain each identification (evidence) after the summary.")
 @click.option("--allow-large", is_flag=True, help="Allow targets larger than a /16.")
 @click.option("--allow-public", is_flag=True, help="Allow public (non-private) address space.")
+@click.option("--allow-link-local", is_flag=True,
+              help="Allow link-local 169.254.0.0/16 (devices with self-assigned addresses; never the metadata "
+                   "address). Loopback, unspecified, multicast, broadcast and reserved space are always refused.")
 @click.option("--concerns", default=None, help="Comma list of concern list ids to apply (default: all).")
 @click.option("--db", "db", default=None, metavar="PATH|URL",
               help="Record the scan in this store: a SQLite file (default: camscan.db in your data directory, or "
@@ -95,13 +98,13 @@ def print_summary(inv: Inventory, why: bool = False) -> None:
 def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, ...], out_dir: str, formats: str,
          interface: str | None, cred_file: str | None, modules: str | None, rate: float | None, engine: str,
          why: bool, allow_large: bool, allow_public: bool, concerns: str | None, db: str | None,
-         no_store: bool) -> None:
+         no_store: bool, allow_link_local: bool) -> None:
     """Scan TARGET... (CIDR, a-b range or address) for surveillance devices and name their makers."""
     fmts = report.parse_formats(formats)
     site = load_site(site_file) if site_file else None
     req = build_request(targets, site, excludes=excludes, cred_file=cred_file, modules=modules, rate=rate,
                         interface=interface, engine=engine, allow_large=allow_large, allow_public=allow_public,
-                        concerns=concerns)
+                        concerns=concerns, allow_link_local=allow_link_local)
     inv, scan_id = execute(req, Path(out_dir), fmts, db=None if no_store else (db or ""))
     print_summary(inv, why)
     if scan_id:
@@ -111,7 +114,8 @@ def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, .
 def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, excludes: tuple[str, ...] = (),
                   cred_file: str | None = None, modules: str | None = None, rate: float | None = None,
                   interface: str | None = None, engine: str = "native", allow_large: bool = False,
-                  allow_public: bool = False, concerns: str | None = None) -> ScanRequest:
+                  allow_public: bool = False, concerns: str | None = None,
+                  allow_link_local: bool = False) -> ScanRequest:
     """A ScanRequest from the command line and the site file (InputError for anything bad)."""
     all_targets = list(targets) + ([r.cidr for r in site.ranges] if site else [])
     if not all_targets:
@@ -124,7 +128,7 @@ def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, ex
         targets=all_targets, excludes=list(excludes) + (list(site.excludes) if site else []), site=site,
         modules=mod_list, rate=rate or (site.rate if site and site.rate else DEFAULT_RATE),
         interface=interface or (site.interface if site else None), credentials=creds, engine=engine,
-        allow_large=allow_large, allow_public=allow_public,
+        allow_large=allow_large, allow_public=allow_public, allow_link_local=allow_link_local,
         concern_lists=[c.strip() for c in concerns.split(",")] if concerns else None)
 
 

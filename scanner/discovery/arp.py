@@ -199,6 +199,10 @@ class ArpSweep(Module):
     per_link: ClassVar[bool] = True
     needs_raw: ClassVar[bool] = True
     phase: ClassVar[int] = 1
+    without_raw: ClassVar[str] = (
+        "ARP needs CAP_NET_RAW (root with its capabilities, or `setcap cap_net_raw+ep` on the interpreter): "
+        "without it there is no ARP sweep, so hosts that answer none of the probed TCP ports are missed and "
+        "MAC addresses (maker OUIs) come only from replies that carry one; the rest of the scan still runs")
 
     def _links(self, ctx: ScanContext) -> list[tuple[str, str, ipaddress.IPv4Network]]:
         links = local_links()
@@ -229,8 +233,14 @@ class ArpSweep(Module):
             if not targets:
                 continue
             ctx.stats.count("arp.requests", len(targets))
-            frames, silent, unsent = await asyncio.to_thread(_sweep, iface, own_ip, targets,
-                                                             FIRST_PASS_TIMEOUT, inter)
+            try:
+                frames, silent, unsent = await asyncio.to_thread(_sweep, iface, own_ip, targets,
+                                                                 FIRST_PASS_TIMEOUT, inter)
+            except PermissionError:
+                # the capability check said yes but the kernel said no (a namespace or LSM rule): say it once
+                ctx.privileged = False
+                ctx.stats.error(self.name, None, self.without_raw)
+                return
             for f in frames:
                 self._accept(ctx, f, seen)
             if silent and len(silent) <= MAX_RETRY:
