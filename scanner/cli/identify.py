@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 
@@ -13,13 +14,17 @@ from scanner.inventory.resolve import identify as resolve_device
 from scanner.match.engine import Engine, ObservationError, get_engine
 from scanner.models import Identification, Observation
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def parse_line(line: str) -> tuple[str | None, list[Observation]]:
-    """One input line -> (id, observations); ValueError names what is wrong."""
+    """One input line -> (id, observations); ValueError names what is wrong; lone surrogates become U+FFFD."""
     try:
-        doc = json.loads(line)
+        doc = json.loads(line, object_hook=_scrub_object)
     except json.JSONDecodeError as e:
         raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    except (ValueError, RecursionError) as e:   # 5,000-digit numbers, 100,000 nested brackets
+        raise ValueError(f"not usable JSON ({type(e).__name__})") from None
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")
     obs_raw = doc.get("observations")
@@ -43,6 +48,12 @@ def parse_line(line: str) -> tuple[str | None, list[Observation]]:
                                port=port if isinstance(port, int) and not isinstance(port, bool) else None,
                                source=o.get("source") if isinstance(o.get("source"), str) else None))
     return (None if dev_id is None else str(dev_id)), out
+
+
+def _scrub_object(obj: dict[str, Any]) -> dict[str, Any]:
+    # "\ud800" is valid JSON but no UTF-8 writer can print it: replace before any use.
+    return {_SURROGATE.sub("\ufffd", k): _SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v
+            for k, v in obj.items()}
 
 
 def explain(dev_id: str | None, ident: Identification, engine: Engine) -> str:

@@ -38,6 +38,10 @@ SEARCH = {"method": "DHDiscover.search", "params": {"mac": "", "uni": 1}}
 REPLY_METHOD = "client.notifyDevInfo"
 
 
+class DhipDecodeError(DecodeError):
+    """A datagram on the DHIP port is not a framed client.notifyDevInfo reply."""
+
+
 @dataclass(frozen=True, slots=True)
 class DhipReply:
     """One client.notifyDevInfo reply: its JSON text and the MAC it states."""
@@ -59,29 +63,29 @@ def build_probe() -> bytes:
 
 
 def parse_reply(data: bytes) -> DhipReply:
-    """Parse a framed client.notifyDevInfo reply; truncated, unframed or non-JSON input is a DecodeError."""
+    """Parse a framed client.notifyDevInfo reply; truncated, unframed or non-JSON input raises DhipDecodeError only."""
     if len(data) > MAX_DATAGRAM:
-        raise DecodeError(f"reply of {len(data)} bytes exceeds the {MAX_DATAGRAM}-byte cap")
+        raise DhipDecodeError(f"reply of {len(data)} bytes exceeds the {MAX_DATAGRAM}-byte cap")
     if len(data) < HEADER_LEN:
-        raise DecodeError(f"truncated DHIP header ({len(data)} of {HEADER_LEN} bytes)")
+        raise DhipDecodeError(f"truncated DHIP header ({len(data)} of {HEADER_LEN} bytes)")
     if data[4:8] != MAGIC:
-        raise DecodeError("no DHIP magic at offset 4")
+        raise DhipDecodeError("no DHIP magic at offset 4")
     hlen = struct.unpack_from("<I", data, 0)[0]
     if hlen < HEADER_LEN or hlen > len(data):
-        raise DecodeError(f"bad DHIP header length {hlen}")
+        raise DhipDecodeError(f"bad DHIP header length {hlen}")
     body = data[hlen:]
     start, end = body.find(b"{"), body.rfind(b"}")
     if start < 0 or end < start:
-        raise DecodeError("no JSON object in the DHIP body")
+        raise DhipDecodeError("no JSON object in the DHIP body")
     try:
         text = body[start:end + 1].decode("utf-8")
         doc: Any = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
-        raise DecodeError(f"bad DHIP JSON: {type(e).__name__}: {str(e)[:200]}") from None
+        raise DhipDecodeError(f"bad DHIP JSON: {type(e).__name__}: {str(e)[:200]}") from None
     if not isinstance(doc, dict):
-        raise DecodeError("DHIP body is not a JSON object")
+        raise DhipDecodeError("DHIP body is not a JSON object")
     if doc.get("method") != REPLY_METHOD:
-        raise DecodeError(f"not a device reply (method {str(doc.get('method'))[:60]!r})")
+        raise DhipDecodeError(f"not a device reply (method {str(doc.get('method'))[:60]!r})")
     mac = normalize_mac(doc["mac"]) if isinstance(doc.get("mac"), str) else None
     if mac and not plausible_unicast_mac(mac):
         mac = None

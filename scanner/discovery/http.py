@@ -43,6 +43,10 @@ TLS_FIRST_PORTS: frozenset[int] = frozenset({443, 8443})
 CONTROL_PATH = "/camscan-control-404.html"
 
 
+class HttpDecodeError(DecodeError):
+    """An HTTP response (status line, headers, chunked body or certificate) could not be decoded."""
+
+
 @dataclass(frozen=True, slots=True)
 class Probe:
     """One read-only request whose answer (200 or 401) shows the path exists."""
@@ -125,7 +129,7 @@ def _dechunk(data: bytes) -> tuple[bytes, bool]:
         try:
             size = int(size_txt, 16)
         except ValueError:
-            raise DecodeError(f"bad chunk size {size_txt[:20]!r}") from None
+            raise HttpDecodeError(f"bad chunk size {size_txt[:20]!r}") from None
         if size == 0:
             return bytes(out), True
         start = eol + 2
@@ -145,15 +149,15 @@ def header_end(data: bytes) -> int:
 
 
 def parse_response(data: bytes, truncated: bool = False) -> HttpResponse:
-    """Parse raw response bytes (status line, headers, body); raises DecodeError only."""
+    """Parse raw response bytes (status line, headers, body); raises HttpDecodeError only."""
     end = header_end(data)
     if end < 0:
-        raise DecodeError("no end of headers" if data.startswith(b"HTTP/") else "not an HTTP reply")
+        raise HttpDecodeError("no end of headers" if data.startswith(b"HTTP/") else "not an HTTP reply")
     head = data[:end].decode("utf-8", errors="replace")  # invalid bytes become U+FFFD
     lines = head.replace("\r\n", "\n").split("\n")
-    m = re.match(r"HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)$", lines[0])
+    m = re.match(r"HTTP/\d(?:\.\d)?\s+(\d{3})\s*(.*)$", lines[0], re.ASCII)
     if not m:
-        raise DecodeError(f"bad status line {lines[0][:60]!r}")
+        raise HttpDecodeError(f"bad status line {lines[0][:60]!r}")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if not line.strip():
@@ -172,10 +176,21 @@ def parse_response(data: bytes, truncated: bool = False) -> HttpResponse:
         truncated = truncated or not complete
     else:
         body = raw
-        length = resp.header("Content-Length")
-        if length and length.strip().isdigit():
-            body = raw[:int(length)]
+        length = content_length(resp.header("Content-Length"))
+        if length is not None:
+            body = raw[:length]
     return HttpResponse(resp.status, resp.reason, resp.headers, body[:MAX_BODY_BYTES], truncated)
+
+
+_LENGTH = re.compile(r"[0-9]{1,18}")
+
+
+def content_length(value: str | None) -> int | None:
+    """A Content-Length of 1-18 ASCII digits as an int; None for anything else ("²", 4,300 digits, "-1")."""
+    if value is None:
+        return None
+    v = value.strip()
+    return int(v) if _LENGTH.fullmatch(v) else None
 
 
 def reply_complete(data: bytes) -> bool:
@@ -184,7 +199,7 @@ def reply_complete(data: bytes) -> bool:
     if end < 0:
         return False
     head = data[:end].lower()
-    m = re.search(rb"\ncontent-length:\s*(\d+)", head)
+    m = re.search(rb"\ncontent-length:[ \t]*([0-9]{1,18})[ \t]*\r?\n", head)
     if m:
         return len(data) - end >= int(m.group(1))
     if b"transfer-encoding:" in head and b"chunked" in head:
@@ -192,15 +207,40 @@ def reply_complete(data: bytes) -> bool:
     return re.match(rb"http/\d(?:\.\d)?\s+(1\d\d|204|304)", head) is not None
 
 
+#: Codecs Python marks as text encodings that still cannot decode a web page: they raise with
+#: errors="replace" (idna, undefined), turn escapes into lone surrogates or cost quadratic time.
+_NOT_PAGE_CHARSETS = frozenset({"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape",
+                                "unicode-internal", "utf-7"})
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_charset(declared: str | None) -> str:
+    """The codec to decode a body declared as `declared`: a real text encoding Python knows, else utf-8.
+
+    base64, rot13, hex, zlib, bz2, uu, quopri (bytes-to-bytes or str-to-str codecs) and the
+    _NOT_PAGE_CHARSETS are refused; this never raises.
+    """
+    if not declared:
+        return "utf-8"
+    try:
+        info = codecs.lookup(declared)
+    except (LookupError, ValueError, TypeError):
+        return "utf-8"
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_PAGE_CHARSETS:
+        return "utf-8"
+    return info.name
+
+
 def decode_text(resp: HttpResponse) -> str:
-    """Body as text: the declared charset when Python knows it, else UTF-8; bad bytes replaced."""
-    charset = "utf-8"
+    """Body as text in the declared charset if a real text encoding, else UTF-8; bad bytes and surrogates replaced."""
     ctype = resp.header("Content-Type") or ""
-    m = re.search(r"charset=[\"']?([A-Za-z0-9_.:-]+)", ctype)
-    if m:
-        with contextlib.suppress(LookupError):
-            charset = codecs.lookup(m.group(1)).name
-    return resp.body.decode(charset, errors="replace")
+    m = re.search(r"charset=[\"']?([A-Za-z0-9_.:-]{1,40})", ctype)
+    charset = text_charset(m.group(1) if m else None)
+    try:
+        text = resp.body.decode(charset, errors="replace")
+    except Exception:   # a codec that still refuses (errors= unsupported): the body as UTF-8
+        text = resp.body.decode("utf-8", errors="replace")
+    return _SURROGATE.sub("\ufffd", text)
 
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
@@ -228,12 +268,13 @@ def favicon_hash(data: bytes) -> str:
 
 
 def cert_names(der: bytes) -> tuple[str, str]:
-    """(subject, issuer) of a DER certificate as RFC 4514 strings; DecodeError if unreadable."""
+    """(subject, issuer) of a DER certificate as RFC 4514 strings; raises HttpDecodeError only."""
     try:
         cert = x509.load_der_x509_certificate(der)
-        return cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
-    except (ValueError, TypeError) as e:
-        raise DecodeError(f"bad certificate: {e}") from None
+        subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
+    except Exception as e:   # cryptography raises ValueError, TypeError and its own errors on junk
+        raise HttpDecodeError(f"bad certificate: {type(e).__name__}: {str(e)[:200]}") from None
+    return _SURROGATE.sub("\ufffd", subject), _SURROGATE.sub("\ufffd", issuer)
 
 
 def _obs(signal: str, value: str, ip: str, mac: str | None, port: int) -> Observation:
@@ -284,12 +325,12 @@ def same_host_redirect(resp: HttpResponse, ip: str, port: int, tls: bool) -> tup
     if not loc:
         return None
     base = f"{'https' if tls else 'http'}://{ip}:{port}/"
-    u = urllib.parse.urlsplit(urllib.parse.urljoin(base, loc.strip()))
-    if u.scheme not in ("http", "https") or u.hostname != ip:
-        return None
     try:
-        new_port = u.port or (443 if u.scheme == "https" else 80)
-    except ValueError:
+        u = urllib.parse.urlsplit(urllib.parse.urljoin(base, loc.strip()))
+        host, new_port = u.hostname, u.port or (443 if u.scheme == "https" else 80)
+    except ValueError:   # "http://[::1", port 99999: an unusable Location, not a failure
+        return None
+    if u.scheme not in ("http", "https") or host != ip:
         return None
     path = (u.path or "/") + (f"?{u.query}" if u.query else "")
     return u.scheme == "https", new_port, path

@@ -59,6 +59,10 @@ _TYPE_PTR, _TYPE_SRV, _TYPE_TXT, _TYPE_A = 12, 33, 16, 1
 MAC_TXT_KEYS = frozenset({"macaddress", "mac"})
 
 
+class MdnsDecodeError(DecodeError):
+    """An mDNS packet could not be decoded."""
+
+
 @dataclass(frozen=True, slots=True)
 class MdnsService:
     """One resolved DNS-SD instance: type, instance label, host name, port, IPv4s, TXT entries."""
@@ -106,22 +110,23 @@ def build_probe(service_type: str) -> bytes:
 
 
 def parse_reply(data: bytes) -> tuple[MdnsService, ...]:
-    """The DNS-SD instances fully described in one mDNS response (PTR + SRV, with TXT and A if present)."""
+    """The DNS-SD instances fully described in one mDNS response (PTR + SRV); MdnsDecodeError only."""
     if len(data) > MAX_PACKET:
-        raise DecodeError(f"packet of {len(data)} bytes exceeds the {MAX_PACKET}-byte cap")
+        raise MdnsDecodeError(f"packet of {len(data)} bytes exceeds the {MAX_PACKET}-byte cap")
     try:
         msg = DNSIncoming(data)
+        answers = msg.answers()     # parsed lazily: errors surface here too
     except Exception as e:  # zeroconf's parser raises assorted internal errors on junk
-        raise DecodeError(f"bad mDNS packet: {type(e).__name__}: {e}") from None
+        raise MdnsDecodeError(f"bad mDNS packet: {type(e).__name__}: {str(e)[:200]}") from None
     if not msg.valid:
-        raise DecodeError("malformed mDNS packet")
+        raise MdnsDecodeError("malformed mDNS packet")
     if not msg.is_response():
-        raise DecodeError("mDNS packet is a query, not a response")
+        raise MdnsDecodeError("mDNS packet is a query, not a response")
     ptrs: list[tuple[str, str]] = []
     srv: dict[str, tuple[str, int]] = {}
     txt: dict[str, bytes] = {}
     addrs: dict[str, list[str]] = {}
-    for rec in msg.answers():
+    for rec in answers:
         key = rec.name.lower()
         if isinstance(rec, DNSPointer) and rec.type == _TYPE_PTR:
             ptrs.append((rec.name, rec.alias))

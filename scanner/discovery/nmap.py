@@ -17,6 +17,7 @@ output exists, joined as "product version (extrainfo)" (fingerprint rules can ma
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -27,6 +28,7 @@ from defusedxml import ElementTree as SafeET
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.tcp import DEFAULT_PORTS
+from scanner.macaddr import normalise_mac
 from scanner.models import Observation
 
 MAX_XML_BYTES = 64 * 1024 * 1024
@@ -45,6 +47,10 @@ _NO_TITLE_PREFIXES = ("Site doesn't have a title", "Did not follow redirect")
 _FP_SERVER = re.compile(r"^\s*Server:[ \t]*(\S.*?)\s*$", re.MULTILINE | re.IGNORECASE)
 _FP_AUTH = re.compile(r"^\s*WWW-Authenticate:[ \t]*(\S.*?)\s*$", re.MULTILINE | re.IGNORECASE)
 _AUTH_SIGNALS = {"http.server": "http.www_authenticate", "rtsp.server": "rtsp.www_authenticate"}
+
+
+class NmapDecodeError(DecodeError):
+    """An nmap XML report could not be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +82,15 @@ def _clean(s: str | None) -> str:
 
 
 def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
-    """Hosts with state "up" from nmap XML; raises DecodeError only (defusedxml, size-capped)."""
+    """Hosts with state "up" and a valid IPv4 address from nmap XML; raises NmapDecodeError only."""
     if len(xml_text) > MAX_XML_BYTES:
-        raise DecodeError(f"nmap XML larger than {MAX_XML_BYTES} bytes")
+        raise NmapDecodeError(f"nmap XML larger than {MAX_XML_BYTES} bytes")
     try:
         root = SafeET.fromstring(xml_text)
-    except Exception as e:  # defusedxml raises ParseError and its own DefusedXmlException family
-        raise DecodeError(f"not valid nmap XML: {type(e).__name__}: {e}") from None
+    except Exception as e:  # ParseError, DefusedXmlException, LookupError (encoding="x-..."), RecursionError
+        raise NmapDecodeError(f"not valid nmap XML: {type(e).__name__}: {str(e)[:200]}") from None
     if root.tag != "nmaprun":
-        raise DecodeError(f"root element is <{root.tag}>, not <nmaprun>")
+        raise NmapDecodeError(f"root element is <{str(root.tag)[:80]}>, not <nmaprun>")
     hosts: list[NmapHost] = []
     for h in root.iter("host"):
         status = h.find("status")
@@ -93,10 +99,10 @@ def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
         ip = mac = None
         for a in h.findall("address"):
             kind = a.get("addrtype", "ipv4")
-            if kind == "ipv4" and ip is None:
-                ip = a.get("addr")
+            if kind == "ipv4" and ip is None and _ipv4(a.get("addr") or ""):
+                ip = a.get("addr")      # addr="not-an-ip" never reaches the inventory
             elif kind == "mac" and mac is None:
-                mac = (a.get("addr") or "").lower() or None
+                mac = normalise_mac(a.get("addr") or "")
         if not ip:
             continue
         names = tuple(dict.fromkeys(_clean(n.get("name")) for n in h.iter("hostname") if n.get("name")))
@@ -105,9 +111,8 @@ def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
             st = p.find("state")
             if st is None or st.get("state") != "open":
                 continue
-            try:
-                portid = int(p.get("portid", ""))
-            except ValueError:
+            portid_text = p.get("portid", "")
+            if not re.fullmatch(r"[0-9]{1,5}", portid_text) or not 0 < (portid := int(portid_text)) < 65536:
                 continue
             svc = p.find("service")
             sv = svc.attrib if svc is not None else {}
@@ -117,6 +122,19 @@ def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
                                   _clean(sv.get("version")), _clean(sv.get("extrainfo")), scripts))
         hosts.append(NmapHost(ip, mac, names, tuple(ports)))
     return hosts
+
+
+def _ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_line(text: str) -> str:
+    lines = text.splitlines()
+    return lines[0].strip() if lines else ""
 
 
 def _label(p: NmapPort) -> str:
@@ -152,7 +170,7 @@ def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]
         signal = _service_signal(p)
         literal = False
         if "http-server-header" in scripts:
-            add("http.server", scripts["http-server-header"].splitlines()[0].strip(), p.port)
+            add("http.server", _first_line(scripts["http-server-header"]), p.port)
             literal = True
         elif signal in ("http.server", "rtsp.server"):
             m = _FP_SERVER.search(scripts.get("fingerprint-strings", ""))
@@ -164,10 +182,10 @@ def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]
                 add(_AUTH_SIGNALS[signal], challenge, p.port)
         title = scripts.get("http-title", "")
         if title and not title.startswith(_NO_TITLE_PREFIXES):
-            add("http.title", title.splitlines()[0].strip(), p.port)
+            add("http.title", _first_line(title), p.port)
         banner = scripts.get("banner", "")
         if banner and signal in ("ssh.banner", "telnet.banner"):
-            add(signal, banner.splitlines()[0].strip(), p.port)
+            add(signal, _first_line(banner), p.port)
             literal = True
         if signal and not literal and _label(p):
             add(signal, _label(p), p.port)
@@ -175,7 +193,7 @@ def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]
 
 
 def observations_from_nmap_xml(xml_text: str | bytes) -> dict[str, list[Observation]]:
-    """ip -> observations for every up host in an nmap XML report; raises DecodeError only."""
+    """ip -> observations for every up host in an nmap XML report; raises NmapDecodeError only."""
     at = time.time()
     out: dict[str, list[Observation]] = {}
     for h in parse_nmap_xml(xml_text):

@@ -55,6 +55,10 @@ _AUTH_HINTS = ("notauthorized", "not authorized", "unauthorized", "401", "author
 
 # ---- pure ------------------------------------------------------------------------------------
 
+class OnvifDecodeError(DecodeError):
+    """A device-service reply (SOAP envelope, date and time) could not be decoded."""
+
+
 @dataclass(frozen=True, slots=True)
 class TimeReply:
     """A device service's answer to the anonymous GetSystemDateAndTime: its UTC clock, or a SOAP fault."""
@@ -73,16 +77,16 @@ def build_probe(ip: str, port: int) -> bytes:
 
 
 def parse_reply(body: bytes) -> TimeReply:
-    """Parse a SOAP 1.2 envelope holding GetSystemDateAndTimeResponse or a Fault; DecodeError otherwise."""
+    """Parse a SOAP 1.2 envelope holding GetSystemDateAndTimeResponse or a Fault; raises OnvifDecodeError only."""
     from defusedxml import ElementTree as SafeET
     if len(body) > MAX_REPLY_BYTES:
-        raise DecodeError("SOAP reply over the size cap")
+        raise OnvifDecodeError("SOAP reply over the size cap")
     try:
         root = SafeET.fromstring(body)
-    except Exception as e:   # ParseError and defusedxml's forbidden-construct errors
-        raise DecodeError(f"not XML: {type(e).__name__}") from None
+    except Exception as e:   # ParseError, defusedxml's forbidden constructs, LookupError for encoding="x-..."
+        raise OnvifDecodeError(f"not XML: {type(e).__name__}") from None
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
-        raise DecodeError(f"not a SOAP 1.2 envelope: <{root.tag[:80]}>")
+        raise OnvifDecodeError(f"not a SOAP 1.2 envelope: <{str(root.tag)[:80]}>")
     fault = root.find(f"{{{SOAP_ENV}}}Body/{{{SOAP_ENV}}}Fault")
     if fault is not None:
         code = fault.findtext(f"{{{SOAP_ENV}}}Code/{{{SOAP_ENV}}}Value") or "fault"
@@ -90,7 +94,7 @@ def parse_reply(body: bytes) -> TimeReply:
         return TimeReply(None, _text(sub or code))
     sdt = root.find(f"{{{SOAP_ENV}}}Body/{{{TDS}}}GetSystemDateAndTimeResponse/{{{TDS}}}SystemDateAndTime")
     if sdt is None:
-        raise DecodeError("no GetSystemDateAndTimeResponse in the SOAP body")
+        raise OnvifDecodeError("no GetSystemDateAndTimeResponse in the SOAP body")
     utc = sdt.find(f"{{{TT}}}UTCDateTime")
     if utc is None:
         return TimeReply(None)
@@ -134,14 +138,14 @@ def interface_macs(interfaces: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def device_utc(resp: Mapping[str, Any]) -> dt.datetime:
-    """The UTC clock in a GetSystemDateAndTime response; DecodeError when absent or invalid."""
+    """The UTC clock in a GetSystemDateAndTime response; raises OnvifDecodeError only (absent or invalid)."""
     try:
         u = resp["UTCDateTime"]
         d, t = u["Date"], u["Time"]
         return dt.datetime(int(d["Year"]), int(d["Month"]), int(d["Day"]), int(t["Hour"]),
                            int(t["Minute"]), int(t["Second"]), tzinfo=dt.UTC)
-    except (KeyError, TypeError, ValueError) as e:
-        raise DecodeError(f"GetSystemDateAndTime without a valid UTCDateTime: {e}") from None
+    except (KeyError, TypeError, ValueError, OverflowError) as e:   # Year 10**20: OverflowError
+        raise OnvifDecodeError(f"GetSystemDateAndTime without a valid UTCDateTime: {str(e)[:200]}") from None
 
 
 def clock_skew(device: dt.datetime, now: dt.datetime) -> float:

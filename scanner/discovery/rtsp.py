@@ -24,6 +24,10 @@ USER_AGENT = "camscan/0.1"
 HOST_CONCURRENCY = 64
 
 
+class RtspDecodeError(DecodeError):
+    """An RTSP reply's status line or headers could not be decoded."""
+
+
 @dataclass(frozen=True, slots=True)
 class RtspReply:
     """Status and headers of one RTSP response (the body is not used)."""
@@ -47,16 +51,16 @@ def build_probe(method: str, ip: str, port: int, cseq: int) -> bytes:
 
 
 def parse_reply(data: bytes) -> RtspReply:
-    """Status line and headers of an RTSP reply; raises DecodeError only."""
+    """Status line and headers of an RTSP reply; raises RtspDecodeError only."""
     end = data.find(b"\r\n\r\n")
     if end < 0:
         end = data.find(b"\n\n")
     if end < 0:
-        raise DecodeError("no end of headers" if data.startswith(b"RTSP/") else "not an RTSP reply")
+        raise RtspDecodeError("no end of headers" if data.startswith(b"RTSP/") else "not an RTSP reply")
     lines = data[:end].decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
-    m = re.match(r"RTSP/\d\.\d\s+(\d{3})\s*(.*)$", lines[0])
+    m = re.match(r"RTSP/\d\.\d\s+(\d{3})\s*(.*)$", lines[0], re.ASCII)
     if not m:
-        raise DecodeError(f"bad status line {lines[0][:60]!r}")
+        raise RtspDecodeError(f"bad status line {lines[0][:60]!r}")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         k, sep, v = line.partition(":")

@@ -35,6 +35,10 @@ REPEAT = 3                    # the inquiry is idempotent; more copies cover los
 INQUIRY = "inquiry"           # the only verb this module ever sends
 
 
+class SadpDecodeError(DecodeError):
+    """A datagram on the SADP port is not a ProbeMatch this module can read."""
+
+
 @dataclass(frozen=True, slots=True)
 class SadpReply:
     """One ProbeMatch: its XML text and the few fields the I/O layer needs."""
@@ -54,11 +58,11 @@ def build_probe(probe_uuid: str) -> bytes:
 
 
 def parse_reply(data: bytes) -> SadpReply:
-    """Parse a ProbeMatch (root name matched case-insensitively); anything else is a DecodeError."""
-    root = parse_xml(data, MAX_DATAGRAM)
+    """Parse a ProbeMatch (root name matched case-insensitively); raises SadpDecodeError only."""
+    root = parse_xml(data, MAX_DATAGRAM, SadpDecodeError)
     local = split_tag(root.tag)[1]
     if local.lower() != "probematch":
-        raise DecodeError(f"not a ProbeMatch (root {local[:40]!r})")
+        raise SadpDecodeError(f"not a ProbeMatch (root {local[:40]!r})")
     fields: dict[str, str] = {}
     for child in root:
         name = split_tag(child.tag)[1]
@@ -70,7 +74,7 @@ def parse_reply(data: bytes) -> SadpReply:
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError as e:
-        raise DecodeError(f"ProbeMatch is not UTF-8: {e}") from None
+        raise SadpDecodeError(f"ProbeMatch is not UTF-8: {e}") from None
     return SadpReply(xml=text, uuid=fields.get("Uuid") or None, mac=mac,
                      ipv4=fields.get("IPv4Address") or None, http_port=tcp_port(fields.get("HttpPort")))
 

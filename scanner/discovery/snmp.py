@@ -40,6 +40,10 @@ ENTERPRISE_OIDS: dict[str, str] = {
     "1.3.6.1.4.1.1004849.2.1.2.6.0": "snmp.model",     # model on the same
 }
 
+class SnmpDecodeError(DecodeError):
+    """A response's var-binds could not be rendered."""
+
+
 def render_value(value: Any) -> str | None:
     """A pysnmp value as text: OIDs dotted, octet strings UTF-8 (bad bytes replaced); None if absent."""
     from pyasn1.type import univ
@@ -58,7 +62,7 @@ def render_value(value: Any) -> str | None:
 
 
 def parse_reply(var_binds: Iterable[Any]) -> dict[str, str]:
-    """OID -> text for the objects present in a response's var-binds; raises DecodeError only."""
+    """OID -> text for the objects present in a response's var-binds; raises SnmpDecodeError only."""
     out: dict[str, str] = {}
     try:
         for vb in var_binds:
@@ -68,8 +72,8 @@ def parse_reply(var_binds: Iterable[Any]) -> dict[str, str]:
             text = render_value(value)
             if text is not None:
                 out[".".join(str(x) for x in tuple(oid))] = text
-    except (TypeError, ValueError, IndexError, AttributeError) as e:
-        raise DecodeError(f"bad var-bind: {e}") from None
+    except Exception as e:   # pyasn1 raises its own PyAsn1Error family besides the built-in ones
+        raise SnmpDecodeError(f"bad var-bind: {type(e).__name__}: {str(e)[:200]}") from None
     return out
 
 

@@ -46,6 +46,10 @@ MAX_FIELD = 256                   # characters kept of one description field
 USER_AGENT = "camscan/0.1 UPnP/1.1 camscan/0.1"
 
 
+class SsdpDecodeError(DecodeError):
+    """An SSDP datagram, description response or description document could not be decoded."""
+
+
 @dataclass(frozen=True, slots=True)
 class SsdpReply:
     """One search response or NOTIFY: its start line and headers (names lower-cased)."""
@@ -82,18 +86,18 @@ def build_probe(st: str = "ssdp:all", mx: int = MX) -> bytes:
 
 
 def parse_reply(data: bytes) -> SsdpReply:
-    """Parse an `HTTP/1.1 200` search response or a NOTIFY; anything else is a DecodeError."""
+    """Parse an `HTTP/1.1 200` search response or a NOTIFY; raises SsdpDecodeError only."""
     if len(data) > MAX_DATAGRAM:
-        raise DecodeError(f"reply of {len(data)} bytes exceeds the {MAX_DATAGRAM}-byte cap")
+        raise SsdpDecodeError(f"reply of {len(data)} bytes exceeds the {MAX_DATAGRAM}-byte cap")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DecodeError(f"SSDP reply is not UTF-8: {e}") from None
+        raise SsdpDecodeError(f"SSDP reply is not UTF-8: {e}") from None
     lines = text.replace("\r\n", "\n").split("\n")
     start = lines[0].strip()
     if not ((start.upper().startswith("HTTP/1.") and start.split()[1:2] == ["200"])
             or start.upper().startswith("NOTIFY ")):
-        raise DecodeError(f"not an SSDP response ({start[:60]!r})")
+        raise SsdpDecodeError(f"not an SSDP response ({start[:60]!r})")
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
         if not line.strip():
@@ -102,21 +106,21 @@ def parse_reply(data: bytes) -> SsdpReply:
             continue
         name, sep, value = line.partition(":")
         if not sep or not name.strip() or " " in name.strip():
-            raise DecodeError(f"bad header line {line[:60]!r}")
+            raise SsdpDecodeError(f"bad header line {line[:60]!r}")
         headers.append((name.strip().lower(), value.strip()[:MAX_FIELD * 2]))
         if len(headers) > MAX_HEADERS:
-            raise DecodeError("too many headers")
+            raise SsdpDecodeError("too many headers")
     return SsdpReply(start, tuple(headers))
 
 
 def parse_description(data: bytes) -> UpnpDescription:
-    """The root device's manufacturer, modelName and modelNumber (matched by local name)."""
-    root = parse_xml(data, MAX_DESCRIPTION)
+    """The root device's manufacturer, modelName and modelNumber (matched by local name); SsdpDecodeError only."""
+    root = parse_xml(data, MAX_DESCRIPTION, SsdpDecodeError)
     if split_tag(root.tag)[1] != "root":
-        raise DecodeError(f"not a UPnP description (root {split_tag(root.tag)[1][:40]!r})")
+        raise SsdpDecodeError(f"not a UPnP description (root {split_tag(root.tag)[1][:40]!r})")
     device = next((c for c in root if split_tag(c.tag)[1] == "device"), None)
     if device is None:
-        raise DecodeError("UPnP description has no device element")
+        raise SsdpDecodeError("UPnP description has no device element")
     fields: dict[str, str] = {}
     for c in device:
         local = split_tag(c.tag)[1]
@@ -160,14 +164,14 @@ def location_target(location: str) -> tuple[str, int, str] | None:
 
 
 def http_body(response: bytes) -> bytes:
-    """The body of a raw HTTP/1.x 200 response (chunked or not); DecodeError for anything else."""
+    """The body of a raw HTTP/1.x 200 response (chunked or not); raises SsdpDecodeError only."""
     head, sep, body = response.partition(b"\r\n\r\n")
     if not sep:
-        raise DecodeError("HTTP response without a header end")
+        raise SsdpDecodeError("HTTP response without a header end")
     lines = head.split(b"\r\n")
     status = lines[0].split()
     if len(status) < 2 or not status[0].startswith(b"HTTP/1.") or status[1] != b"200":
-        raise DecodeError(f"HTTP status {lines[0][:60]!r}")
+        raise SsdpDecodeError(f"HTTP status {lines[0][:60]!r}")
     chunked = any(line.lower().replace(b" ", b"") == b"transfer-encoding:chunked" for line in lines[1:])
     if not chunked:
         return body
@@ -178,7 +182,7 @@ def http_body(response: bytes) -> bytes:
         try:
             size = int(size_line.split(b";")[0].strip() or b"0", 16)
         except ValueError:
-            raise DecodeError("bad chunk size") from None
+            raise SsdpDecodeError("bad chunk size") from None
         if size == 0 or not sep:
             break
         out += rest[:size]
@@ -203,7 +207,7 @@ async def fetch(host: str, port: int, path: str, max_bytes: int = MAX_DESCRIPTIO
                     break
                 data += chunk
             if len(data) > max_bytes + 4096:
-                raise DecodeError(f"description larger than {max_bytes} bytes")
+                raise SsdpDecodeError(f"description larger than {max_bytes} bytes")
             return bytes(data)
         finally:
             writer.close()
@@ -213,9 +217,9 @@ async def fetch(host: str, port: int, path: str, max_bytes: int = MAX_DESCRIPTIO
     try:
         return await asyncio.wait_for(go(), timeout)
     except TimeoutError:
-        raise DecodeError(f"description fetch took longer than {timeout} s") from None
+        raise SsdpDecodeError(f"description fetch took longer than {timeout} s") from None
     except OSError as e:
-        raise DecodeError(f"description fetch failed: {e}") from None
+        raise SsdpDecodeError(f"description fetch failed: {e}") from None
 
 
 class Ssdp(Module):

@@ -71,6 +71,10 @@ _MATCH_ELEMENTS = frozenset({"ProbeMatch", "ResolveMatch", "Hello"})
 _MAC_SCOPE = re.compile(r"^onvif://www\.onvif\.org/mac(?:address)?/(.+)$", re.IGNORECASE)
 
 
+class WsdDecodeError(DecodeError):
+    """A WS-Discovery datagram (or an XML document parsed by parse_xml) could not be decoded."""
+
+
 @dataclass(frozen=True, slots=True)
 class WsdMatch:
     """One ProbeMatch (or Hello / ResolveMatch) entry of a WS-Discovery reply."""
@@ -110,16 +114,20 @@ def build_probe(types: tuple[str, str, str] | None, message_id: str) -> bytes:
     ).encode()
 
 
-def parse_xml(data: bytes, max_bytes: int) -> Element:
-    """Root element of an untrusted XML document (defusedxml: no DTD, no entities); DecodeError otherwise."""
+def parse_xml(data: bytes, max_bytes: int, error: type[DecodeError] = WsdDecodeError) -> Element:
+    """Root element of an untrusted XML document (defusedxml: no DTD, no entities); raises `error` only."""
     if len(data) > max_bytes:
-        raise DecodeError(f"reply of {len(data)} bytes exceeds the {max_bytes}-byte cap")
+        raise error(f"reply of {len(data)} bytes exceeds the {max_bytes}-byte cap")
     if not data.strip():
-        raise DecodeError("empty reply")
+        raise error("empty reply")
     try:
         root: Element = SafeET.fromstring(data, forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError, UnicodeError) as e:
-        raise DecodeError(f"bad XML: {type(e).__name__}: {e}") from None
+    except (ParseError, DefusedXmlException) as e:
+        raise error(f"bad XML: {type(e).__name__}: {e}") from None
+    except Exception as e:
+        # expat also raises LookupError (unknown encoding="..."), UnicodeError, ValueError and
+        # RecursionError on hostile documents; every one is a bad reply, never a module failure.
+        raise error(f"bad XML: {type(e).__name__}: {str(e)[:200]}") from None
     return root
 
 
@@ -148,9 +156,9 @@ def _words(el: Element | None) -> tuple[str, ...]:
 
 def parse_reply(data: bytes) -> WsdReply:
     """Parse a ProbeMatches / ResolveMatches / Hello datagram by namespace URI, never by prefix."""
-    root = parse_xml(data, MAX_DATAGRAM)
+    root = parse_xml(data, MAX_DATAGRAM, WsdDecodeError)
     if split_tag(root.tag)[1] != "Envelope":
-        raise DecodeError(f"not a SOAP envelope (root {split_tag(root.tag)[1]!r})")
+        raise WsdDecodeError(f"not a SOAP envelope (root {split_tag(root.tag)[1]!r})")
     relates_to: str | None = None
     matches: list[WsdMatch] = []
     for el in root.iter():
@@ -258,29 +266,37 @@ def is_ipv4(text: str | None) -> bool:
     return True
 
 
+def http_xaddr(xaddr: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, IPv4 host, port or None, path) of a usable http(s) XAddr, else None ("http://[::1", port 99999)."""
+    try:
+        parts = urlsplit(xaddr)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not is_ipv4(host):
+        return None
+    return parts.scheme, host or "", port, parts.path
+
+
 def onvif_hint(xaddrs: Iterable[str], ip: str, allowed: Iterable[str]) -> str | None:
     """The device-service URL to use later: an in-scope IPv4 http(s) XAddr, else one rewritten onto ip.
 
     `allowed` are the XAddrs whose host the scope allows; the rewrite keeps scheme, port and path
     and replaces an unusable host (outside scope, NAT, wrong interface) with the reply's source.
+    XAddrs that do not parse are skipped; this never raises.
     """
     ok = set(allowed)
+    usable = [(x, p) for x in xaddrs if (p := http_xaddr(x)) is not None]
     best: str | None = None
-    for x in xaddrs:
-        parts = urlsplit(x)
-        if parts.scheme not in ("http", "https") or not is_ipv4(parts.hostname):
-            continue
-        if x in ok and parts.hostname == ip:
+    for x, (_scheme, host, _port, _path) in usable:
+        if x in ok and host == ip:
             return x
         if x in ok and best is None:
             best = x
     if best:
         return best
-    for x in xaddrs:
-        parts = urlsplit(x)
-        if parts.scheme in ("http", "https") and is_ipv4(parts.hostname):
-            port = f":{parts.port}" if parts.port else ""
-            return f"{parts.scheme}://{ip}{port}{parts.path or '/onvif/device_service'}"
+    for _x, (scheme, _host, port, path) in usable:
+        return f"{scheme}://{ip}{f':{port}' if port else ''}{path or '/onvif/device_service'}"
     return None
 
 
@@ -400,10 +416,12 @@ async def link_replies(ctx: ScanContext, module: str, rounds: list[list[Send]], 
             if not admit(ctx, module, ip):
                 continue
             try:
-                yield decode(data), ip
-            except DecodeError as e:
+                parsed = decode(data)
+            except DecodeError as e:   # one hostile datagram is one error entry; the window goes on
                 ctx.stats.count(f"{module}.undecodable")
                 record_once(ctx, module, ip, f"undecodable {what} reply: {e}")
+                continue
+            yield parsed, ip
         await task
     finally:
         task.cancel()

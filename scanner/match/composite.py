@@ -26,7 +26,15 @@ ATTRIBUTE_FIELDS: Final[dict[str, dict[str, str]]] = {
 
 
 class CompositeError(ValueError):
-    """A composite value could not be parsed (too large, malformed)."""
+    """A composite value could not be parsed (too large, malformed); the only error its parsers raise."""
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(text: str) -> str:
+    # JSON escapes ("\ud800") and identify's input can carry lone surrogates; no output may (UTF-8 writers fail).
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _local(tag: str) -> str:
@@ -39,14 +47,16 @@ def parse_sadp(text: str) -> dict[str, str]:
         raise CompositeError("SADP reply too large")
     try:
         root = fromstring(text.strip().encode("utf-8", "replace"), forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError) as e:
+    except (ParseError, DefusedXmlException) as e:
         raise CompositeError(f"SADP reply is not XML: {e}") from None
+    except Exception as e:  # expat: LookupError for encoding="x-unknown", UnicodeError, RecursionError
+        raise CompositeError(f"SADP reply is not XML: {type(e).__name__}: {str(e)[:200]}") from None
     if _local(root.tag).lower() != "probematch":
         raise CompositeError(f"SADP reply root is <{_local(root.tag)}>, not <ProbeMatch>")
     out: dict[str, str] = {}
     for child in root:
         if len(child) == 0 and child.text is not None and child.text.strip():
-            out.setdefault(_local(child.tag), child.text.strip())
+            out.setdefault(_local(child.tag), _scrub(child.text.strip()))
     return out
 
 
@@ -56,9 +66,9 @@ def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, str], depth: int =
         if isinstance(v, dict) and depth < 3:
             _flatten(key + ".", v, out, depth + 1)
         elif isinstance(v, bool):
-            out[key] = "true" if v else "false"
+            out[_scrub(key)] = "true" if v else "false"
         elif isinstance(v, str | int | float):
-            out[key] = str(v)
+            out[_scrub(key)] = _scrub(str(v))
 
 
 def parse_dhip(text: str) -> dict[str, str]:
@@ -78,7 +88,7 @@ def parse_dhip(text: str) -> dict[str, str]:
     for k in ("method", "mac"):
         v = doc.get(k)
         if isinstance(v, str):
-            out[k] = v
+            out[k] = _scrub(v)
     params = doc.get("params")
     info = params.get("deviceInfo") if isinstance(params, dict) else None
     if isinstance(info, dict):
@@ -101,10 +111,10 @@ def parse_scopes(text: str) -> dict[str, str]:
             continue
         path = scope[len(ONVIF_SCOPE_PREFIX):]
         key, _, rest = path.partition("/")
-        key = key.lower()
+        key = _scrub(key.lower())
         if not key:
             continue
-        value = unquote(rest, errors="replace").strip()
+        value = _scrub(unquote(rest, errors="replace").strip())
         if key in _MULTI_KEYS and key in out:
             if value and value not in out[key].split(" "):
                 out[key] = f"{out[key]} {value}".strip()
