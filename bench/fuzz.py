@@ -22,7 +22,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -357,8 +357,9 @@ def inputs(target: Target, count: int, seed: int) -> Iterator[bytes]:
         yield last
 
 
-def fuzz_target(name: str, count: int, seed: int) -> dict[str, Any]:
-    """Fuzz one target (by name) with count inputs; its summary with the first reproducer of each escape."""
+def fuzz_target(name: str, count: int, seed: int, max_seconds: float = 0.0) -> dict[str, Any]:
+    """Fuzz one target (by name) with count inputs (fewer if max_seconds > 0 runs out); its summary with
+    the first reproducer of each escape."""
     target = next(t for t in targets() if t.name == name)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 1000))
     escapes = 0
@@ -366,6 +367,8 @@ def fuzz_target(name: str, count: int, seed: int) -> dict[str, Any]:
     n = 0
     start = time.monotonic()
     for data in inputs(target, count, seed):
+        if max_seconds > 0 and n % 1000 == 0 and time.monotonic() - start > max_seconds:
+            break
         n += 1
         e = run_one(target, data)
         if e is None:
@@ -387,21 +390,35 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=10)
     ap.add_argument("--targets", default="", help="comma-separated target names (default: all)")
+    ap.add_argument("--max-seconds", type=float, default=0.0,
+                    help="stop a decoder after this many seconds (0: never); the inputs run are recorded")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "fuzz.json"))
     args = ap.parse_args(argv)
     names = [t.name for t in targets()]
     if args.targets:
         names = [n for n in names if n in args.targets.split(",")]
     start = time.monotonic()
+    results: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(pool.map(fuzz_target, names, [args.inputs] * len(names), [args.seed] * len(names)))
-    for r in results:
-        print(f"{r['target']:28} {r['inputs']:>9} inputs {r['seconds']:>8.1f} s  {r['escapes']} escapes "
-              f"({r['distinct_escapes']} distinct)", flush=True)
+        futures = [pool.submit(fuzz_target, n, args.inputs, args.seed, args.max_seconds) for n in names]
+        for fut in as_completed(futures):   # the file is rewritten as each decoder finishes
+            r = fut.result()
+            results.append(r)
+            print(f"{r['target']:28} {r['inputs']:>9} inputs {r['seconds']:>8.1f} s  {r['escapes']} escapes "
+                  f"({r['distinct_escapes']} distinct)", flush=True)
+            write_summary(args, names, results, start)
+    return 1 if sum(r["escapes"] for r in results) else 0
+
+
+def write_summary(args: argparse.Namespace, names: list[str], results: list[dict[str, Any]], start: float) -> None:
+    """Write the results so far (decoders in table order) to args.out."""
+    results = sorted(results, key=lambda r: names.index(r["target"]))
     summary = {
         "what": "mutation fuzzing of every device-data decoder, seeded from tests/discovery fixtures; "
                 "escape = exception outside the decoder's own decode-error family, or a lone surrogate in its output",
-        "command": f"bench/fuzz.py --inputs {args.inputs} --jobs {args.jobs} --seed {args.seed}",
+        "command": f"bench/fuzz.py --inputs {args.inputs} --jobs {args.jobs} --seed {args.seed} "
+                   f"--max-seconds {args.max_seconds:g}",
+        "decoders_done": f"{len(results)} of {len(names)}",
         "python": sys.version.split()[0], "cpus": os.cpu_count(),
         "wall_seconds": round(time.monotonic() - start, 1),
         "inputs_per_decoder_min": min(r["inputs"] for r in results) if results else 0,
@@ -409,7 +426,6 @@ def main(argv: list[str] | None = None) -> int:
         "targets": results,
     }
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
-    return 1 if summary["escapes_total"] else 0
 
 
 if __name__ == "__main__":
