@@ -133,8 +133,8 @@ def plan(req: ScanRequest) -> Plan:
         raise InputError("every target address is excluded")
     if req.engine not in ("native", "nmap"):
         raise InputError(f"--engine must be native or nmap, not {req.engine!r}")
-    if req.rate <= 0:
-        raise InputError("--rate must be a positive number of probes per second")
+    if not 0 < req.rate < float("inf"):   # NaN fails every comparison: it is refused too, never "no limit"
+        raise InputError(f"--rate must be a finite number of probes per second above 0, not {req.rate:g}")
     names = req.modules if req.modules is not None else default_modules(req.engine)
     unknown = [n for n in names if n not in registry.MODULES]
     if unknown:

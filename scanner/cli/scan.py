@@ -71,6 +71,14 @@ def print_summary(inv: Inventory, why: bool = False) -> None:
                               f"{str(e.value)[:90]!r} ({e.rule_id})", highlight=False, markup=False)
 
 
+def _check_rate(rate: float | None) -> float | None:
+    """--rate as given, if it is a finite number above 0 (0, negatives, nan and inf would turn the limit off)."""
+    if rate is not None and not 0 < rate < float("inf"):
+        raise click.BadParameter(f"must be a finite number of probes per second above 0, not {rate:g}",
+                                 param_hint="'--rate'")
+    return rate
+
+
 @click.command()
 @click.argument("targets", nargs=-1)
 @click.option("--site", "site_file", type=click.Path(dir_okay=False), help="Site file (YAML); see examples/.")
@@ -82,7 +90,8 @@ def print_summary(inv: Inventory, why: bool = False) -> None:
 @click.option("--credentials", "cred_file", type=click.Path(dir_okay=False),
               help="Operator credentials file (YAML): one login attempt per device at most.")
 @click.option("--modules", default=None, help="Comma list of discovery modules (default: all).")
-@click.option("--rate", type=float, default=None, help=f"Global probe rate, per second [default: {DEFAULT_RATE:g}].")
+@click.option("--rate", type=float, default=None, callback=lambda _c, _p, v: _check_rate(v),
+              help=f"Global probe rate, per second: a finite number above 0 [default: {DEFAULT_RATE:g}].")
 @click.option("--engine", type=click.Choice(["native", "nmap"]), default="native", show_default=True)
 @click.option("--why", is_flag=True, help="Explain each identification (evidence) after the summary.")
 @click.option("--allow-large", is_flag=True, help="Allow targets larger than a /16.")
@@ -126,7 +135,7 @@ def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, ex
         list(site.modules) if site and site.modules else None)
     return ScanRequest(
         targets=all_targets, excludes=list(excludes) + (list(site.excludes) if site else []), site=site,
-        modules=mod_list, rate=rate or (site.rate if site and site.rate else DEFAULT_RATE),
+        modules=mod_list, rate=rate if rate is not None else (site.rate if site and site.rate else DEFAULT_RATE),
         interface=interface or (site.interface if site else None), credentials=creds, engine=engine,
         allow_large=allow_large, allow_public=allow_public, allow_link_local=allow_link_local,
         concern_lists=[c.strip() for c in concerns.split(",")] if concerns else None)
