@@ -34,20 +34,58 @@ class HostInfo:
     channels: list[Channel] = field(default_factory=list)  # cameras a recorder reports behind it
 
 
+#: Error entries kept per (module, host) and per module over all hosts; the rest are only counted
+#: (issue 10: one device streaming bad replies once produced 49,924 entries, 8.4 MB).
+ERRORS_PER_HOST = 20
+ERRORS_PER_MODULE = 200
+MAX_ERROR_CHARS = 500
+
+
 @dataclass(slots=True)
 class ScanStats:
-    """Counters and per-host errors collected during a scan (a host failure is data)."""
+    """Counters and per-host errors collected during a scan (a host failure is data).
+
+    Error entries are de-duplicated and capped per (module, host) and per module; what is left out is
+    counted in `errors_repeated`, `errors_dropped` and `errors_dropped.<module>`.
+    """
 
     counters: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    _seen: set[tuple[str, str | None, str]] = field(default_factory=set, init=False, repr=False)
+    _per_host: dict[tuple[str, str | None], int] = field(default_factory=dict, init=False, repr=False)
+    _per_module: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def count(self, key: str, n: int = 1) -> None:
         """Add n to counter key."""
         self.counters[key] = self.counters.get(key, 0) + n
 
+    def has_error(self, module: str, ip: str | None, message: str) -> bool:
+        """True when exactly this entry is already recorded (constant time)."""
+        return (module, ip, message[:MAX_ERROR_CHARS]) in self._seen
+
     def error(self, module: str, ip: str | None, message: str) -> None:
-        """Record one error entry; the sweep goes on."""
-        self.errors.append({"module": module, "ip": ip, "error": message[:500]})
+        """Record one error entry in constant time, unless it repeats one or is over a cap (then only counted)."""
+        msg = message[:MAX_ERROR_CHARS]
+        key = (module, ip, msg)
+        if key in self._seen:
+            self.count("errors_repeated")
+            return
+        host = (module, ip)
+        if self._per_host.get(host, 0) >= ERRORS_PER_HOST or self._per_module.get(module, 0) >= ERRORS_PER_MODULE:
+            self.count("errors_dropped")
+            self.count(f"errors_dropped.{module}")
+            return
+        self._seen.add(key)
+        self._per_host[host] = self._per_host.get(host, 0) + 1
+        self._per_module[module] = self._per_module.get(module, 0) + 1
+        self.errors.append({"module": module, "ip": ip, "error": msg})
+
+    def out_of_scope(self, module: str, ip: str | None, message: str) -> None:
+        """A benign reply or result from outside the scope: counted in `ignored_out_of_scope`, one entry per host."""
+        self.count("ignored_out_of_scope")
+        self.count(f"ignored_out_of_scope.{module}")
+        if not self.has_error(module, ip, message):
+            self.error(module, ip, message)
 
 
 class RateLimiter:

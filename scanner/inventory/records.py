@@ -83,6 +83,7 @@ class ScanInfo:
     fingerprints_version: str
     stats: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     errors: tuple[ScanError, ...] = ()
+    complete: bool = True                  # False: stopped part-way (SIGINT/SIGTERM); holds what it found by then
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ def to_dict(inv: Inventory) -> dict[str, Any]:
             "privileged": inv.scan.privileged, "tool_version": inv.scan.tool_version,
             "fingerprints_version": inv.scan.fingerprints_version, "stats": dict(inv.scan.stats),
             "errors": [{"module": e.module, "ip": e.ip, "error": e.error} for e in inv.scan.errors],
+            "complete": inv.scan.complete,
         },
         "devices": [device_to_dict(d) for d in inv.devices],
     }
@@ -118,5 +119,6 @@ def from_dict(doc: Any, where: str = "inventory") -> Inventory:
                       privileged=bool(scan.get("privileged")), tool_version=scan.get("tool_version", ""),
                       fingerprints_version=scan.get("fingerprints_version", ""), stats=dict(scan.get("stats", {})),
                       errors=tuple(ScanError(e.get("module", ""), e.get("ip"), e.get("error", ""))
-                                   for e in scan.get("errors", ()))),
+                                   for e in scan.get("errors", ())),
+                      complete=bool(scan.get("complete", True))),
         devices=tuple(device_from_dict(d) for d in doc["devices"]), schema=doc.get("schema", SCHEMA))

@@ -1,9 +1,18 @@
-"""Reports from an inventory document: json, csv, md, and the terminal summary."""
+"""Reports from an inventory document: json, csv, md, and the terminal summary.
+
+Device strings are untrusted: CSV cells that a spreadsheet would run as a formula are neutralised and
+Markdown table cells are escaped. Files are written atomically (a temporary file in the same folder,
+fsynced, then renamed over the old one), owner-only (0600, folder 0700), never through a symlink.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import os
+import stat
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Final
@@ -14,6 +23,12 @@ from scanner.inventory.serialise import to_json
 from scanner.match.load import SURVEILLANCE_CATEGORIES
 
 FORMATS: Final = ("json", "csv", "md")
+FILE_MODE: Final = 0o600
+DIR_MODE: Final = 0o700
+# a spreadsheet treats a cell starting with one of these as a formula (OWASP "CSV injection")
+_FORMULA_LEAD: Final = ("=", "+", "-", "@", "\t", "\r")
+# CommonMark backslash-escapable punctuation that changes a table or inline text
+_MD_SPECIAL: Final = frozenset("|`*_[]()#!~")
 CSV_COLUMNS: Final = ("ip", "mac", "vendor", "brand", "model", "firmware", "serial", "category", "confidence",
                       "concerns", "advisories", "open_ports", "hostnames", "discovered_by", "channels", "survey")
 
@@ -27,19 +42,40 @@ def parse_formats(text: str) -> list[str]:
     return out
 
 
+def csv_cell(value: object) -> str:
+    """The CSV text of one cell: a string a spreadsheet would run as a formula gets a leading single quote."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_LEAD) else text
+
+
 def to_csv(inv: Inventory) -> str:
-    """One row per device."""
+    """One row per device; every cell neutralised against formula injection."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(CSV_COLUMNS)
     for d in inv.devices:
-        w.writerow([
+        w.writerow([csv_cell(v) for v in (
             d.ip, d.mac or "", d.vendor or "", d.brand or "", d.model or "", d.firmware or "",
             d.serial or "", d.category, d.confidence, ";".join(d.concerns),
             ";".join(a.id for a in d.advisories), ";".join(str(p) for p in d.open_ports),
             ";".join(d.hostnames), ";".join(d.discovered_by), len(d.channels), d.survey or "",
-        ])
+        )])
     return buf.getvalue()
+
+
+def md_cell(value: object) -> str:
+    """Markdown text safe inside a table cell or list item: no line breaks, `|`, backslash and markup escaped."""
+    out = []
+    for c in " ".join(("" if value is None else str(value)).splitlines()):
+        if c == "\\" or c in _MD_SPECIAL:
+            out.append("\\" + c)
+        elif c in "<>&":
+            out.append({"<": "&lt;", ">": "&gt;", "&": "&amp;"}[c])
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(" ")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def summary_rows(inv: Inventory) -> list[tuple[str, dict[str, int], int]]:
@@ -52,17 +88,20 @@ def summary_rows(inv: Inventory) -> list[tuple[str, dict[str, int], int]]:
 
 
 def to_markdown(inv: Inventory) -> str:
-    """A readable per-site report: summary by maker and category, then every surveillance device."""
+    """A readable per-site report: summary by maker and category, then every surveillance device (all text escaped)."""
+    e = md_cell
     scan = inv.scan
-    site = inv.site.name or "ad-hoc scan"
+    site = e(inv.site.name or "ad-hoc scan")
     cats = sorted(SURVEILLANCE_CATEGORIES)
     lines = [f"# camscan inventory: {site}", "",
-             f"Scanned {', '.join(scan.targets)} from {scan.started} to {scan.finished} "
-             f"(camscan {scan.tool_version}, fingerprints {scan.fingerprints_version}).", "",
-             "## Surveillance devices by maker and category", "",
-             "| maker | " + " | ".join(cats) + " | total |", "|---|" + "---|" * (len(cats) + 1)]
+             f"Scanned {e(', '.join(scan.targets))} from {e(scan.started)} to {e(scan.finished)} "
+             f"(camscan {e(scan.tool_version)}, fingerprints {e(scan.fingerprints_version)}).", ""]
+    if not scan.complete:
+        lines += ["**Incomplete:** the scan was stopped part-way; this lists what it had found by then.", ""]
+    lines += ["## Surveillance devices by maker and category", "",
+              "| maker | " + " | ".join(cats) + " | total |", "|---|" + "---|" * (len(cats) + 1)]
     for maker, counts, total in summary_rows(inv):
-        lines.append(f"| {maker} | " + " | ".join(str(counts.get(c, "")) for c in cats) + f" | {total} |")
+        lines.append(f"| {e(maker)} | " + " | ".join(str(counts.get(c, "")) for c in cats) + f" | {total} |")
     other = Counter(d.category for d in inv.devices if d.category not in SURVEILLANCE_CATEGORIES)
     lines += ["", f"Other hosts: {other.get('other', 0)} known not to be surveillance devices, "
               f"{other.get('unknown', 0)} unidentified.", "", "## Devices", "",
@@ -70,28 +109,81 @@ def to_markdown(inv: Inventory) -> str:
               "|---|---|---|---|---|---|---|---|---|"]
     for d in inv.devices:
         if d.category in SURVEILLANCE_CATEGORIES:
-            lines.append(f"| {d.ip} | {d.vendor or '?'} | {d.brand or ''} | {d.model or ''} | "
-                         f"{d.firmware or ''} | {d.category} | {d.survey or ''} | {d.confidence} | "
-                         f"{', '.join(d.concerns)} |")
+            cells = (d.ip, d.vendor or "?", d.brand, d.model, d.firmware, d.category, d.survey, d.confidence,
+                     ", ".join(d.concerns))
+            lines.append("| " + " | ".join(e(c) for c in cells) + " |")
     if scan.errors:
         lines += ["", f"## Errors ({len(scan.errors)})", ""]
-        lines += [f"- {e.module} {e.ip or ''}: {e.error}" for e in scan.errors[:200]]
+        lines += [f"- {e(x.module)} {e(x.ip)}: {e(x.error)}" for x in scan.errors[:200]]
     return "\n".join(lines) + "\n"
 
 
+def _refuse_non_file(path: Path) -> None:
+    """InputError if something other than a regular file (a symlink, a folder, a device) is at path."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+        raise InputError(f"{path} is {what}; camscan writes its outputs only as regular files and never "
+                         "through a link: remove it or choose another --out folder")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace path with text all at once (old file or new, never a torn one), mode 0600; never via a symlink.
+
+    InputError when something other than a regular file (a symlink, a folder, a device) is at path.
+    """
+    _refuse_non_file(path)
+    try:
+        # mkstemp creates with O_EXCL (mode 0600), so it never opens anything planted at its name
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)   # rename(2) replaces a link planted since the check; it never follows it
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):
+        dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)   # the rename itself survives a power cut
+        finally:
+            os.close(dfd)
+
+
+def _names(formats: list[str]) -> list[str]:
+    return ["inventory.json"] + [f"inventory.{f}" for f in ("csv", "md") if f in formats]
+
+
+def check_out(out_dir: Path, formats: list[str]) -> None:
+    """InputError now, before a scan sends anything, if an output file's place holds a symlink or non-file."""
+    for name in _names(formats):
+        _refuse_non_file(out_dir / name)
+
+
 def write(inv: Inventory, out_dir: Path, formats: list[str]) -> list[Path]:
-    """Write inventory.json (always) and the other formats asked for; the paths written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write inventory.json (always) and the other formats asked for, each atomically; the paths written.
+
+    A folder camscan creates is 0700, the files 0600 (they map a site's cameras).
+    """
+    try:
+        out_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the output folder {out_dir}: {e.strerror}") from None
+    render = {"inventory.json": to_json, "inventory.csv": to_csv, "inventory.md": to_markdown}
     written = []
-    p = out_dir / "inventory.json"
-    p.write_text(to_json(inv), encoding="utf-8")
-    written.append(p)
-    if "csv" in formats:
-        p = out_dir / "inventory.csv"
-        p.write_text(to_csv(inv), encoding="utf-8")
-        written.append(p)
-    if "md" in formats:
-        p = out_dir / "inventory.md"
-        p.write_text(to_markdown(inv), encoding="utf-8")
-        written.append(p)
+    for name in _names(formats):
+        write_atomic(out_dir / name, render[name](inv))
+        written.append(out_dir / name)
     return written
