@@ -24,6 +24,9 @@ IT_SMALL = ("huawei-router", "printer", "managed-switch", "windows-pc", "linux-n
 HOSTILE = (
     "hostile-xml-bomb", "hostile-huge-http", "hostile-drip", "hostile-malformed-sadp",
     "hostile-malformed-dhip", "hostile-bad-utf8", "hostile-wsd-outside",
+    "hostile-wsd-unknown-encoding", "hostile-wsd-broken-xaddrs", "hostile-wsd-flood",
+    "hostile-ssdp-unknown-encoding", "hostile-ssdp-broken-location", "hostile-http-odd-charset",
+    "hostile-http-bad-length", "hostile-injection", "hostile-reset", "hostile-slow",
 )
 
 # A police site: most cameras are Hikvision or Dahua (and their rebrands), a few premium makers

@@ -780,3 +780,54 @@ def test_snmpd_config_runs_in_real_snmpd(site: Site, tmp_path: Path) -> None:
             proc.terminate()
             proc.wait(10)
 
+
+
+def test_issue_10_hostile_hosts_do_what_their_personas_say(site: Site) -> None:
+    """The rogue replies of issue 10 really reach the wire as described (what the scan test relies on)."""
+    enc = udp_exchange(site, (site.hosts["hostile-wsd-unknown-encoding"].ip, 3702), wsd_probe(None), first=True)
+    assert enc[0][0].startswith(b'<?xml version="1.0" encoding="x-unknown"?>')
+    broken = udp_exchange(site, (site.hosts["hostile-wsd-broken-xaddrs"].ip, 3702), wsd_probe(None), first=True)
+    assert b"<d:XAddrs>http://[::1 http://" in broken[0][0] and b":99999/onvif" in broken[0][0]
+    flood = udp_exchange(site, (site.hosts["hostile-wsd-flood"].ip, 3702), wsd_probe(None), rounds=1)
+    assert len(flood) > 1000 and all(b"http://198.19.200.7/" in d for d, _ in flood)
+
+    def exchange(ip: str, port: int, request: bytes, whole: bool = False) -> tuple[bytes | str, float]:
+        t0 = time.monotonic()
+        with socket.create_connection((ip, port), timeout=5) as sock:
+            sock.sendall(request)
+            try:
+                data = b""
+                while chunk := sock.recv(65536):
+                    data += chunk
+                    if b"\r\n\r\n" in data and not whole:
+                        break
+            except ConnectionResetError:
+                return "reset", time.monotonic() - t0
+        return data, time.monotonic() - t0
+
+    get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    options = b"OPTIONS rtsp://x/ RTSP/1.0\r\nCSeq: 1\r\n\r\n"
+    reset = site.hosts["hostile-reset"].ip
+    assert in_client(site, lambda: [exchange(reset, p, get)[0] for p in (80, 8000, 8080)]) == ["reset"] * 3
+    assert in_client(site, lambda: exchange(reset, 554, options)[0]) == "reset"
+    slow = site.hosts["hostile-slow"].ip
+    for port, req in ((80, get), (8080, get), (554, options)):
+        data, took = in_client(site, lambda port=port, req=req: exchange(slow, port, req))
+        assert isinstance(data, bytes) and b" 200 OK" in data and took >= 1.4, (port, took)
+    head, _ = in_client(site, lambda: exchange(site.hosts["hostile-http-bad-length"].ip, 80, get))
+    assert b"\r\nContent-Length: \xb2\r\n" in head   # "²" in ISO-8859-1, as the scanner decodes a head
+    odd = site.hosts["hostile-http-odd-charset"].ip
+    assert b"charset=base64" in in_client(site, lambda: exchange(odd, 80, get))[0]
+    assert b"charset=rot13" in in_client(site, lambda: exchange(
+        odd, 80, b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"))[0]
+    search = (b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\n'
+              b"ST: ssdp:all\r\n\r\n")
+    loc = udp_exchange(site, (site.hosts["hostile-ssdp-broken-location"].ip, 1900), search, first=True)
+    assert b"\r\nLOCATION: http://[::1\r\n" in loc[0][0]
+    desc = site.hosts["hostile-ssdp-unknown-encoding"].ip
+    body, _ = in_client(site, lambda: exchange(
+        desc, 80, b"GET /description.xml HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", whole=True))
+    assert b'200 OK' in body and b'<?xml version="1.0" encoding="x-unknown"?>' in body
+    injection = site.hosts["hostile-injection"].ip
+    page, _ = in_client(site, lambda: exchange(injection, 80, get))
+    assert b"Server: @SUM(1+1)" in page

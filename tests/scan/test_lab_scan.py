@@ -51,21 +51,45 @@ def test_small_site_every_device_found_and_named(tmp_path: Path) -> None:
     assert "camscan-lab" not in (tmp_path / "inventory.json").read_text()
 
 
+def _verdicts(truth: dict, inv: dict) -> dict[str, tuple[int, ...]]:  # type: ignore[type-arg]
+    """Per non-hostile persona: found, maker, model, category, rebrand right, false surveillance (0/1 each)."""
+    out = {}
+    for t in truth["devices"]:
+        if t["hostile"]:
+            continue
+        sc = score({"devices": [t]}, inv["devices"])
+        out[t["persona"]] = (sc.found, sc.maker_right, sc.model_right, sc.category_right, sc.rebrands_right,
+                             sc.false_surveillance)
+    return out
+
+
 def test_hostile_hosts_become_errors_and_the_sweep_goes_on(tmp_path: Path) -> None:
+    with running_lab("calm", "--profile", "small") as lab:
+        calm = _verdicts(lab.truth(), _scan(lab, tmp_path / "small"))
     with running_lab("hostile", "--profile", "hostile") as lab:
         truth = lab.truth()
-        inv = _scan(lab, tmp_path)
+        inv = _scan(lab, tmp_path / "hostile")
     sc = score(truth, inv["devices"])
     assert sc.found == sc.surveillance_truth, "\n".join(sc.misses)
     assert sc.false_surveillance == 0, "\n".join(sc.misses)
-    hostile = {t["ip"] for t in truth["devices"] if t["hostile"]}
+    # every other device is found and identified exactly as on `small`, without the hostile hosts
+    assert _verdicts(truth, inv) == calm, "\n".join(sc.misses)
+    hostile = {t["persona"]: t["ip"] for t in truth["devices"] if t["hostile"]}
     assert hostile
     for d in inv["devices"]:
-        if d["ip"] in hostile:
+        if d["ip"] in hostile.values():
             assert d["category"] not in SURVEILLANCE_CATEGORIES
     subnet_prefix = truth["subnet"].rsplit(".", 1)[0]
     assert all(d["ip"].startswith(subnet_prefix) for d in inv["devices"]), "a device outside the targets"
-    assert inv["scan"]["errors"], "hostile replies must be recorded as errors"
+    errors = inv["scan"]["errors"]
+    assert errors, "hostile replies must be recorded as errors"
+    # an XML declaration naming an unknown encoding costs that one reply, recorded against its sender
+    for persona, module in (("hostile-wsd-unknown-encoding", "wsd"), ("hostile-ssdp-unknown-encoding", "ssdp"),
+                            ("hostile-reset", "rtsp")):
+        assert any(e["ip"] == hostile[persona] and e["module"] == module for e in errors), persona
+    # a host streaming thousands of ProbeMatches does not turn into thousands of error entries
+    assert len(errors) < 500
+    assert (tmp_path / "hostile" / "inventory.json").stat().st_size < 2_000_000
 
 
 def test_site_profile_meets_the_accuracy_bar(tmp_path: Path) -> None:

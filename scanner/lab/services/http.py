@@ -256,6 +256,9 @@ class HttpServer(StreamService):
         if task is not None:
             self.tasks.add(task)
         try:
+            if self.app.behaviour == "reset":
+                await reset(reader, writer)
+                return
             await self._serve(reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
                 TimeoutError, ssl.SSLError, ValueError, asyncio.CancelledError):
@@ -293,14 +296,16 @@ class HttpServer(StreamService):
                 return
             response = await self.app.handle(request)
             payload = b"" if method == "HEAD" else response.body
-            all_headers = [*self.app.base_headers(), *response.headers,
-                           ("Content-Length", str(len(response.body)))]
+            # hostile personas may state a Content-Length that is no number (e.g. "²")
+            length_text = str(self.app.spec.get("content_length", len(response.body)))
+            all_headers = [*self.app.base_headers(), *response.headers, ("Content-Length", length_text)]
             close = response.close or headers.get("connection", "").lower() == "close"
             all_headers.append(("Connection", "close" if close else "keep-alive"))
             data = encode_head(response.status, response.reason, all_headers) + payload
             if self.app.behaviour == "drip":
                 await drip(writer, data)
                 return
+            await asyncio.sleep(float(self.app.spec.get("delay_s", 0)))   # hostile "slow" personas
             writer.write(data)
             await writer.drain()
             if close:
@@ -316,6 +321,17 @@ class HttpServer(StreamService):
             writer.write(chunk)
             await writer.drain()
             sent += len(chunk)
+
+
+async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Hostile: once the request starts to arrive, drop the connection with a TCP RST (SO_LINGER 0, abort)."""
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        await asyncio.wait_for(reader.read(1), READ_TIMEOUT_S)
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def drip(writer: asyncio.StreamWriter, data: bytes) -> None:

@@ -14,7 +14,7 @@ from typing import Final
 
 from scanner.lab.services.auth import DigestChecker
 from scanner.lab.services.context import MAX_REQUEST_BYTES, READ_TIMEOUT_S, HostContext
-from scanner.lab.services.http import drip
+from scanner.lab.services.http import drip, reset
 from scanner.lab.services.sockets import StreamService
 
 PORT: Final = 554
@@ -98,6 +98,9 @@ class RtspServer(StreamService):
         if task is not None:
             self.tasks.add(task)
         try:
+            if self.spec.get("behaviour") == "reset":
+                await reset(reader, writer)
+                return
             for _ in range(MAX_REQUESTS):
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
                 try:
@@ -113,6 +116,7 @@ class RtspServer(StreamService):
                 if self.spec.get("behaviour") == "drip":
                     await drip(writer, reply)
                     return
+                await asyncio.sleep(float(self.spec.get("delay_s", 0)))   # hostile "slow" personas
                 writer.write(reply)
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,

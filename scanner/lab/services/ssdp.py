@@ -60,7 +60,9 @@ class SsdpDevice:
         self.device_type = str(self.spec.get("device_type", "urn:schemas-upnp-org:device:Basic:1"))
         self.path = str(self.spec.get("location_path", "/description.xml"))
         port = int(self.spec.get("location_port", ctx.section("http").get("port", 80)))
-        self.location = f"http://{ctx.host.ip}:{port}{self.path}"
+        # a hostile persona may announce a LOCATION that is no usable URL (e.g. "http://[::1")
+        self.location = ctx.render(str(self.spec.get("location", f"http://{ctx.host.ip}:{port}{self.path}")))
+        self.xml_encoding = str(self.spec.get("xml_encoding", ""))   # hostile: a name no codec knows
 
     def targets(self, st: str) -> list[tuple[str, str]]:
         """(ST, USN) pairs answering search target ST."""
@@ -86,7 +88,8 @@ class SsdpDevice:
                  "modelNumber", "modelURL", "serialNumber"]
         inner = "".join(f"<{k}>{escape(str(fields[k]))}</{k}>" for k in order if k in fields)
         presentation = fields.get("presentationURL", f"http://{self.ctx.host.ip}/")
-        return ('<?xml version="1.0"?>\n<root xmlns="urn:schemas-upnp-org:device-1-0">'
+        declared = f' encoding="{self.xml_encoding}"' if self.xml_encoding else ""
+        return (f'<?xml version="1.0"{declared}?>\n<root xmlns="urn:schemas-upnp-org:device-1-0">'
                 "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
                 f"<deviceType>{escape(self.device_type)}</deviceType>{inner}<UDN>{escape(self.udn)}</UDN>"
                 f"<presentationURL>{escape(str(presentation))}</presentationURL>"

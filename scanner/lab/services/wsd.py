@@ -33,6 +33,8 @@ STRCMP0: Final = "http://schemas.xmlsoap.org/ws/2005/04/discovery/strcmp0"
 MAX_DATAGRAM: Final = 65507
 APP_MAX_DELAY_S: Final = 0.5   # WS-Discovery APP_MAX_DELAY: random 0..500 ms before a ProbeMatch
 HELLO_SPREAD_S: Final = 3.0
+FLOOD_CAP: Final = 100_000     # hostile flood: ProbeMatches per Probe at most
+FLOOD_BATCH: Final = 250       # sent per loop turn, so the other hosts of the daemon keep answering
 # Prefixes the personas use when they list their Types (what a device writes in its reply).
 TYPE_PREFIXES: Final = {"dn": NET, "tdn": NET, "tds": TDS, "wsdp": DEVPROF, "pub": PUB}
 
@@ -62,6 +64,8 @@ class Target:
     message_id_prefix: str = "urn:uuid:"
     xml_bomb: bool = False
     scope_separator: str = " "             # some firmware separates Scopes with newlines
+    xml_encoding: str = "UTF-8"            # the name in the XML declaration (hostile: one no codec knows)
+    flood: int = 0                         # hostile: this many ProbeMatches answer each Probe
 
 
 def _resolve_qnames(text: str, nsmap: dict[str, str]) -> frozenset[tuple[str, str]]:
@@ -183,7 +187,7 @@ def build_probe_match(target: Target, relates_to: str, message_id: str, message_
     else:
         body_xml = f"<d:ProbeMatches><d:ProbeMatch>{inner}</d:ProbeMatch></d:ProbeMatches>"
     text = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n' + (BOMB_DTD if target.xml_bomb else "")
+        f'<?xml version="1.0" encoding="{target.xml_encoding}"?>\n' + (BOMB_DTD if target.xml_bomb else "")
         + f'<env:Envelope xmlns:env="{SOAP12}" xmlns:wsadis="{WSA}" xmlns:d="{WSD}" '
         f'xmlns:dn="{NET}" xmlns:tdn="{NET}" xmlns:tds="{TDS}" xmlns:wsdp="{DEVPROF}" '
         f'xmlns:pub="{PUB}">'
@@ -206,7 +210,8 @@ def target_for(ctx: HostContext) -> Target:
         omit=frozenset(str(x) for x in spec.get("omit", [])),
         message_id_prefix=str(spec.get("message_id_prefix", "urn:uuid:")),
         xml_bomb=spec.get("behaviour") == "xml-bomb",
-        scope_separator=str(spec.get("scope_separator", " ")))
+        scope_separator=str(spec.get("scope_separator", " ")),
+        xml_encoding=str(spec.get("xml_encoding", "UTF-8")), flood=min(int(spec.get("flood", 0)), FLOOD_CAP))
 
 
 class WsdResponder(asyncio.DatagramProtocol):
@@ -240,10 +245,26 @@ class WsdResponder(asyncio.DatagramProtocol):
         probe = parse_probe(data)
         if probe is None or not matches(probe, self.target):
             return
+        if self.target.flood and not probe.resolve:
+            self._flood(probe.message_id, addr, self.target.flood)
+            return
         reply = self._message(probe.message_id, "ResolveMatches" if probe.resolve else "ProbeMatches")
         delay = self.ctx.rng.uniform(0.0, APP_MAX_DELAY_S)
         key = self.message_number
         self.pending[key] = asyncio.get_running_loop().call_later(delay, self._deliver, reply, addr, key)
+
+    def _flood(self, relates_to: str, addr: tuple[str, int], left: int) -> None:
+        """Hostile: stream LEFT ProbeMatches (each its own MessageID) in batches."""
+        for _ in range(min(left, FLOOD_BATCH)):
+            self._send(self._message(relates_to), addr)
+        if left > FLOOD_BATCH and self.transport is not None and not self.transport.is_closing():
+            key = -self.message_number
+            self.pending[key] = asyncio.get_running_loop().call_later(
+                0.001, self._flood_next, key, relates_to, addr, left - FLOOD_BATCH)
+
+    def _flood_next(self, key: int, relates_to: str, addr: tuple[str, int], left: int) -> None:
+        self.pending.pop(key, None)
+        self._flood(relates_to, addr, left)
 
     def _deliver(self, reply: bytes, addr: tuple[str, int], key: int) -> None:
         self.pending.pop(key, None)
