@@ -81,8 +81,12 @@ def _clean(s: str | None) -> str:
     return (s or "").strip()[:MAX_VALUE_CHARS]
 
 
-def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
-    """Hosts with state "up" and a valid IPv4 address from nmap XML; raises NmapDecodeError only."""
+def parse_nmap_xml(xml_text: str | bytes, skipped: list[str] | None = None) -> list[NmapHost]:
+    """Hosts with state "up" and a valid IPv4 address from nmap XML; raises NmapDecodeError only.
+
+    An up host whose ipv4 address is not one is left out and, if `skipped` is given, named there by its
+    position in the file (never by the address text, which is not a device's address).
+    """
     if len(xml_text) > MAX_XML_BYTES:
         raise NmapDecodeError(f"nmap XML larger than {MAX_XML_BYTES} bytes")
     try:
@@ -92,7 +96,7 @@ def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
     if root.tag != "nmaprun":
         raise NmapDecodeError(f"root element is <{str(root.tag)[:80]}>, not <nmaprun>")
     hosts: list[NmapHost] = []
-    for h in root.iter("host"):
+    for n_host, h in enumerate(root.iter("host"), 1):
         status = h.find("status")
         if status is not None and status.get("state") != "up":
             continue
@@ -104,6 +108,8 @@ def parse_nmap_xml(xml_text: str | bytes) -> list[NmapHost]:
             elif kind == "mac" and mac is None:
                 mac = normalise_mac(a.get("addr") or "")
         if not ip:
+            if skipped is not None and any(a.get("addrtype", "ipv4") == "ipv4" for a in h.findall("address")):
+                skipped.append(f"host {n_host} of the report: its ipv4 address is not an IPv4 address; skipped")
             continue
         names = tuple(dict.fromkeys(_clean(n.get("name")) for n in h.iter("hostname") if n.get("name")))
         ports: list[NmapPort] = []
@@ -192,11 +198,13 @@ def host_observations(h: NmapHost, at: float | None = None) -> list[Observation]
     return out
 
 
-def observations_from_nmap_xml(xml_text: str | bytes) -> dict[str, list[Observation]]:
-    """ip -> observations for every up host in an nmap XML report; raises NmapDecodeError only."""
+def observations_from_nmap_xml(xml_text: str | bytes, skipped: list[str] | None = None
+                               ) -> dict[str, list[Observation]]:
+    """ip -> observations for every up host in an nmap XML report (skipped: see parse_nmap_xml); raises
+    NmapDecodeError only."""
     at = time.time()
     out: dict[str, list[Observation]] = {}
-    for h in parse_nmap_xml(xml_text):
+    for h in parse_nmap_xml(xml_text, skipped):
         out.setdefault(h.ip, []).extend(host_observations(h, at))
     return out
 

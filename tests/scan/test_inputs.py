@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from scanner.errors import InputError
 from scanner.scan import ScanRequest, plan
 from scanner.scope import Scope
 from scanner.sites import load_credentials, load_site
+from tests.inventory.schema import valid_inventory
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -214,4 +214,9 @@ def test_import_nmap_never_puts_a_non_address_in_the_inventory(tmp_path: Path) -
     assert p.returncode == 0, p.stderr
     text = (out / "inventory.json").read_text()
     assert "not-an-ip" not in text and "198.18.37.300" not in text and "00:00:99" not in text
-    assert [d["ip"] for d in json.loads(text)["devices"]] == ["198.18.37.2"]
+    inv = valid_inventory(out / "inventory.json")
+    assert [d["ip"] for d in inv["devices"]] == ["198.18.37.2"]
+    # each skipped host is an error entry and a line on stderr, named by its place in the report
+    assert [(e["module"], e["error"][:7]) for e in inv["scan"]["errors"]] == [("nmap-import", "host 1 "),
+                                                                             ("nmap-import", "host 2 ")]
+    assert "host 1 of the report: its ipv4 address is not an IPv4 address; skipped" in p.stderr
