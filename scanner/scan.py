@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -27,6 +28,8 @@ from scanner.sites import Credentials, Site
 DEFAULT_RATE: Final = 2000.0
 # nmap's own scanning replaces the native host discovery (ARP sweep, TCP connect probes).
 NMAP_REPLACES: Final = frozenset({"arp", "tcp"})
+# Once a stop is asked for, work in flight gets this long before it is cancelled (issue 10: within 2 s).
+STOP_GRACE_S: Final = 1.5
 
 Log = Callable[[str], None]
 
@@ -176,7 +179,7 @@ async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Lo
     try:
         async for ob in mod.run(ctx):
             if ob.ip is not None and not ctx.scope.allows(ob.ip):
-                ctx.stats.error(name, ob.ip, "observation from an address outside the scan scope was dropped")
+                ctx.stats.out_of_scope(name, ob.ip, "observation from an address outside the scan scope was dropped")
                 continue
             if ob.ip is not None:
                 ctx.host(ob.ip)
@@ -205,9 +208,79 @@ async def _ordered(m: Module, done: dict[str, asyncio.Event], ctx: ScanContext, 
         done[type(m).name].set()
 
 
-async def sweep(p: Plan, req: ScanRequest, log: Log,
-                on_done: Log | None = None) -> tuple[ScanContext, list[Observation]]:
-    """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations."""
+class StopRequest:
+    """A request to stop a scan part-way; safe to make from a signal handler or another thread."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None   # what asked (e.g. "SIGINT"); the first one is kept
+        self.cut = False                 # set by the sweep when the stop actually left work undone
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def set(self, reason: str) -> None:
+        """Ask the scan under way (or about to start) to stop."""
+        if self.reason is None:
+            self.reason = reason
+        loop, event = self._loop, self._event
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):   # the loop has closed: the sweep is over anyway
+                loop.call_soon_threadsafe(event.set)
+
+    def _bind(self) -> asyncio.Event:
+        """The event the running sweep waits on (already set if the stop came first)."""
+        event = asyncio.Event()
+        self._event, self._loop = event, asyncio.get_running_loop()
+        if self.reason is not None:
+            event.set()
+        return event
+
+
+class _StoppableRate(RateLimiter):
+    """The global rate limiter, which grants no further send slot once the scan is stopping."""
+
+    def __init__(self, pps: float, stop: StopRequest) -> None:
+        super().__init__(pps)
+        self._stop = stop
+
+    async def wait(self) -> None:
+        """Wait for the next send slot; once stopping, wait until cancelled (nothing new is sent)."""
+        if self._stop.reason is None:
+            await super().wait()
+        if self._stop.reason is not None:
+            await asyncio.Event().wait()
+
+
+async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event | None, stop: StopRequest | None,
+                        log: Log) -> None:
+    """Wait for a phase's modules; on a stop, give what is in flight STOP_GRACE_S, then cancel the rest."""
+    everything: asyncio.Future[Any] = asyncio.gather(*tasks)
+    if stopping is None or stop is None:
+        await everything
+        return
+    waiter: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait([everything, waiter], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if everything.done():
+        everything.result()
+        return
+    log(f"{stop.reason}: stopping; no new probes, {STOP_GRACE_S:g}s for those in flight")
+    await asyncio.wait(tasks, timeout=STOP_GRACE_S)
+    if not everything.done():
+        stop.cut = True
+        everything.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await everything
+
+
+async def sweep(p: Plan, req: ScanRequest, log: Log, on_done: Log | None = None,
+                stop: StopRequest | None = None) -> tuple[ScanContext, list[Observation]]:
+    """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations.
+
+    With stop: once it is set, no new probe is sent, work in flight gets STOP_GRACE_S, and the sweep returns
+    what it has (stop.cut tells whether anything was left undone).
+    """
     creds: dict[str, Any] = {}
     comms: tuple[str, ...] = ()
     if req.credentials is not None:
@@ -216,24 +289,30 @@ async def sweep(p: Plan, req: ScanRequest, log: Log,
             creds["default"] = {"username": c.default.username, "password": c.default.password}
         creds["hosts"] = {ip: {"username": lg.username, "password": lg.password} for ip, lg in c.hosts.items()}
         comms = c.snmp_communities
-    ctx = ScanContext(scope=p.scope, rate=RateLimiter(req.rate), stats=ScanStats(), interface=p.interface,
+    rate = RateLimiter(req.rate) if stop is None else _StoppableRate(req.rate, stop)
+    ctx = ScanContext(scope=p.scope, rate=rate, stats=ScanStats(), interface=p.interface,
                       interface_ip=p.interface_ip, credentials=creds, snmp_communities=comms,
                       timeout=req.timeout, privileged=p.privileged)
     obs: list[Observation] = []
+    stopping = stop._bind() if stop is not None else None
     for phase in (1, 2):
         mods = [cls() for cls in p.modules if cls.phase == phase]
         if not mods:
             continue
+        if stop is not None and stop.reason is not None:
+            stop.cut = True
+            break
         log(f"phase {phase}: {', '.join(type(m).name for m in mods)}"
             + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"))
         done = {type(m).name: asyncio.Event() for m in mods}
-        await asyncio.gather(*(_ordered(m, done, ctx, obs, log, on_done) for m in mods))
+        await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done)) for m in mods],
+                            stopping, stop, log)
     return ctx, obs
 
 
 def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation], engine: Engine,
-              started: datetime, finished: datetime) -> Inventory:
-    """The scan's inventory (schema camscan.inventory/1)."""
+              started: datetime, finished: datetime, complete: bool = True) -> Inventory:
+    """The scan's inventory (schema camscan.inventory/1); complete False for a scan stopped part-way."""
     hosts = {ip: HostFacts(h.mac, frozenset(h.open_ports), tuple(h.channels))
              for ip, h in ctx.hosts.items() if p.scope.allows(ip)}
     site = req.site
@@ -246,7 +325,7 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
         stats={"addresses": p.scope.size(), "live_hosts": len(ctx.hosts), "observations": len(obs),
                "seconds": round((finished - started).total_seconds(), 2), "engine": req.engine,
                "notes": p.notes, **ctx.stats.counters},
-        errors=tuple(ScanError(e["module"], e["ip"], e["error"]) for e in ctx.stats.errors))
+        errors=tuple(ScanError(e["module"], e["ip"], e["error"]) for e in ctx.stats.errors), complete=complete)
     inv = build(obs, engine, info, site_info(site.name, site.organisation,
                                              [(r.cidr, r.survey, r.vlan) for r in site.ranges]) if site else None,
                 hosts=hosts, concern_lists=req.concern_lists)
@@ -255,12 +334,20 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
 
 
 def run(req: ScanRequest, engine: Engine, log: Log, scan_plan: Plan | None = None,
-        on_done: Log | None = None) -> Inventory:
-    """Plan (if not given), sweep and build the inventory; on_done(module) after each module finishes."""
+        on_done: Log | None = None, stop: StopRequest | None = None) -> Inventory:
+    """Plan (if not given), sweep and build the inventory; on_done(module) after each module finishes.
+
+    A stop (see sweep) that left work undone gives an inventory of what was found, marked incomplete.
+    """
     p = scan_plan or plan(req)
     for n in p.notes:
         log(n)
     started = datetime.now(UTC)
-    ctx, obs = asyncio.run(sweep(p, req, log, on_done))
+    ctx, obs = asyncio.run(sweep(p, req, log, on_done, stop))
     finished = datetime.now(UTC)
-    return inventory(p, req, ctx, obs, engine, started, finished)
+    if stop is None or not stop.cut:
+        return inventory(p, req, ctx, obs, engine, started, finished)
+    log(f"scan stopped by {stop.reason}: the inventory holds what was found and is marked incomplete")
+    inv = inventory(p, req, ctx, obs, engine, started, finished, complete=False)
+    return dataclasses.replace(inv, scan=dataclasses.replace(inv.scan, stats={**inv.scan.stats,
+                                                                             "stopped_by": stop.reason}))

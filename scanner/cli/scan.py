@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,11 @@ from scanner import __version__, report
 from scanner.errors import InputError
 from scanner.inventory.build import build
 from scanner.inventory.merge import ip_key
-from scanner.inventory.records import Inventory, ScanError, ScanInfo
+from scanner.inventory.records import Inventory, ScanInfo
 from scanner.inventory.serialise import to_dict
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
-from scanner.scan import DEFAULT_RATE, ScanRequest, plan, run
+from scanner.scan import DEFAULT_RATE, ScanRequest, StopRequest, plan, run
 from scanner.sites import Site, load_credentials, load_site
 from scanner.store import open_store, site_key
 
@@ -114,10 +117,14 @@ def scan(targets: tuple[str, ...], site_file: str | None, excludes: tuple[str, .
     req = build_request(targets, site, excludes=excludes, cred_file=cred_file, modules=modules, rate=rate,
                         interface=interface, engine=engine, allow_large=allow_large, allow_public=allow_public,
                         concerns=concerns, allow_link_local=allow_link_local)
-    inv, scan_id = execute(req, Path(out_dir), fmts, db=None if no_store else (db or ""))
+    inv, scan_id = execute(req, Path(out_dir), fmts, db=None if no_store else (db or ""), interruptible=True)
     print_summary(inv, why)
     if scan_id:
-        click.echo(f"recorded as scan {scan_id}")
+        click.echo(f"recorded as scan {scan_id}" + ("" if inv.scan.complete else " (incomplete)"))
+    if not inv.scan.complete:
+        by = str(inv.scan.stats.get("stopped_by") or "")
+        # the shell's convention for a run ended by a signal: 128 + its number
+        sys.exit(128 + signal.Signals[by].value if by in signal.Signals.__members__ else 1)
 
 
 def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, excludes: tuple[str, ...] = (),
@@ -141,11 +148,30 @@ def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, ex
         concern_lists=[c.strip() for c in concerns.split(",")] if concerns else None)
 
 
-def execute(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | None) -> tuple[Inventory, str | None]:
+def _stop_on_signals(stop: StopRequest | None) -> Callable[[], None]:
+    """From now on SIGINT and SIGTERM ask stop to end the scan instead of killing the process; undo with the result."""
+    if stop is None or threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore() -> None:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
+    return restore
+
+
+def execute(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | None,
+            interruptible: bool = False) -> tuple[Inventory, str | None]:
     """Plan, open the store (db None: no store; "": the default one), scan, write the files, record the scan.
 
-    Every input error (targets, site, credentials, store location, a scan of the same site running) is
-    raised before anything is sent; the scan is filed incomplete first and marked complete at the end.
+    Every input error (targets, site, credentials, output files, store location, a scan of the same site
+    running) is raised before anything is sent; the scan is filed incomplete first and marked complete at
+    the end. interruptible: SIGINT/SIGTERM stop the sweep (in-flight work gets scanner.scan.STOP_GRACE_S),
+    and what was found is written and stored as an incomplete scan.
     """
     eng = get_engine()
     if req.concern_lists is not None:
@@ -153,10 +179,13 @@ def execute(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | None) ->
         bad = [c for c in req.concern_lists if c not in known]
         if bad:
             raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    report.check_out(out_dir, fmts)
     p = plan(req)   # every input error is raised here, before anything is sent
     store = open_store(db or None) if db is not None else None
+    stop = StopRequest() if interruptible else None
     site = site_key(req.site.name if req.site else None, [str(n) for n in p.scope.targets])
     scan_id = None
+    restore_signals = _stop_on_signals(stop)
     try:
         if store is not None:
             scan_id = store.begin_scan(site, datetime.now(UTC).isoformat(timespec="seconds"))
@@ -168,23 +197,25 @@ def execute(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | None) ->
                 task = bar.add_task("modules", total=len(p.modules))
                 bar.console.print(head)
                 inv = run(req, eng, lambda m: bar.console.print(m, highlight=False, markup=False), p,
-                          on_done=lambda name: bar.advance(task))
+                          on_done=lambda name: bar.advance(task), stop=stop)
         else:
             log = _logger()
             log(head)
-            inv = run(req, eng, log, p)
+            inv = run(req, eng, log, p, stop=stop)
         written = report.write(inv, out_dir, fmts)
         for w in written:
             click.echo(f"wrote {w}")
         if store is not None and scan_id is not None:
             doc = to_dict(inv)
             store.add_devices(scan_id, doc["devices"])
-            store.finish_scan(scan_id, site, doc)
+            if inv.scan.complete:   # a stopped scan keeps its devices but stays incomplete (diff ignores it)
+                store.finish_scan(scan_id, site, doc)
     finally:
         if store is not None:
             if scan_id is not None:
                 store.release(scan_id, site)
             store.close()
+        restore_signals()
     return inv, scan_id
 
 
@@ -199,9 +230,8 @@ def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
 
     fmts = report.parse_formats(formats)
     text = Path(xml_file).read_text(encoding="utf-8", errors="replace")
-    skipped: list[str] = []
     try:
-        per_host = observations_from_nmap_xml(text, skipped)
+        per_host = observations_from_nmap_xml(text)
     except ValueError as e:
         raise InputError(f"{xml_file}: not an nmap XML scan: {e}") from None
     eng = get_engine()
@@ -209,10 +239,7 @@ def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     info = ScanInfo(started=now, finished=now, targets=tuple(sorted(per_host, key=ip_key)), excluded=(),
                     modules=("nmap-import",), privileged=False, tool_version=__version__,
-                    fingerprints_version=eng.db.version, stats={"hosts": len(per_host), "source": str(xml_file)},
-                    errors=tuple(ScanError("nmap-import", None, m) for m in skipped))
-    for m in skipped:
-        click.echo(f"camscan: {xml_file}: {m}", err=True)
+                    fingerprints_version=eng.db.version, stats={"hosts": len(per_host), "source": str(xml_file)})
     inv = build(obs, eng, info)
     inv = dataclasses.replace(inv, scan=dataclasses.replace(info, stats={**info.stats,
                                                                            "devices": len(inv.devices)}))

@@ -63,29 +63,34 @@ class ScanStats:
         """True when exactly this entry is already recorded (constant time)."""
         return (module, ip, message[:MAX_ERROR_CHARS]) in self._seen
 
-    def error(self, module: str, ip: str | None, message: str) -> None:
-        """Record one error entry in constant time, unless it repeats one or is over a cap (then only counted)."""
-        msg = message[:MAX_ERROR_CHARS]
-        key = (module, ip, msg)
-        if key in self._seen:
-            self.count("errors_repeated")
-            return
-        host = (module, ip)
-        if self._per_host.get(host, 0) >= ERRORS_PER_HOST or self._per_module.get(module, 0) >= ERRORS_PER_MODULE:
-            self.count("errors_dropped")
-            self.count(f"errors_dropped.{module}")
-            return
-        self._seen.add(key)
-        self._per_host[host] = self._per_host.get(host, 0) + 1
+    def _room(self, module: str, ip: str | None) -> bool:
+        return (self._per_host.get((module, ip), 0) < ERRORS_PER_HOST
+                and self._per_module.get(module, 0) < ERRORS_PER_MODULE)
+
+    def _add(self, module: str, ip: str | None, msg: str) -> None:
+        self._seen.add((module, ip, msg))
+        self._per_host[(module, ip)] = self._per_host.get((module, ip), 0) + 1
         self._per_module[module] = self._per_module.get(module, 0) + 1
         self.errors.append({"module": module, "ip": ip, "error": msg})
 
+    def error(self, module: str, ip: str | None, message: str) -> None:
+        """Record one error entry in constant time, unless it repeats one or is over a cap (then only counted)."""
+        msg = message[:MAX_ERROR_CHARS]
+        if (module, ip, msg) in self._seen:
+            self.count("errors_repeated")
+        elif not self._room(module, ip):
+            self.count("errors_dropped")
+            self.count(f"errors_dropped.{module}")
+        else:
+            self._add(module, ip, msg)
+
     def out_of_scope(self, module: str, ip: str | None, message: str) -> None:
-        """A benign reply or result from outside the scope: counted in `ignored_out_of_scope`, one entry per host."""
+        """A benign reply from outside the scope: counted in `ignored_out_of_scope`, an entry while caps allow."""
         self.count("ignored_out_of_scope")
         self.count(f"ignored_out_of_scope.{module}")
-        if not self.has_error(module, ip, message):
-            self.error(module, ip, message)
+        msg = message[:MAX_ERROR_CHARS]
+        if (module, ip, msg) not in self._seen and self._room(module, ip):
+            self._add(module, ip, msg)
 
 
 class RateLimiter:

@@ -469,8 +469,7 @@ def add_http_port(host: HostInfo, port: int | None) -> None:
 
 def record_once(ctx: ScanContext, module: str, ip: str | None, message: str) -> None:
     """ctx.stats.error, unless this module already recorded the same message for ip (repeats, retries)."""
-    if not any(e["module"] == module and e["ip"] == ip and e["error"] == message[:500]
-               for e in ctx.stats.errors):
+    if not ctx.stats.has_error(module, ip, message):
         ctx.stats.error(module, ip, message)
 
 
