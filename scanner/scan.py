@@ -235,24 +235,10 @@ class StopRequest:
         return event
 
 
-class _StoppableRate(RateLimiter):
-    """The global rate limiter, which grants no further send slot once the scan is stopping."""
-
-    def __init__(self, pps: float, stop: StopRequest) -> None:
-        super().__init__(pps)
-        self._stop = stop
-
-    async def wait(self) -> None:
-        """Wait for the next send slot; once stopping, wait until cancelled (nothing new is sent)."""
-        if self._stop.reason is None:
-            await super().wait()
-        if self._stop.reason is not None:
-            await asyncio.Event().wait()
-
-
 async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event | None, stop: StopRequest | None,
-                        log: Log) -> None:
-    """Wait for a phase's modules; on a stop, give what is in flight STOP_GRACE_S, then cancel the rest."""
+                        rate: RateLimiter, log: Log) -> None:
+    """Wait for a phase's modules; on a stop, halt the rate limiter, give what is in flight STOP_GRACE_S,
+    then cancel the rest."""
     everything: asyncio.Future[Any] = asyncio.gather(*tasks)
     if stopping is None or stop is None:
         await everything
@@ -265,6 +251,7 @@ async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event
     if everything.done():
         everything.result()
         return
+    rate.halt()
     log(f"{stop.reason}: stopping; no new probes, {STOP_GRACE_S:g}s for those in flight")
     await asyncio.wait(tasks, timeout=STOP_GRACE_S)
     if not everything.done():
@@ -289,8 +276,7 @@ async def sweep(p: Plan, req: ScanRequest, log: Log, on_done: Log | None = None,
             creds["default"] = {"username": c.default.username, "password": c.default.password}
         creds["hosts"] = {ip: {"username": lg.username, "password": lg.password} for ip, lg in c.hosts.items()}
         comms = c.snmp_communities
-    rate = RateLimiter(req.rate) if stop is None else _StoppableRate(req.rate, stop)
-    ctx = ScanContext(scope=p.scope, rate=rate, stats=ScanStats(), interface=p.interface,
+    ctx = ScanContext(scope=p.scope, rate=RateLimiter(req.rate), stats=ScanStats(), interface=p.interface,
                       interface_ip=p.interface_ip, credentials=creds, snmp_communities=comms,
                       timeout=req.timeout, privileged=p.privileged)
     obs: list[Observation] = []
@@ -300,13 +286,14 @@ async def sweep(p: Plan, req: ScanRequest, log: Log, on_done: Log | None = None,
         if not mods:
             continue
         if stop is not None and stop.reason is not None:
+            ctx.rate.halt()
             stop.cut = True
             break
         log(f"phase {phase}: {', '.join(type(m).name for m in mods)}"
             + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"))
         done = {type(m).name: asyncio.Event() for m in mods}
         await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done)) for m in mods],
-                            stopping, stop, log)
+                            stopping, stop, ctx.rate, log)
     return ctx, obs
 
 

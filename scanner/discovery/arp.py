@@ -18,7 +18,7 @@ import logging
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -134,9 +134,12 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
     return out
 
 
-def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, inter: float
-           ) -> tuple[list[bytes], list[str], int]:
-    """Blocking: send a who-has per target (paced), collect is-at frames; (frames, silent targets, unsent)."""
+def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, inter: float,
+           halted: Callable[[], bool] = lambda: False) -> tuple[list[bytes], list[str], int]:
+    """Blocking: send a who-has per target (paced), collect is-at frames; (frames, silent targets, unsent).
+
+    Once halted() (the scan is stopping) nothing more is sent and it returns at once.
+    """
     import select
 
     logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # "Unable to guess type" noise on veths
@@ -165,6 +168,8 @@ def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, inter: f
     try:
         next_at = time.monotonic()
         for ip in targets:
+            if halted():
+                break
             frame = build_probe(src, own_ip, ip)
             for _ in range(ENOBUFS_TRIES):
                 try:
@@ -179,7 +184,7 @@ def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, inter: f
             next_at += inter
             drain(next_at - time.monotonic())
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
+        while (left := deadline - time.monotonic()) > 0 and not halted():
             drain(min(left, 0.05))
     finally:
         sock.close()
@@ -228,6 +233,10 @@ class ArpSweep(Module):
         addresses = [a for a in ctx.scope.hosts() if ctx.scope.allows(a)]
         seen: dict[str, str] = {}
         inter = ctx.rate.interval if ctx.rate.interval > 0 else SEND_INTERVAL   # the scan's probe rate
+        rate = ctx.rate
+
+        def halted() -> bool:
+            return rate.halted
         for iface, own_ip, net in self._links(ctx):
             targets = link_targets(addresses, net, own_ip)
             if not targets:
@@ -235,7 +244,7 @@ class ArpSweep(Module):
             ctx.stats.count("arp.requests", len(targets))
             try:
                 frames, silent, unsent = await asyncio.to_thread(_sweep, iface, own_ip, targets,
-                                                                 FIRST_PASS_TIMEOUT, inter)
+                                                                 FIRST_PASS_TIMEOUT, inter, halted)
             except PermissionError:
                 # the capability check said yes but the kernel said no (a namespace or LSM rule): say it once
                 ctx.privileged = False
@@ -245,7 +254,8 @@ class ArpSweep(Module):
                 self._accept(ctx, f, seen)
             if silent and len(silent) <= MAX_RETRY:
                 ctx.stats.count("arp.retries", len(silent))
-                frames, _, more = await asyncio.to_thread(_sweep, iface, own_ip, silent, RETRY_TIMEOUT, inter)
+                frames, _, more = await asyncio.to_thread(_sweep, iface, own_ip, silent, RETRY_TIMEOUT, inter,
+                                                          halted)
                 unsent += more
                 for f in frames:
                     self._accept(ctx, f, seen)

@@ -94,23 +94,29 @@ class ScanStats:
 
 
 class RateLimiter:
-    """Global token bucket: at most `pps` new probes per second across all modules."""
+    """Global token bucket: at most `pps` new probes per second across all modules; halted, none at all."""
 
     def __init__(self, pps: float) -> None:
         self.interval = 1.0 / pps if pps > 0 else 0.0
+        self.halted = False   # the scan is stopping: no new probe (senders pacing in a thread read this too)
         self._next = 0.0
         self._lock = asyncio.Lock()
 
+    def halt(self) -> None:
+        """Grant no further send slot, from now on."""
+        self.halted = True
+
     async def wait(self) -> None:
-        """Wait for the next send slot."""
-        if self.interval <= 0:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            if self._next > now:
-                await asyncio.sleep(self._next - now)
-                now = self._next
-            self._next = max(now, self._next) + self.interval
+        """Wait for the next send slot; once halted, wait until cancelled (nothing new is sent)."""
+        if not self.halted and self.interval > 0:
+            async with self._lock:
+                now = time.monotonic()
+                if self._next > now:
+                    await asyncio.sleep(self._next - now)
+                    now = self._next
+                self._next = max(now, self._next) + self.interval
+        if self.halted:
+            await asyncio.Event().wait()
 
 
 @dataclass(slots=True)

@@ -60,6 +60,25 @@ class Stuck(Module):
         yield Observation("hostname", "never", ip="198.18.0.6", source=self.name)
 
 
+class Paced(Module):
+    """Paces its own sends in a worker thread, as the ARP sweep does, reading rate.halted before each."""
+
+    name: ClassVar[str] = "paced"
+    phase: ClassVar[int] = 1
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        def sweep() -> int:
+            n = 0
+            while n < 500 and not ctx.rate.halted:
+                SENT.append(time.monotonic())
+                n += 1
+                time.sleep(0.01)
+            return n
+
+        n = await asyncio.to_thread(sweep)
+        yield Observation("hostname", f"paced-{n}", ip="198.18.0.8", source=self.name)
+
+
 class Later(Module):
     """A phase-2 module: must not start once the scan is stopping."""
 
@@ -136,3 +155,21 @@ def test_a_scan_that_ends_on_its_own_is_complete() -> None:
     assert inv.scan.complete is True and to_dict(inv)["scan"]["complete"] is True
     assert "stopped_by" not in inv.scan.stats
     assert EVENTS == ["inflight answered", "phase 2 started"]
+
+
+def test_a_sender_pacing_itself_in_a_thread_stops_too_and_its_findings_are_kept() -> None:
+    _reset()
+    p, req = _plan(Paced, Stuck)
+    stop = StopRequest()
+    stopped_at: list[float] = []
+
+    def ask() -> None:
+        stopped_at.append(time.monotonic())
+        stop.set("SIGTERM")
+
+    threading.Timer(0.3, ask).start()
+    t0 = time.monotonic()
+    inv = run(req, get_engine(), lambda m: None, p, stop=stop)
+    assert time.monotonic() - t0 < 2.5
+    assert SENT and max(SENT) <= stopped_at[0] + 0.02, "the thread kept sending after the stop"
+    assert [d.ip for d in inv.devices] == ["198.18.0.8"] and inv.scan.complete is False
