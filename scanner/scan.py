@@ -237,8 +237,7 @@ class StopRequest:
 
 async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event | None, stop: StopRequest | None,
                         rate: RateLimiter, log: Log) -> None:
-    """Wait for a phase's modules; on a stop, halt the rate limiter, give what is in flight STOP_GRACE_S,
-    then cancel the rest."""
+    """Wait for a phase's modules; on a stop, halt sending, give work in flight STOP_GRACE_S, cancel the rest."""
     everything: asyncio.Future[Any] = asyncio.gather(*tasks)
     if stopping is None or stop is None:
         await everything
