@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -82,9 +83,13 @@ def test_a_signal_part_way_leaves_a_valid_incomplete_inventory(lab: Lab, tmp_pat
             st.close()
 
 
-def test_a_scan_left_alone_is_complete(lab: Lab, tmp_path: Path) -> None:
-    p = lab.exec(sys.executable, "-m", "scanner", "scan", lab.truth()["subnet"], "--out", str(tmp_path),
-                 "--no-store", timeout=300)
+def test_a_scan_left_alone_is_complete_and_its_files_owner_only(lab: Lab, tmp_path: Path) -> None:
+    out = tmp_path / "new"
+    p = lab.exec(sys.executable, "-m", "scanner", "scan", lab.truth()["subnet"], "--out", str(out),
+                 "--format", "json,csv,md", "--no-store", timeout=300)
     assert p.returncode == 0
-    inv = valid_inventory(tmp_path / "inventory.json")
+    inv = valid_inventory(out / "inventory.json")
     assert inv["scan"]["complete"] is True and "stopped_by" not in inv["scan"]["stats"]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in out.iterdir()} == {
+        "inventory.json": 0o600, "inventory.csv": 0o600, "inventory.md": 0o600}
