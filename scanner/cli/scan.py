@@ -21,7 +21,7 @@ from scanner import __version__, report
 from scanner.errors import InputError
 from scanner.inventory.build import build
 from scanner.inventory.merge import ip_key
-from scanner.inventory.records import Inventory, ScanInfo
+from scanner.inventory.records import Inventory, ScanError, ScanInfo
 from scanner.inventory.serialise import to_dict
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
@@ -230,8 +230,9 @@ def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
 
     fmts = report.parse_formats(formats)
     text = Path(xml_file).read_text(encoding="utf-8", errors="replace")
+    skipped: list[str] = []
     try:
-        per_host = observations_from_nmap_xml(text)
+        per_host = observations_from_nmap_xml(text, skipped)
     except ValueError as e:
         raise InputError(f"{xml_file}: not an nmap XML scan: {e}") from None
     eng = get_engine()
@@ -239,7 +240,10 @@ def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
     now = datetime.now(UTC).isoformat(timespec="seconds")
     info = ScanInfo(started=now, finished=now, targets=tuple(sorted(per_host, key=ip_key)), excluded=(),
                     modules=("nmap-import",), privileged=False, tool_version=__version__,
-                    fingerprints_version=eng.db.version, stats={"hosts": len(per_host), "source": str(xml_file)})
+                    fingerprints_version=eng.db.version, stats={"hosts": len(per_host), "source": str(xml_file)},
+                    errors=tuple(ScanError("nmap-import", None, m) for m in skipped))
+    for m in skipped:
+        click.echo(f"camscan: {xml_file}: {m}", err=True)
     inv = build(obs, eng, info)
     inv = dataclasses.replace(inv, scan=dataclasses.replace(info, stats={**info.stats,
                                                                            "devices": len(inv.devices)}))
