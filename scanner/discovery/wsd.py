@@ -302,6 +302,9 @@ def onvif_hint(xaddrs: Iterable[str], ip: str, allowed: Iterable[str]) -> str | 
 
 # --- UDP helpers shared by the link-level modules ------------------------------------------------
 
+RECV_BUFFER = 8 * 1024 * 1024   # bytes of reply datagrams the kernel may hold for one discovery socket
+
+
 def udp_socket(interface_ip: str | None) -> socket.socket:
     """A non-blocking UDP socket on an ephemeral port of interface_ip, multicast out of it, TTL 1."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -315,6 +318,16 @@ def udp_socket(interface_ip: str | None) -> socket.socket:
     except OSError:
         s.close()
         raise
+    # room for a whole link's replies arriving at once, so a host flooding replies cannot crowd out the
+    # others before they are read (beyond net.core.rmem_max only with CAP_NET_ADMIN: SO_RCVBUFFORCE)
+    for opt in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+        if opt is None:
+            continue
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, RECV_BUFFER)
+            break
+        except OSError:
+            continue
     return s
 
 

@@ -709,6 +709,8 @@ def _signed_device_information(host: LabHost, password: str = "camscan-lab", off
 
 def test_hosts_say_what_their_personas_promise(site: Site) -> None:
     for name, host in site.hosts.items():
+        if host.persona.hostile:
+            continue   # hostile hosts break HTTP on purpose (bad lengths, resets): their own tests below
         expect = expected_answers(host, SEED)
         if "http.server" in expect:
             _, headers, _ = http_get(site, host.ip, "/", port=int(host.persona.spec["http"].get("port", 80)))
