@@ -7,8 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the tests and the lab use: iproute2 (namespaces), nmap (peer scanner and --engine nmap),
 # snmpd/snmp (real SNMP agent in the lab, snmpget as an independent client), procps (pgrep), openssl,
-# postgresql (the store's tests run a throwaway cluster on a Unix socket), util-linux (runuser).
-APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv postgresql util-linux
+# postgresql (the store's tests run a throwaway cluster on a Unix socket), util-linux (runuser),
+# tcpdump (a lab test checks on the wire that nothing leaves the scope).
+APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv postgresql util-linux tcpdump
 
 .PHONY: bootstrap system venv demo test lint typecheck unit clean
 
