@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -97,7 +98,9 @@ class RateLimiter:
     """Global token bucket: at most `pps` new probes per second across all modules; halted, none at all."""
 
     def __init__(self, pps: float) -> None:
-        self.interval = 1.0 / pps if pps > 0 else 0.0
+        if not (isinstance(pps, int | float) and math.isfinite(pps) and pps > 0):
+            raise ValueError(f"probe rate must be a finite number above 0, not {pps!r}")   # never "unlimited"
+        self.interval = 1.0 / pps
         self.halted = False   # the scan is stopping: no new probe (senders pacing in a thread read this too)
         self._next = 0.0
         self._lock = asyncio.Lock()

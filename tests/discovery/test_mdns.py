@@ -117,7 +117,7 @@ def test_browse_reports_the_in_scope_service_and_records_the_outsider(link) -> N
 def test_without_an_interface_address_nothing_is_sent() -> None:
     from scanner.discovery.base import RateLimiter, ScanContext, ScanStats
     from scanner.scope import Scope
-    ctx2 = ScanContext(scope=Scope.build(["198.18.0.0/24"]), rate=RateLimiter(0), stats=ScanStats())
+    ctx2 = ScanContext(scope=Scope.build(["198.18.0.0/24"]), rate=RateLimiter(1_000_000), stats=ScanStats())
     import asyncio
     assert asyncio.run(linklab.collect(mdns.Mdns(window=0.1), ctx2)) == []
     assert "mDNS browse skipped" in ctx2.stats.errors[0]["error"]

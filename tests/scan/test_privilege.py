@@ -40,7 +40,7 @@ def test_a_refused_packet_socket_is_one_plain_error_not_a_crash(monkeypatch: pyt
     net = ipaddress.IPv4Network("198.18.0.0/24")
     monkeypatch.setattr(arp, "local_links", lambda: [("eth0", "198.18.0.1", net), ("eth1", "198.18.0.1", net)])
     monkeypatch.setattr(arp, "_sweep", refuse)
-    ctx = ScanContext(scope=Scope.build(["198.18.0.0/24"]), rate=RateLimiter(0), stats=ScanStats(),
+    ctx = ScanContext(scope=Scope.build(["198.18.0.0/24"]), rate=RateLimiter(1_000_000), stats=ScanStats(),
                       privileged=True)
 
     async def drain() -> list[object]:

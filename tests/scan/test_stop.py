@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import jsonschema
+import pytest
 
 from scanner.discovery.base import Module, ScanContext
 from scanner.inventory.serialise import json_schema, to_dict
@@ -173,3 +174,11 @@ def test_a_sender_pacing_itself_in_a_thread_stops_too_and_its_findings_are_kept(
     assert time.monotonic() - t0 < 2.5
     assert SENT and max(SENT) <= stopped_at[0] + 0.02, "the thread kept sending after the stop"
     assert [d.ip for d in inv.devices] == ["198.18.0.8"] and inv.scan.complete is False
+
+
+@pytest.mark.parametrize("pps", [0, -1, float("nan"), float("inf"), float("-inf")])
+def test_the_rate_limiter_can_never_be_switched_off(pps: float) -> None:
+    from scanner.discovery.base import RateLimiter
+
+    with pytest.raises(ValueError, match="finite number above 0"):
+        RateLimiter(pps)

@@ -106,7 +106,7 @@ def make_ctx(targets: list[str], excludes: list[str] = (), **kw: Any) -> Any:  #
     """A ScanContext for tests: given scope, no rate limit, fresh stats."""
     from scanner.discovery.base import RateLimiter, ScanContext, ScanStats
     from scanner.scope import Scope
-    return ScanContext(scope=Scope.build(targets, excludes), rate=RateLimiter(0), stats=ScanStats(), **kw)
+    return ScanContext(scope=Scope.build(targets, excludes), rate=RateLimiter(1_000_000), stats=ScanStats(), **kw)
 
 
 async def collect(module: Any, ctx: Any) -> list[Any]:
