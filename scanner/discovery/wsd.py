@@ -303,6 +303,7 @@ def onvif_hint(xaddrs: Iterable[str], ip: str, allowed: Iterable[str]) -> str | 
 # --- UDP helpers shared by the link-level modules ------------------------------------------------
 
 RECV_BUFFER = 8 * 1024 * 1024   # bytes of reply datagrams the kernel may hold for one discovery socket
+MAX_REPLIES_PER_SOURCE = 32     # replies read from one address per query (a device answers each probe once)
 
 
 def udp_socket(interface_ip: str | None) -> socket.socket:
@@ -424,9 +425,19 @@ async def link_replies(ctx: ScanContext, module: str, rounds: list[list[Send]], 
                 await asyncio.sleep(REPEAT_GAP)
 
     task = asyncio.create_task(sender())
+    per_source: dict[str, int] = {}
     try:
         async for data, ip, _port in receive(sock, task, window):
             if not admit(ctx, module, ip):
+                continue
+            n = per_source[ip] = per_source.get(ip, 0) + 1
+            if n > MAX_REPLIES_PER_SOURCE:
+                # a host flooding replies costs one error entry, not the time to decode thousands of them
+                # while the other devices' replies wait behind its datagrams
+                ctx.stats.count(f"{module}.flood_dropped")
+                if n == MAX_REPLIES_PER_SOURCE + 1:
+                    record_once(ctx, module, ip, f"more than {MAX_REPLIES_PER_SOURCE} {what} replies; "
+                                                 "the rest were dropped unread")
                 continue
             try:
                 parsed = decode(data)

