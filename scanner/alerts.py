@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from scanner import __version__
 from scanner.inventory.diff import Diff, to_dict
@@ -95,8 +95,3 @@ def send(alerts: Alerts, d: Diff, log: Callable[[str], None]) -> threading.Threa
     t.start()
     return t
 
-
-def as_dict(d: Diff, rules: list[str]) -> dict[str, Any]:
-    """The alert document (for display)."""
-    doc: dict[str, Any] = json.loads(payload(d, rules))
-    return doc

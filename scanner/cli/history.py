@@ -11,7 +11,7 @@ from scanner import report
 from scanner.errors import InputError
 from scanner.inventory import diff as diffmod
 from scanner.inventory.serialise import device_from_dict, from_dict
-from scanner.store import Store, StoreError, open_store
+from scanner.store import Store, open_store
 
 HISTORY_SCHEMA = "camscan.history/1"
 
@@ -20,21 +20,14 @@ db_option = click.option("--db", "db", default=None, metavar="PATH|URL",
                               "or postgresql://...")
 
 
-def _open(db: str | None) -> Store:
-    return open_store(db)
-
-
 @click.command()
 @click.option("--site", default=None, help="Only scans of this site.")
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def history(site: str | None, db: str | None, fmt: str) -> None:
     """List recorded scans, newest first."""
-    store = _open(db)
-    try:
+    with open_store(db) as store:
         rows = store.history(site)
-    finally:
-        store.close()
     if fmt == "json":
         click.echo(json.dumps({"schema": HISTORY_SCHEMA, "scans": [r.to_dict() for r in rows]}, indent=2,
                               ensure_ascii=False))
@@ -54,11 +47,8 @@ def history(site: str | None, db: str | None, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="json", show_default=True)
 def show(scan_id: str, db: str | None, fmt: str) -> None:
     """Print a recorded scan's inventory (JSON equal to the inventory.json it wrote)."""
-    store = _open(db)
-    try:
+    with open_store(db) as store:
         doc = store.inventory(scan_id)
-    finally:
-        store.close()
     if fmt == "json":
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
@@ -97,16 +87,11 @@ def _pick(store: Store, site: str | None, ids: tuple[str, ...]) -> tuple[str, st
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
 def diff(scans: tuple[str, ...], site: str | None, db: str | None, fmt: str) -> None:
     """What changed between two scans. Exit status 0: nothing changed; 1: something did; 2 and above: an error."""
-    store = _open(db)
-    try:
+    with open_store(db) as store:
         site_name, old_id, new_id = _pick(store, site, scans)
         old_row, new_row = store.scan(old_id), store.scan(new_id)
         old = [device_from_dict(d) for d in store.devices(old_id)]
         new = [device_from_dict(d) for d in store.devices(new_id)]
-    except StoreError:
-        raise
-    finally:
-        store.close()
     d = diffmod.diff(site_name, (old_id, old_row.started), (new_id, new_row.started), old, new)
     if fmt == "json":
         click.echo(json.dumps(diffmod.to_dict(d), indent=2, ensure_ascii=False))

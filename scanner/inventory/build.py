@@ -55,7 +55,8 @@ def device(group: DeviceGroup, ident: Identification, *, survey: str | None = No
     """One inventory device from its observations' group, its identification and its hosts' facts."""
     facts = list(facts)
     ips = tuple(sorted(group.ips, key=ip_key))
-    ports = {int(o.value) for o in group.observations if o.signal == "tcp.port" and o.value.isdigit()}
+    ports = {int(o.value) for o in group.observations
+             if o.signal == "tcp.port" and o.value.isascii() and o.value.isdigit() and len(o.value) <= 5}
     for f in facts:
         ports |= f.open_ports
     return Device(

@@ -54,7 +54,6 @@ class Engine:
             keyed.setdefault((r.signal, r.field), []).append(r)
         self._index: dict[tuple[str, str | None], KeyIndex[Rule]] = {k: build(v) for k, v in keyed.items()}
         self._plain: dict[str, KeyIndex[Rule] | None] = {s: self._index.get((s, None)) for s in SIGNALS}
-        self._brand_factor: dict[str, float] = {}
         self._fields_for: dict[str, tuple[str, ...]] = {}
         for sig, fld in keyed:
             if fld is not None:

@@ -254,6 +254,21 @@ class _Single(Generic[R]):
         return (self.rule, tuple((n, v) for n in self._names if (v := m.group(n)) is not None))
 
 
+def _try(cands: Iterable[_Single[R]], v: str, out: list[Hit[R]], tried: set[int] | None) -> set[int] | None:
+    """Match each candidate against v into out; a rule filed under several leads or texts is tried once
+    per value (tried: their orders so far, made on first need). The updated tried set."""
+    for c in cands:
+        if c.multi:
+            tried = tried if tried is not None else set()
+            if c.order in tried:
+                continue
+            tried.add(c.order)
+        h = c.match(v)
+        if h is not None:
+            out.append(h)
+    return tried
+
+
 Radix = tuple[list[Any], dict[str, tuple[str, Any]]]   # (rules here, first char -> (edge text, child))
 
 
@@ -350,26 +365,10 @@ class KeyIndex(Generic[R]):
                     pos += len(step[0])
                     cands, kids = step[1]
                     if cands:
-                        for c in cands:
-                            if c.multi:
-                                tried = tried if tried is not None else set()
-                                if c.order in tried:
-                                    continue
-                                tried.add(c.order)
-                            h = c.match(v)
-                            if h is not None:
-                                out.append(h)
+                        tried = _try(cands, v, out, tried)
             for text, ci, group in needles:
                 if text in (low if ci else v):
-                    for c in group:
-                        if c.multi:
-                            tried = tried if tried is not None else set()
-                            if c.order in tried:
-                                continue
-                            tried.add(c.order)
-                        h = c.match(v)
-                        if h is not None:
-                            out.append(h)
+                    tried = _try(group, v, out, tried)
             if single is not None:
                 h = single.match(v)
                 if h is not None:

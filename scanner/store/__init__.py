@@ -250,6 +250,12 @@ class Store:
         except Exception as e:
             raise StoreError(f"store: cannot prepare its tables: {type(e).__name__}: {e}") from None
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the connection (and any site lock it still holds)."""
         with contextlib.suppress(Exception):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from scanner.scan import ScanRequest, plan
 from scanner.scope import Scope
 from scanner.sites import load_credentials, load_site
 from tests.inventory.schema import valid_inventory
+from tests.netns import empty_netns
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -111,20 +109,9 @@ PRIVILEGED = os.geteuid() == 0
 SECRET = "hunter2-Sekr1t"
 
 
-@contextlib.contextmanager
-def _empty_netns() -> Iterator[str]:
-    """A network namespace with nothing but lo (down): whatever a refusal that failed sends goes nowhere."""
-    name = f"tinputs-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
-
-
 def _scan_in_empty_netns(args: list[str], out: Path, env: dict[str, str] | None = None
                          ) -> subprocess.CompletedProcess[str]:
-    with _empty_netns() as ns:
+    with empty_netns("tinputs") as ns:
         return subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "scanner", "scan", *args, "--no-store",
                                "--out", str(out)], capture_output=True, text=True, timeout=60, cwd=REPO,
                               env=env or dict(os.environ))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.lab.conftest import PRIVILEGED, REPO
+from tests.netns import empty_netns
 
 pytestmark = pytest.mark.lab
 
@@ -20,13 +20,8 @@ pytestmark = pytest.mark.lab
 def empty_ns() -> Iterator[str]:
     if not PRIVILEGED:
         pytest.skip("needs root")
-    name = f"thoutout{uuid.uuid4().hex[:6]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
+    with empty_netns("thoutout") as name:
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
-
 
 def test_a_planted_symlink_is_refused_before_anything_is_sent(empty_ns: str, tmp_path: Path) -> None:
     victim = tmp_path / "victim"

@@ -3,12 +3,9 @@ and network/broadcast addresses are those of the scanner's link, not of each ran
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from scanner.errors import InputError
 from scanner.scope import Scope
 from scanner.sites import load_site
 from tests.lab.conftest import PRIVILEGED, REPO
+from tests.netns import empty_netns
 
 EXAMPLES = REPO / "examples"
 LAB_LINK = ipaddress.IPv4Network("198.18.0.0/24")
@@ -95,17 +93,6 @@ def test_off_link_targets_drop_the_edges_of_the_blocks_they_collapse_to() -> Non
     hosts = set(s.hosts())
     assert {"10.20.30.127", "10.20.30.128"} <= hosts
     assert "10.20.30.0" not in hosts and "10.20.30.255" not in hosts
-
-
-@contextlib.contextmanager
-def empty_netns() -> Iterator[str]:
-    """A network namespace with nothing but lo (down): whatever a failed refusal sends goes nowhere."""
-    name = f"tscope-empty-{uuid.uuid4().hex[:8]}"
-    subprocess.run(["ip", "netns", "add", name], check=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["ip", "netns", "delete", name], check=False)
 
 
 @pytest.mark.lab
