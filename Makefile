@@ -8,8 +8,9 @@ BIN := $(VENV)/bin
 # Debian packages the tests and the lab use: iproute2 (namespaces), nmap (peer scanner and --engine nmap),
 # snmpd/snmp (real SNMP agent in the lab, snmpget as an independent client), procps (pgrep), openssl,
 # postgresql (the store's tests run a throwaway cluster on a Unix socket), util-linux (runuser),
-# tcpdump (a lab test checks on the wire that nothing leaves the scope).
-APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv postgresql util-linux tcpdump
+# tcpdump (a lab test checks on the wire that nothing leaves the scope), chromium and chromium-driver (the HTML
+# report and survey are tested in headless Chromium, driven by Selenium through Debian's chromedriver).
+APT_PACKAGES := iproute2 nmap snmpd snmp procps openssl ca-certificates python3-venv postgresql util-linux tcpdump chromium chromium-driver
 
 .PHONY: bootstrap system venv demo test lint typecheck unit clean
 

@@ -132,8 +132,8 @@ def _refuse_non_file(path: Path) -> None:
                          "through a link: remove it or choose another --out folder")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace path with text all at once (old file or new, never a torn one), mode 0600; never via a symlink.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Replace path with text (or bytes) all at once (old file or new, never a torn one), mode 0600; never via a symlink.
 
     InputError when something other than a regular file (a symlink, a folder, a device) is at path.
     """
@@ -145,8 +145,8 @@ def write_atomic(path: Path, text: str) -> None:
         raise InputError(f"cannot write {path}: {e.strerror}") from None
     try:
         os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)   # rename(2) replaces a link planted since the check; it never follows it
