@@ -302,7 +302,7 @@ def _explain(doc: ConfigDoc, e: ValidationError) -> InputError:
     if v == "type":
         unit = f" ({s['description']})" if "description" in s else ""
         return doc.error(where, f"must be {_words(_types(s))}, not {_kind_of(inst)}{unit}")
-    if "x-error" in s and v in ("pattern", "not", "minLength"):
+    if "x-error" in s and v in ("pattern", "not", "minLength", "minProperties", "maxProperties"):
         return doc.error(where, str(s["x-error"]))
     if v == "enum":
         options = ", ".join(str(o) for o in e.validator_value if o is not None)

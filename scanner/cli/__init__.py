@@ -17,7 +17,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from scanner.cli import fingerprints, history, identify, lab, scan, watch
+    from scanner.cli import fingerprints, history, identify, lab, report, scan, watch
 
     cli.add_command(identify.identify)
     cli.add_command(fingerprints.fingerprints)
@@ -29,6 +29,8 @@ def _register() -> None:
     cli.add_command(history.diff)
     cli.add_command(watch.watch)
     cli.add_command(watch.schedule)
+    cli.add_command(report.report_cmd)
+    cli.add_command(report.survey)
 
 
 def main() -> None:

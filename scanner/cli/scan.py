@@ -32,6 +32,9 @@ from scanner.store import open_store, site_key
 _err = Console(stderr=True)
 
 
+FORMAT_HELP = "Comma list of json,csv,md,html,xlsx (inventory.json is always written)."
+
+
 def _logger() -> Any:
     t0 = time.monotonic()
     tty = sys.stderr.isatty()
@@ -88,7 +91,7 @@ def _check_rate(rate: float | None) -> float | None:
 @click.option("--exclude", "excludes", multiple=True, help="CIDR or address never to probe (repeatable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="camscan-out", show_default=True,
               help="Folder for inventory.json and the other formats.")
-@click.option("--format", "formats", default="json", show_default=True, help="Comma list of json,csv,md.")
+@click.option("--format", "formats", default="json", show_default=True, help=FORMAT_HELP)
 @click.option("--interface", default=None, help="Interface to scan from (default: the route to the targets).")
 @click.option("--credentials", "cred_file", type=click.Path(dir_okay=False),
               help="Operator credentials file (YAML): one login attempt per device at most.")
@@ -222,7 +225,7 @@ def execute(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | None,
 @click.command("import-nmap")
 @click.argument("xml_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="camscan-out", show_default=True)
-@click.option("--format", "formats", default="json", show_default=True, help="Comma list of json,csv,md.")
+@click.option("--format", "formats", default="json", show_default=True, help=FORMAT_HELP)
 @click.option("--why", is_flag=True, help="Explain each identification.")
 def import_nmap(xml_file: str, out_dir: str, formats: str, why: bool) -> None:
     """Identify devices from an existing nmap XML scan (-oX); sends nothing."""

@@ -1,4 +1,5 @@
-"""Reports from an inventory document: json, csv, md, and the terminal summary.
+"""Reports from an inventory document: json, csv, md, html (scanner.report.html), xlsx (scanner.report.xlsx), and
+the terminal summary.
 
 Device strings are untrusted: CSV cells that a spreadsheet would run as a formula are neutralised and
 Markdown table cells are escaped. Files are written atomically (a temporary file in the same folder,
@@ -22,7 +23,7 @@ from scanner.inventory.records import Inventory
 from scanner.inventory.serialise import to_json
 from scanner.match.load import SURVEILLANCE_CATEGORIES
 
-FORMATS: Final = ("json", "csv", "md")
+FORMATS: Final = ("json", "csv", "md", "html", "xlsx")
 FILE_MODE: Final = 0o600
 DIR_MODE: Final = 0o700
 # a spreadsheet treats a cell starting with one of these as a formula (OWASP "CSV injection")
@@ -133,7 +134,7 @@ def _refuse_non_file(path: Path) -> None:
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:
-    """Replace path with text (or bytes) all at once (old file or new, never a torn one), mode 0600; never via a symlink.
+    """Replace path with text or bytes all at once (old file or new, never torn), mode 0600; never via a symlink.
 
     InputError when something other than a regular file (a symlink, a folder, a device) is at path.
     """
@@ -162,8 +163,21 @@ def write_atomic(path: Path, text: str | bytes) -> None:
             os.close(dfd)
 
 
+def check_path(path: Path) -> None:
+    """InputError if an output file's place holds a symlink, a folder or another non-file."""
+    _refuse_non_file(path)
+
+
+def make_dir(out_dir: Path) -> None:
+    """Create the output folder (0700) if it is missing; InputError if it cannot be."""
+    try:
+        out_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the output folder {out_dir}: {e.strerror}") from None
+
+
 def _names(formats: list[str]) -> list[str]:
-    return ["inventory.json"] + [f"inventory.{f}" for f in ("csv", "md") if f in formats]
+    return ["inventory.json"] + [f"inventory.{f}" for f in FORMATS[1:] if f in formats]
 
 
 def check_out(out_dir: Path, formats: list[str]) -> None:
@@ -172,18 +186,42 @@ def check_out(out_dir: Path, formats: list[str]) -> None:
         _refuse_non_file(out_dir / name)
 
 
+def _names_of_concerns() -> tuple[dict[str, str], dict[str, str]]:
+    """(concern list id -> name, maker/brand slug -> display name) from the fingerprint database."""
+    from scanner.match.load import load_database
+
+    db = load_database()
+    names = {b.slug: b.name for b in db.brands.values()}
+    names.update({m.slug: m.name for m in db.makers.values()})
+    return {c.id: c.name for c in db.concerns}, names
+
+
+def render(inv: Inventory, fmt: str) -> str | bytes:
+    """The inventory in one format (json, csv, md, html, xlsx)."""
+    if fmt == "json":
+        return to_json(inv)
+    if fmt == "csv":
+        return to_csv(inv)
+    if fmt == "md":
+        return to_markdown(inv)
+    concerns, makers = _names_of_concerns()
+    if fmt == "html":
+        from scanner.report import html
+
+        return html.render_inventory(inv, concern_names=concerns, maker_names=makers)
+    from scanner.report import xlsx
+
+    return xlsx.render_inventory(inv, concern_names=concerns, maker_names=makers)
+
+
 def write(inv: Inventory, out_dir: Path, formats: list[str]) -> list[Path]:
     """Write inventory.json (always) and the other formats asked for, each atomically; the paths written.
 
     A folder camscan creates is 0700, the files 0600 (they map a site's cameras).
     """
-    try:
-        out_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"cannot create the output folder {out_dir}: {e.strerror}") from None
-    render = {"inventory.json": to_json, "inventory.csv": to_csv, "inventory.md": to_markdown}
+    make_dir(out_dir)
     written = []
     for name in _names(formats):
-        write_atomic(out_dir / name, render[name](inv))
+        write_atomic(out_dir / name, render(inv, name.split(".", 1)[1]))
         written.append(out_dir / name)
     return written
