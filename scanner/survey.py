@@ -616,3 +616,8 @@ def write(doc: dict[str, Any], out_dir: Path, formats: Sequence[str]) -> list[Pa
         report.write_atomic(out_dir / f"survey.{f}", rendered[f])
         paths.append(out_dir / f"survey.{f}")
     return paths
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the camscan.survey/1 document (scanner/schemas/survey-1.json)."""
+    return config_schema.schema("survey")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from scanner import survey
@@ -59,8 +60,11 @@ DEPOT = inv("Depot",
 
 
 def build(*invs: Inventory, overrides: survey.Overrides | None = None, **kw: Any) -> dict[str, Any]:
-    return survey.build([survey.Source(i, None, "test") for i in invs], DB, overrides=overrides,
-                        generated="2026-12-07T00:00:00+00:00", **kw)
+    """The return of these scans, checked against its published JSON Schema."""
+    doc = survey.build([survey.Source(i, None, "test") for i in invs], DB, overrides=overrides,
+                       generated="2026-12-07T00:00:00+00:00", **kw)
+    jsonschema.validate(doc, survey.json_schema(), format_checker=jsonschema.FormatChecker())
+    return doc
 
 
 def numbers(doc: dict[str, Any]) -> dict[str, int]:
