@@ -13,6 +13,7 @@ import re
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -26,14 +27,13 @@ from openpyxl.writer.excel import ExcelWriter
 from scanner.inventory.records import Device, Inventory
 from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
 from scanner.sites import SURVEY_CATEGORIES
+from scanner.survey import survey_category as _survey_of
 
 __all__ = ["SURVEY_CATEGORIES", "SURVEY_LABELS", "cell_text", "render_inventory", "render_survey",
            "survey_category"]
 
 SURVEY_LABELS: Final = {"external": "External camera systems", "internal": "Internal camera systems",
                         "anpr": "ANPR systems", "bodyworn": "Body-worn video", "drones": "Drones"}
-# the kinds whose survey category does not depend on where they sit
-_KIND_SURVEY: Final = {"anpr": "anpr", "bodyworn": "bodyworn", "drone": "drones"}
 UNTAGGED: Final = "untagged"
 MAX_CELL_TEXT: Final = 32767          # Excel's limit; a longer text makes Excel "repair" the file
 _FORMULA_LEAD: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -56,10 +56,8 @@ def cell_text(value: object) -> str:
 
 
 def survey_category(d: Device) -> str:
-    """A device's survey category: by its kind (anpr, bodyworn, drones), else its range's tag, else 'untagged'."""
-    if d.category in _KIND_SURVEY:
-        return _KIND_SURVEY[d.category]
-    return d.survey if d.survey in SURVEY_CATEGORIES else UNTAGGED
+    """A device's survey category as the survey return counts it (scanner.survey), or 'untagged'."""
+    return _survey_of(d.category, d.survey) or UNTAGGED
 
 
 # --- writing cells ---------------------------------------------------------------------------------
@@ -315,33 +313,108 @@ class _Return:
         return "; ".join(self.lists.get(i, i) for i in ids)
 
     def notes(self, cat: str | None, key: str, site: str | None = None) -> list[str]:
-        """The overrides behind a changed number: the devices an override set or added that it counts."""
-        field, _, slug = key.partition(".")
+        """The overrides behind a changed number (key as in `overridden`; cat None for untagged): those whose device
+        counts in it now, and the corrections whose device could have counted in it before."""
         out: list[str] = []
-        for d in self.devices:
+        for d in self.devices:     # after the overrides
             ov = d.get("override")
-            if d.get("origin") == "scan" or not ov or (cat is not None and d.get("survey") != cat):
+            if d.get("origin") != "scan" and ov and _counts_in(d, cat, key, site):
+                out.append(_note(ov))
+        for o in self.s.get("overrides") or ():     # before: what a correction did not set was as it is now
+            if o.get("kind") != "correct":
                 continue
-            if site is not None and d.get("site") != site:
-                continue
-            if field in ("by_vendor", "concern_vendors") and (d.get("vendor") or "unknown") != slug:
-                continue
-            if field == "unknown" and d.get("kind") != "unknown":
-                continue
-            if field == "untagged" and d.get("kind") not in SURVEILLANCE_CATEGORIES:
-                continue
-            if field == "by_brand" and d.get("brand") != slug:
-                continue
-            if field == "video" and d.get("kind") != "video":
-                continue
-            note = f"{ov.get('reason', '')} ({ov.get('by', '')})"
-            if note not in out:
-                out.append(note)
-        if not out:   # the override moved a device out of this number; the dict does not say which one
-            out = [f"{o.get('reason', '')} ({o.get('by', '')})" for o in self.s.get("overrides") or ()
-                   if site is None or o.get("site") in (None, site)]
-            out = list(dict.fromkeys(out)) or ["an override"]
-        return out
+            after = self._corrected(o)
+            before = _before(after, o)
+            where = before["site"]
+            # the site's own marks rule out a correction at a site where this number did not change
+            if (not isinstance(where, str) or self._site_marked(where, cat, key)) and _counts_in(before, cat, key,
+                                                                                                   site):
+                out.append(_note(o))
+        return list(dict.fromkeys(out)) or ["an override (see the Overrides sheet)"]
+
+    def _site_marked(self, site: str, cat: str | None, key: str) -> bool:
+        """Whether the site's own breakdown marks the number (True when the dict has no such site)."""
+        doc = next((x for x in self.s.get("sites") or () if x.get("name") == site), None)
+        if doc is None:
+            return True
+        if cat is None:
+            return bool(doc.get("untagged_overridden", True))
+        return key in ((doc.get("categories") or {}).get(cat) or {}).get("overridden", ())
+
+    def _corrected(self, o: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The device a correction names, as it is after the overrides (None when the dict cannot tell)."""
+        key = o.get("key") or {}
+        if len(key) != 1:
+            return None
+        (k, v), = key.items()
+        norm = (lambda x: str(x).lower().replace("-", ":")) if k == "mac" else str
+        hits = [d for d in self.devices if d.get("origin") == "override" and d.get(k) is not None
+                and norm(d[k]) == norm(v) and (o.get("site") is None or d.get("site") == o.get("site"))]
+        return hits[0] if len(hits) == 1 else None
+
+
+class _Any:
+    """A field a correction set: its value before the correction is not in the dict."""
+
+
+@dataclass(frozen=True)
+class _OneOf:
+    """A field whose value before the correction is one of these."""
+
+    values: frozenset[object]
+
+
+_ANY: Final = _Any()
+_STATE: Final = ("site", "survey", "kind", "vendor", "brand")
+_KIND_SURVEYS: Final = frozenset({"anpr", "bodyworn", "drones"})
+_SURVEY_KINDS: Final = frozenset({"anpr", "bodyworn", "drone"})
+
+
+def _before(after: Mapping[str, Any] | None, o: Mapping[str, Any]) -> dict[str, object]:
+    """What the dict can say of a corrected device before its correction: unset fields as they are now."""
+    if after is None:
+        return {k: _ANY for k in _STATE} | {"site": o.get("site") or _ANY}
+    before: dict[str, object] = {k: after.get(k) for k in _STATE}
+    given = set(o.get("set") or ())
+    if "survey" in given or ("kind" in given and after.get("kind") in _SURVEY_KINDS):
+        before["survey"] = _ANY                   # the range's own tag is not in the dict
+    elif "kind" in given:                         # now its range's tag; before, maybe a kind that sets its own
+        before["survey"] = _OneOf(frozenset({after.get("survey"), *_KIND_SURVEYS}))
+    if "kind" in given:
+        before["kind"] = _ANY
+    if "maker" in given:
+        before["vendor"] = before["brand"] = _ANY
+    if "brand" in given:
+        before["brand"] = _ANY
+    return before
+
+
+def _note(entry: Mapping[str, Any]) -> str:
+    return f"{entry.get('reason', '')} ({entry.get('by', '')})"
+
+
+def _counts_in(d: Mapping[str, Any], cat: str | None, key: str, site: str | None) -> bool:
+    """Whether a device state (fields may be _ANY: could be anything) could count in number key of cat and site."""
+    def could(k: str, *want: object) -> bool:
+        v = d.get(k)
+        if isinstance(v, _OneOf):
+            return any(w in v.values for w in want)
+        return v is _ANY or v in want
+
+    field, _, slug = key.partition(".")
+    if (site is not None and not could("site", site)) or not could("survey", cat):
+        return False
+    if field in ("video", "unknown"):
+        return could("kind", field)
+    if not could("kind", *SURVEILLANCE_CATEGORIES):
+        return False
+    if field == "by_vendor":
+        return could("vendor", slug, *((None,) if slug == "unknown" else ()))
+    if field == "by_brand":
+        return could("brand", slug)
+    if field == "concern_vendors":
+        return could("vendor", slug) or (could("vendor", None) and could("brand", slug))
+    return True            # total, untagged
 
 
 def _mark(cell: Any, notes: list[str], note_cell: Any | None = None) -> None:

@@ -408,3 +408,89 @@ def test_same_survey_same_bytes() -> None:
     doc = sample_survey()
     assert xlsx.render_survey(doc) == xlsx.render_survey(doc)
     assert load(xlsx.render_survey(doc)).properties.created.isoformat() == "2026-12-07T04:00:00"
+
+
+# --- against the real survey -----------------------------------------------------------------------
+
+OVERRIDES = """
+corrections:
+  - device: {ip: 198.18.1.43}
+    site: HQ
+    set: {survey: external}
+    reason: the camera watches the car park from the outside wall
+    by: J. Smith
+  - device: {mac: "44:19:B6:00:00:01"}
+    site: Depot
+    set: {kind: camera, brand: null}
+    reason: =relabelled in the asset register
+    by: "@A. Jones"
+additions:
+  - site: Depot
+    kind: drone
+    survey: drones
+    maker: dji
+    model: Matrice 300 RTK
+    count: 3
+    reason: kept in the equipment store, never networked
+    by: A. Jones
+"""
+
+
+def real_survey(tmp_path: Any, overrides: bool = True) -> dict[str, Any]:
+    """survey.build over two engine-identified sites, with an overrides file."""
+    from scanner import survey
+
+    db = load_database()
+    ov = None
+    if overrides:
+        path = tmp_path / "overrides.yaml"
+        path.write_text(OVERRIDES)
+        ov = survey.load_overrides(path, db)
+    sources = [survey.Source(engine_inventory("HQ"), "1", "store"), survey.Source(engine_inventory("Depot"), "2",
+                                                                                 "store")]
+    return survey.build(sources, db, overrides=ov, organisation="Test Police",
+                        generated="2026-12-07T04:00:00+00:00")
+
+
+def test_real_survey_return_holds_the_same_numbers_as_the_json(tmp_path: Any) -> None:
+    doc = real_survey(tmp_path)
+    assert any(c["overridden"] for c in doc["categories"].values())     # the sample exercises the marking
+    assert any(c["by_brand"] for c in doc["categories"].values()) and doc["untagged"] >= 1
+    wb = check_return(doc, xlsx.render_survey(doc))
+    rows = return_rows(wb["Return"])
+    ext = rows["categories.external.total"]
+    assert ext[1].value == doc["categories"]["external"]["total"]
+    # each comment names the override that changed the number, not every override in the file
+    moved, relabelled = ("the camera watches the car park from the outside wall (J. Smith)",
+                         "=relabelled in the asset register (@A. Jones)")
+    assert ext[1].comment.text == rows["untagged"][1].comment.text == f"Changed by override: {moved}"
+    assert rows["categories.internal.by_brand.lts"][1].comment.text == f"Changed by override: {relabelled}"
+    assert rows["categories.internal.video"][3].value == f"Changed by override: {relabelled}"
+    dji = rows["categories.drones.by_vendor.dji"]
+    assert dji[1].value == 3 and "kept in the equipment store, never networked (A. Jones)" in dji[1].comment.text
+    sites = list(wb["Sites"].iter_rows(min_row=3, max_row=2 + len(doc["sites"])))
+    assert [r[0].value for r in sites] == [s["name"] for s in doc["sites"]] == ["HQ", "Depot"]
+    for s, row in zip(doc["sites"], sites, strict=True):
+        assert [c.value for c in row[3:8]] == [s["categories"][c]["total"] for c in SURVEY]
+        assert [c.comment is not None for c in row[3:8]] == ["total" in s["categories"][c]["overridden"]
+                                                              for c in SURVEY]
+    devs = records(wb["Devices"])
+    assert len(devs) == len(doc["devices"]) and sum(r["count"] for r in devs if r["counted"] == "yes") == \
+        sum(doc["categories"][c]["total"] for c in SURVEY) + doc["untagged"]
+
+
+def test_inventory_summary_by_survey_category_agrees_with_the_survey(tmp_path: Any) -> None:
+    doc = real_survey(tmp_path, overrides=False)
+    site = next(s for s in doc["sites"] if s["name"] == "HQ")
+    makers, _ = names()
+    ws = load(xlsx.render_inventory(engine_inventory("HQ"), maker_names=makers))["Summary"]
+    table, total = cross_table(ws, "Surveillance devices by maker and survey category")
+    label = {"unknown": "(maker not named)"}
+    want: dict[str, dict[str, int]] = {}
+    for cat in SURVEY:
+        for v, n in site["categories"][cat]["by_vendor"].items():
+            want.setdefault(label.get(v) or makers[v], {})[cat] = n
+    for v, n in site["untagged_by_vendor"].items():
+        want.setdefault(label.get(v) or makers[v], {})["untagged"] = n
+    assert {m: {c: n for c, n in r.items() if c in [*SURVEY, "untagged"] and n} for m, r in table.items()} == want
+    assert total["untagged"] == site["untagged"]
