@@ -58,6 +58,7 @@ th,td{border-bottom:1px solid var(--line);padding:.3rem .45rem;text-align:left;v
 overflow-wrap:anywhere}
 thead th{background:var(--soft);position:sticky;top:0;z-index:1}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+table.by-maker,table.by-brand,table.by-untagged{width:auto;min-width:24rem}
 td.nw,th button.sort{white-space:nowrap;overflow-wrap:normal}
 th button.sort{font:inherit;font-weight:600;border:0;background:none;padding:0;cursor:pointer;color:var(--accent)}
 th[aria-sort=ascending] button.sort::after{content:" \\25B2"}
@@ -201,9 +202,9 @@ class _Names:
         self.concerns = dict(concerns or {})
 
     def maker(self, slug: str | None) -> str:
-        if slug is None or slug == "unknown":
+        if slug is None:
             return UNKNOWN_MAKER
-        return self.makers.get(slug, slug)
+        return self.makers.get(slug) or (UNKNOWN_MAKER if slug == "unknown" else slug)
 
     def concern(self, list_id: str) -> str:
         return self.concerns.get(list_id, list_id)
@@ -505,7 +506,7 @@ def _vendor_table(cat: str, prefix: str, counts: Mapping[str, int], names: _Name
     for slug, n in rows:
         key = f"{prefix}.{slug}"
         flagged = list((lists or {}).get(slug, ()))
-        out.append(f'<tr data-slug="{e(slug)}"><td>{e(names.maker(slug))}</td>'
+        out.append(f'<tr data-slug="{e(slug)}"><td class="nw">{e(names.maker(slug))}</td>'
                    f'<td class="num">{_count(f"categories.{cat}.{key}", int(n), key in overridden)}</td>'
                    + (f"<td>{_tags([(list_names or {}).get(x, x) for x in flagged], 'concern')}</td>"
                       if lists is not None else "") + "</tr>")
@@ -576,8 +577,12 @@ def _survey_devices(devices: Sequence[Mapping[str, Any]], names: _Names, list_na
         concerns = [str(x) for x in d.get("concerns") or ()]
         concern_tags = "".join(f'<span class="tag concern" title="{e(list_names.get(c, c))}">{e(c)}</span>'
                                for c in concerns)
+        not_counted = ' <span class="muted">(not counted)</span>' if d.get("counted") is False else ""
         ov = d.get("override") or None
         origin = e(s["origin"] or "scan")
+        n = d.get("count")
+        if isinstance(n, int) and n != 1:
+            origin += f' <span class="count">×{n}</span>'
         if s["origin"] in ("override", "added"):
             origin = (f'<span class="overridden" title="{e(_get(ov or {}, "reason", ""))}">{origin}'
                       '<span class="dagger">†</span></span>')
@@ -592,7 +597,7 @@ def _survey_devices(devices: Sequence[Mapping[str, Any]], names: _Names, list_na
         bodies.append(f'<tbody class="device" data-i="{i}" data-ip="{e(s["ip"])}"><tr class="row"><td></td>'
                       f'<td class="nw">{e(s["site"])}</td><td class="ip nw">{e(s["ip"])}</td><td>{e(s["mac"])}</td>'
                       f'<td>{e(s["serial"])}</td><td class="maker">{e(maker)}</td><td>{e(brand)}</td>'
-                      f'<td>{e(s["model"])}</td><td class="nw">{e(s["kind"])}</td>'
+                      f'<td>{e(s["model"])}</td><td class="nw">{e(s["kind"])}{not_counted}</td>'
                       f'<td class="cat nw">{e(s["survey"] or "untagged")}</td>'
                       f'<td>{concern_tags}</td><td>{origin}</td></tr></tbody>')
     present = [c for c in SURVEY_CATEGORIES if any(d.get("survey") == c for d in devices)]
@@ -603,6 +608,13 @@ def _survey_devices(devices: Sequence[Mapping[str, Any]], names: _Names, list_na
             + '<table id="survey-devices" class="devices" data-rows="survey-devices-rows">'
             + _sortable_head("survey-devices", cols) + "".join(bodies) + "</table>")
     return html, rows
+
+
+def _kv(d: Any) -> str:
+    """key: value, … of an override's key or set (escaped); empty for none."""
+    if not isinstance(d, Mapping):
+        return ""
+    return e(", ".join(f"{k}: {'none' if v is None else v}" for k, v in d.items()))
 
 
 def render_survey(survey: dict[str, Any]) -> str:
@@ -640,7 +652,9 @@ def render_survey(survey: dict[str, Any]) -> str:
                 f'{_count("untagged", int(survey.get("untagged") or 0))} surveillance device(s) whose survey category '
                 "neither their kind nor a range tag settles: tag their range in the site file or correct them with an "
                 "override. They are counted here and nowhere else.</p>"
-                + ("<table><thead><tr><th>maker</th><th class=\"num\">devices</th></tr></thead><tbody>" + "".join(
+                + ('<table class="by-untagged"><thead><tr><th>maker</th><th class="num">devices</th></tr></thead>'
+                   "<tbody>"
+                   + "".join(
                     f'<tr data-slug="{e(s)}"><td>{e(names.maker(s))}</td><td class="num">'
                     f'{_count(f"untagged_by_vendor.{s}", int(n))}</td></tr>'
                     for s, n in sorted(untagged_by.items(), key=lambda kv: (-int(kv[1]), kv[0])))
@@ -673,8 +687,8 @@ def render_survey(survey: dict[str, Any]) -> str:
     ofile = (f"<p>Overrides file <code>{e(of.get('file'))}</code>, sha256 <code>{e(of.get('sha256'))}</code>, "
              f"{e(of.get('entries'))} entries.</p>" if of else '<p class="muted">No overrides file.</p>')
     ov_rows = "".join(
-        f"<tr><td>{e(o.get('kind'))}</td><td><code>{e(json.dumps(o.get('key'), sort_keys=True))}</code></td>"
-        f"<td><code>{e(json.dumps(o.get('set'), sort_keys=True))}</code></td><td class=\"num\">{e(o.get('count'))}</td>"
+        f"<tr><td>{e(o.get('kind'))}</td><td><code>{_kv(o.get('key'))}</code></td>"
+        f"<td><code>{_kv(o.get('set'))}</code></td><td class=\"num\">{e(o.get('count'))}</td>"
         f"<td>{e(o.get('site'))}</td><td>{e(o.get('reason'))}</td><td>{e(o.get('by'))}</td></tr>"
         for o in survey.get("overrides") or [])
     ov_table = ("<table id=\"overrides\"><thead><tr><th>kind</th><th>key</th><th>set</th><th class=\"num\">count</th>"

@@ -236,9 +236,14 @@ def test_without_names_slugs_are_shown(inv: Inventory) -> None:
 # --- the survey return -----------------------------------------------------------------------------
 
 def resolve(doc: Any, path: str) -> Any:
-    """The value at a dotted path (list indices as numbers; slugs may not contain dots)."""
-    for part in path.split("."):
-        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+    """The value at a dotted path (list indices as numbers; the longest key that fits, as a slug may hold dots)."""
+    parts = path.split(".")
+    while parts:
+        if isinstance(doc, list):
+            doc, parts = doc[int(parts[0])], parts[1:]
+            continue
+        n = next(n for n in range(len(parts), 0, -1) if ".".join(parts[:n]) in doc)
+        doc, parts = doc[".".join(parts[:n])], parts[n:]
     return doc
 
 
