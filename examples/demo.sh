@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # camscan's main job, end to end on the built-in lab: bring a simulated police site up in network
 # namespaces (198.18.0.0/15, nothing touches the real network), scan it from the lab's scanner
-# namespace, print the inventory summary, and tear the lab down again.
+# namespace as the two sites of examples/survey/ (each scan recorded in a store), check the result
+# against the lab's truth, write the HTML report and the survey return, and tear the lab down again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PROFILE="${PROFILE:-small}"
 OUT="${OUT:-out/demo}"
 export CAMSCAN_LAB="${CAMSCAN_LAB:-demo}"
 camscan=.venv/bin/camscan
@@ -14,19 +14,21 @@ if [ "$(id -u)" != 0 ]; then
 fi
 trap '$camscan lab down >/dev/null 2>&1 || true' EXIT
 $camscan lab down >/dev/null 2>&1 || true
-$camscan lab up --profile "$PROFILE"
-subnet=$($camscan lab truth | .venv/bin/python -c 'import json,sys; print(json.load(sys.stdin)["subnet"])')
+$camscan lab up --profile small --seed 1     # examples/survey/ is written for this profile and seed
 mkdir -p "$OUT"
+rm -f "$OUT/camscan.db"
 $camscan lab truth > "$OUT/truth.json"
-$camscan lab exec -- "$PWD/.venv/bin/camscan" scan "$subnet" --out "$OUT" --format json,csv,md \
-  --credentials examples/lab-credentials.yaml
+for site in hq depot; do
+  $camscan lab exec -- "$PWD/.venv/bin/camscan" scan --site "examples/survey/$site.yaml" --out "$OUT/$site" \
+    --format json,csv,md,html,xlsx --db "$OUT/camscan.db"
+done
 .venv/bin/python - "$OUT" <<'PY'
 import json, sys
 from scanner.evaluate import score
 out = sys.argv[1]
 truth = json.load(open(f"{out}/truth.json"))
-inv = json.load(open(f"{out}/inventory.json"))
-sc = score(truth, inv["devices"])
+devices = [d for s in ("hq", "depot") for d in json.load(open(f"{out}/{s}/inventory.json"))["devices"]]
+sc = score(truth, devices)
 print(f"against the lab's truth: {sc.found}/{sc.surveillance_truth} surveillance devices found, "
       f"maker {sc.rate(sc.maker_right):.0%}, model {sc.model_rate():.0%}, "
       f"category {sc.category_rate():.0%}, rebrands {sc.rebrands_right}/{sc.rebrands}, "
@@ -34,4 +36,8 @@ print(f"against the lab's truth: {sc.found}/{sc.surveillance_truth} surveillance
 for m in sc.misses[:20]:
     print("  miss:", m)
 PY
-echo "inventory written to $OUT/ (inventory.json, inventory.csv, inventory.md)"
+$camscan survey --db "$OUT/camscan.db" --overrides examples/survey/overrides.yaml --out "$OUT/survey" \
+  --format json,xlsx,csv,md,html
+echo
+echo "HTML reports:    $OUT/hq/inventory.html  $OUT/depot/inventory.html"
+echo "survey return:   $OUT/survey/survey.html  $OUT/survey/survey.xlsx  $OUT/survey/survey.json"
