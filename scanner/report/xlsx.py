@@ -29,7 +29,8 @@ from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
 from scanner.sites import SURVEY_CATEGORIES
 from scanner.survey import survey_category as _survey_of
 
-__all__ = ["SURVEY_CATEGORIES", "SURVEY_LABELS", "cell_text", "render_inventory", "render_survey",
+__all__ = ["SURVEY_CATEGORIES", "SURVEY_LABELS", "cell_text", "maker_category_counts", "maker_survey_counts",
+           "render_inventory", "render_survey",
            "survey_category"]
 
 SURVEY_LABELS: Final = {"external": "External camera systems", "internal": "Internal camera systems",
