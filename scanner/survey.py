@@ -234,10 +234,12 @@ def _matches(row: _Row, dev: Device, key: tuple[str, str]) -> bool:
     return v == row.ip or v in dev.ips
 
 
-def _apply(sources: Sequence[Source], overrides: Overrides | None) -> tuple[list[_Row], list[tuple[_Row, _Row]]]:
-    """Every counted row after overrides, and (before, after) for each corrected device."""
+def _apply(sources: Sequence[Source],
+           overrides: Overrides | None) -> tuple[list[_Row], list[tuple[int, _Row | None, _Row]]]:
+    """Every counted row after overrides, and (override index, before, after) for each corrected or added row
+    (before None for an addition); the index is the entry's place in the return's `overrides` list."""
     rows: list[tuple[_Row, Device | None]] = [(_row(s.site, d), d) for s in sources for d in s.inventory.devices]
-    changed: list[tuple[_Row, _Row]] = []
+    changed: list[tuple[int, _Row | None, _Row]] = []
     if overrides is None:
         return [r for r, _ in rows], changed
     sites = {s.site for s in sources}
@@ -271,7 +273,7 @@ def _apply(sources: Sequence[Source], overrides: Overrides | None) -> tuple[list
         if after.brand == after.vendor:
             after = replace(after, brand=None)
         rows[i] = (after, dev)
-        changed.append((before, after))
+        changed.append((len(changed), before, after))
     out = [r for r, _ in rows]
     for a in overrides.additions:
         if a.site is not None and a.site not in sites:
@@ -279,6 +281,7 @@ def _apply(sources: Sequence[Source], overrides: Overrides | None) -> tuple[list
                                                       f"(sites: {', '.join(sorted(sites))})")
         out.append(_Row(a.site or NO_SITE, None, None, None, a.maker, a.brand if a.brand != a.maker else None,
                         a.model, a.kind, a.survey, a.count, "added", (a.reason, a.by), forced_survey=True))
+        changed.append((len(changed), None, out[-1]))
     return out, changed
 
 
@@ -289,7 +292,7 @@ def _concerns(db: Database, lists: Sequence[str], vendor: str | None, brand: str
 
 def _empty() -> dict[str, Any]:
     return {"by_vendor": Counter(), "by_brand": Counter(), "concern_vendors": Counter(), "concern_lists": {},
-            "video": 0, "unknown": 0, "total": 0, "overridden": set()}
+            "video": 0, "unknown": 0, "total": 0, "overridden": {}}
 
 
 class _Tally:
@@ -300,7 +303,7 @@ class _Tally:
         self.untagged = 0
         self.untagged_by_vendor: Counter[str] = Counter()
         self.unknown_untagged = 0
-        self.untagged_overridden = False
+        self.untagged_overridden: set[int] = set()
 
     def add(self, db: Database, lists: Sequence[str], r: _Row) -> None:
         cat = r.survey
@@ -329,26 +332,28 @@ class _Tally:
             c["concern_vendors"][who] += r.count
             c["concern_lists"][who] = sorted(set(c["concern_lists"].get(who, [])) | set(flagged))
 
-    def mark(self, db: Database, lists: Sequence[str], r: _Row) -> None:
-        """Mark every number this row contributes to as changed by an override."""
+    def mark(self, db: Database, lists: Sequence[str], r: _Row, by: int) -> None:
+        """Mark every number this row contributes to as changed by override number `by`."""
         if r.kind not in SURVEILLANCE_CATEGORIES:
             if r.kind == "unknown":
                 if r.survey is None:
-                    self.untagged_overridden = True
+                    self.untagged_overridden.add(by)
                 else:
-                    self.cats[r.survey]["overridden"].add("unknown")
+                    self.cats[r.survey]["overridden"].setdefault("unknown", set()).add(by)
             return
         if r.survey is None:
-            self.untagged_overridden = True
+            self.untagged_overridden.add(by)
             return
-        marks = self.cats[r.survey]["overridden"]
-        marks.update(("total", f"by_vendor.{r.vendor or UNKNOWN_MAKER}"))
+        keys = ["total", f"by_vendor.{r.vendor or UNKNOWN_MAKER}"]
         if r.brand:
-            marks.add(f"by_brand.{r.brand}")
+            keys.append(f"by_brand.{r.brand}")
         if r.kind == "video":
-            marks.add("video")
+            keys.append("video")
         if _concerns(db, lists, r.vendor, r.brand):
-            marks.add(f"concern_vendors.{r.vendor or r.brand or UNKNOWN_MAKER}")
+            keys.append(f"concern_vendors.{r.vendor or r.brand or UNKNOWN_MAKER}")
+        marks = self.cats[r.survey]["overridden"]
+        for k in keys:
+            marks.setdefault(k, set()).add(by)
 
     def to_dict(self) -> dict[str, Any]:
         cats = {}
@@ -360,9 +365,11 @@ class _Tally:
                 "concern_lists": {k: c["concern_lists"][k] for k in _sorted(c["concern_vendors"])},
                 "video": c["video"], "unknown": c["unknown"], "total": c["total"],
                 "overridden": sorted(c["overridden"]),
+                "overridden_by": {k: sorted(v) for k, v in sorted(c["overridden"].items())},
             }
         return {"categories": cats, "untagged": self.untagged, "untagged_by_vendor": _sorted(self.untagged_by_vendor),
-                "unknown_untagged": self.unknown_untagged, "untagged_overridden": self.untagged_overridden}
+                "unknown_untagged": self.unknown_untagged, "untagged_overridden": bool(self.untagged_overridden),
+                "untagged_overridden_by": sorted(self.untagged_overridden)}
 
 
 def _sorted(c: Counter[str]) -> dict[str, int]:
@@ -386,14 +393,11 @@ def build(sources: Sequence[Source], db: Database, *, concern_lists: Iterable[st
     for r in rows:
         overall.add(db, lists, r)
         per_site.setdefault(r.site, _Tally()).add(db, lists, r)
-    for before, after in changed:
-        for r in (before, after):
-            overall.mark(db, lists, r)
-            per_site[r.site].mark(db, lists, r)
-    for r in rows:
-        if r.origin == "added":
-            overall.mark(db, lists, r)
-            per_site[r.site].mark(db, lists, r)
+    for idx, before, after in changed:
+        for row in (before, after):
+            if row is not None:
+                overall.mark(db, lists, row, idx)
+                per_site[row.site].mark(db, lists, row, idx)
     generated = generated or datetime.now(UTC).isoformat(timespec="seconds")
     chosen = [c for c in db.concerns if c.id in lists]
     lists_doc = [{"id": c.id, "name": c.name, "source": c.source, "date": c.date} for c in chosen]
@@ -436,7 +440,8 @@ def _device_doc(db: Database, lists: Sequence[str], r: _Row) -> dict[str, Any]:
             "origin": r.origin, "override": {"reason": r.override[0], "by": r.override[1]} if r.override else None}
 
 
-def _overrides_doc(overrides: Overrides | None, changed: list[tuple[_Row, _Row]]) -> list[dict[str, Any]]:
+def _overrides_doc(overrides: Overrides | None,
+                   changed: list[tuple[int, _Row | None, _Row]]) -> list[dict[str, Any]]:
     if overrides is None:
         return []
     out: list[dict[str, Any]] = []

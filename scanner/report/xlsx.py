@@ -315,7 +315,13 @@ class _Return:
 
     def notes(self, cat: str | None, key: str, site: str | None = None) -> list[str]:
         """The overrides behind a changed number (key as in `overridden`; cat None for untagged): those whose device
-        counts in it now, and the corrections whose device could have counted in it before."""
+        counts in it now, and the corrections whose device could have counted in it before; exactly those the
+        return's `overridden_by` names when it has one."""
+        exact = self._overridden_by(cat, key, site)
+        if exact is not None:
+            entries = list(self.s.get("overrides") or ())
+            named = [_note(entries[i]) for i in exact if isinstance(i, int) and 0 <= i < len(entries)]
+            return list(dict.fromkeys(named)) or ["an override (see the Overrides sheet)"]
         out: list[str] = []
         for d in self.devices:     # after the overrides
             ov = d.get("override")
@@ -332,6 +338,18 @@ class _Return:
                                                                                                    site):
                 out.append(_note(o))
         return list(dict.fromkeys(out)) or ["an override (see the Overrides sheet)"]
+
+    def _overridden_by(self, cat: str | None, key: str, site: str | None) -> list[Any] | None:
+        """The indexes of the overrides that changed a number, when the return says (None when it does not)."""
+        scope: Mapping[str, Any] | None = self.s if site is None else next(
+            (x for x in self.s.get("sites") or () if x.get("name") == site), None)
+        if scope is None:
+            return None
+        if cat is None:
+            got = scope.get("untagged_overridden_by")
+            return list(got) if isinstance(got, list) else None
+        by = ((scope.get("categories") or {}).get(cat) or {}).get("overridden_by")
+        return list(by.get(key) or ()) if isinstance(by, Mapping) else None
 
     def _site_marked(self, site: str, cat: str | None, key: str) -> bool:
         """Whether the site's own breakdown marks the number (True when the dict has no such site)."""

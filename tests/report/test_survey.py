@@ -177,6 +177,10 @@ def test_overrides_change_exactly_the_numbers_they_mark(tmp_path: Path) -> None:
     # lost its LTS brand but stays a Hikvision camera); nothing else is
     assert marked - changed == {"all/external/by_vendor.hikvision", "HQ/external/by_vendor.hikvision",
                                 "all/external/concern_vendors.hikvision", "HQ/external/concern_vendors.hikvision"}
+    by = after["categories"]["external"]["overridden_by"]    # which entries changed each number
+    assert by["by_vendor.axis"] == [0] and by["by_brand.lts"] == [1] and by["by_vendor.nuuo"] == [2]
+    assert by["total"] == [0, 1, 2] and after["categories"]["drones"]["overridden_by"]["total"] == [3]
+    assert after["sites"][0]["categories"]["internal"]["overridden_by"] == {"by_vendor.axis": [0], "total": [0]}
     assert [d["origin"] for d in after["devices"]].count("override") == 3
     added = [d for d in after["devices"] if d["origin"] == "added"]
     assert added == [{"site": "Depot", "ip": None, "mac": None, "serial": None, "vendor": "dji", "brand": None,
