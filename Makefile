@@ -38,7 +38,9 @@ venv: $(BIN)/.installed
 
 $(BIN)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip >/dev/null
+	@# setuptools too: the venv's own is older than pyproject.toml's build requirement, and the packaging test
+	@# builds the wheel with it (no build isolation)
+	$(BIN)/pip install -q --upgrade pip setuptools >/dev/null
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@
 

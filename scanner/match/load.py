@@ -11,6 +11,7 @@ import re
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
@@ -175,10 +176,15 @@ class Database:
 
 
 def default_root() -> Path:
-    """The fingerprint folder: $CAMSCAN_FINGERPRINTS, else fingerprints/ beside the scanner package."""
+    """The fingerprint folder: $CAMSCAN_FINGERPRINTS, else the wheel's scanner/_fingerprints, else the checkout's."""
     env = os.environ.get("CAMSCAN_FINGERPRINTS")
     if env:
         return Path(env)
+    # An installed wheel holds the database as package data; a checkout (editable install, PYTHONPATH) keeps it at
+    # the top as fingerprints/, read in place so that rule authors' edits take effect at once.
+    shipped = resources.files("scanner") / "_fingerprints"
+    if isinstance(shipped, Path) and shipped.is_dir():
+        return shipped
     return Path(__file__).resolve().parents[2] / "fingerprints"
 
 
