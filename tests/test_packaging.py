@@ -94,7 +94,8 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Installe
 
 def _source_files(folder: Path) -> set[str]:
     return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            and not p.name.startswith(".") and not p.name.endswith("~")}   # editors' scratch files
 
 
 @pytest.mark.wheel
