@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from scanner.errors import InputError
-from scanner.lab.model import Persona
+from scanner.lab.model import HiddenCamera, Persona
 
 SURVEILLANCE_SMALL = (
     "hikvision-camera", "hikvision-nvr", "hikvision-anpr", "ezviz-camera", "lts-camera",
@@ -43,13 +43,36 @@ SITE_MIX: tuple[tuple[str, int], ...] = (
     ("embedded-generic", 19), ("huawei-router", 3),
 )
 
-# Which persona's cameras an NVR persona records (its PoE ports), and how many at most.
+# Which persona's lab-host cameras an NVR persona records over the site LAN, and how many channels it has.
 NVR_CHANNELS: Mapping[str, tuple[str, ...]] = {
     "hikvision-nvr": ("hikvision-camera", "lts-camera"),
     "dahua-nvr": ("dahua-camera", "honeywell-camera"),
     "lorex-nvr": ("amcrest-camera", "dahua-camera"),
+    "lts-nvr": ("lts-camera", "hikvision-camera"),
 }
 MAX_CHANNELS = 8
+
+# Cameras a recorder hides on its internal PoE network (issue 13): per recorder persona, one recipe per
+# recorder of that persona in index order (recorders past the last recipe hide none). Used by `recorders` only.
+Recipe = tuple[tuple[str, int], ...]
+RECORDERS_HIDDEN: tuple[tuple[str, tuple[Recipe, ...]], ...] = (
+    ("hikvision-nvr", (
+        (("hikvision-camera", 3), ("lts-camera", 1), ("hikvision-anpr", 1)),
+        (("hikvision-camera", 2), ("ezviz-camera", 1), ("axis-camera", 1)),
+    )),
+    ("dahua-nvr", ((("dahua-camera", 2), ("amcrest-camera", 1), ("hikvision-camera", 1), ("dahua-anpr", 1)),)),
+    ("lorex-nvr", ((("dahua-camera", 1), ("amcrest-camera", 1), ("honeywell-camera", 1), ("uniview-camera", 1)),)),
+    ("lts-nvr", ((("lts-camera", 3), ("hikvision-camera", 1)),)),
+)
+# A /24 with five recorders hiding 22 cameras; three cameras of the LAN are recorded too (and seen directly),
+# two are on no recorder; a little office IT around them.
+RECORDERS_MIX: tuple[tuple[str, int], ...] = (
+    ("hikvision-nvr", 2), ("dahua-nvr", 1), ("lorex-nvr", 1), ("lts-nvr", 1),
+    ("hikvision-camera", 2), ("amcrest-camera", 1), ("axis-camera", 1), ("hanwha-camera", 1),
+    ("windows-pc", 3), ("printer", 1), ("managed-switch", 1), ("linux-nginx", 1),
+)
+HIDDEN_SPACE = ipaddress.IPv4Network("198.19.0.0/16")   # recorders' internal networks: 198.19.<k>.0/24
+OUTSIDE_BLOCK = ipaddress.IPv4Network("198.19.200.0/24")  # holds services.context.OUTSIDE_IP: never used here
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +82,7 @@ class Profile:
     name: str
     subnet: str
     mix: tuple[tuple[str, int], ...]
+    hidden: tuple[tuple[str, tuple[Recipe, ...]], ...] = ()   # recorders' hidden cameras (RECORDERS_HIDDEN)
 
     @property
     def size(self) -> int:
@@ -79,6 +103,7 @@ PROFILES: Mapping[str, Profile] = {
                        tuple((p, 1) for p in SURVEILLANCE_SMALL + IT_SMALL + HOSTILE)),
     "site": Profile("site", "198.18.0.0/24", SITE_MIX),
     "sparse16": Profile("sparse16", "198.18.0.0/16", _scaled(SITE_MIX, 300)),
+    "recorders": Profile("recorders", "198.18.0.0/24", RECORDERS_MIX, RECORDERS_HIDDEN),
 }
 
 
@@ -94,6 +119,7 @@ class PlannedHost:
     firmware: str
     hostname: str
     channels: tuple[str, ...] = ()
+    hidden: tuple[HiddenCamera, ...] = ()
 
 
 def get_profile(name: str) -> Profile:
@@ -108,7 +134,7 @@ def _digest(*parts: object) -> bytes:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
 
 
-def make_mac(oui: str, seed: int, index: int, taken: set[str]) -> str:
+def make_mac(oui: str, seed: int, index: int | str, taken: set[str]) -> str:
     """A MAC with the persona's OUI and a tail derived from (seed, index), unique within TAKEN."""
     salt = 0
     while True:
@@ -125,7 +151,7 @@ def scanner_mac(seed: int) -> str:
     return "02:ca:5c:" + ":".join(f"{b:02x}" for b in _digest("scanner", seed)[:3])
 
 
-def make_serial(persona: Persona, seed: int, index: int) -> str:
+def make_serial(persona: Persona, seed: int, index: int | str) -> str:
     """A deterministic serial number; a persona may give `serial_prefix` and `serial_alphabet` in its spec."""
     given = persona.spec.get("serial_alphabet")
     alphabet = given if isinstance(given, str) and given else "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
@@ -190,8 +216,8 @@ def choose_addresses(net: ipaddress.IPv4Network, scanner_ip: str, count: int, rn
 
 
 def assign_channels(hosts: Sequence[PlannedHost]) -> list[PlannedHost]:
-    """Give every NVR without channels the addresses of up to 8 cameras of its kind that no other NVR
-    records (NVRs that already have channels keep them)."""
+    """Give every NVR without channels the addresses of cameras of its kind that no other NVR records, up to
+    its 8 channels less those its hidden cameras take (NVRs that already have channels keep them)."""
     used = {ip for h in hosts for ip in h.channels}
     by_persona: dict[str, list[str]] = {}
     for h in hosts:
@@ -200,7 +226,7 @@ def assign_channels(hosts: Sequence[PlannedHost]) -> list[PlannedHost]:
     for h in hosts:
         if h.persona in NVR_CHANNELS and not h.channels:
             pool = [ip for p in NVR_CHANNELS[h.persona] for ip in by_persona.get(p, []) if ip not in used]
-            mine = tuple(pool[:MAX_CHANNELS])
+            mine = tuple(pool[:max(0, MAX_CHANNELS - len(h.hidden))])
             used.update(mine)
             h = dataclasses.replace(h, channels=mine)
         out.append(h)
@@ -221,7 +247,71 @@ def plan(profile: Profile, seed: int, net: ipaddress.IPv4Network, scanner_ip: st
     hosts: list[PlannedHost] = []
     for i, (name, ip) in enumerate(zip(names, ips, strict=True), start=1):
         hosts.append(new_host(personas[name], seed, i, ip, macs))
+    if profile.hidden:
+        hosts = hide_cameras(hosts, profile.hidden, seed, net, personas, macs)
     return assign_channels(hosts)
+
+
+def internal_networks(net: ipaddress.IPv4Network, count: int) -> list[ipaddress.IPv4Network]:
+    """COUNT recorder-internal /24s in 198.19.0.0/16 (198.19.1.0/24 up), clear of the lab subnet NET and of
+    the block of the lab's outside address: nothing of the lab is ever routed to them."""
+    out: list[ipaddress.IPv4Network] = []
+    for k in range(1, 255):
+        cand = ipaddress.IPv4Network(f"198.19.{k}.0/24")
+        if cand.overlaps(net) or cand == OUTSIDE_BLOCK:
+            continue
+        out.append(cand)
+        if len(out) == count:
+            return out
+    raise InputError(f"no room in {HIDDEN_SPACE} for {count} recorder networks beside lab subnet {net}")
+
+
+def hidden_camera(camera: Persona, recorder: Persona, seed: int, recorder_index: int, channel: int, ip: str,
+                  macs: set[str]) -> HiddenCamera:
+    """Camera CAMERA on channel CHANNEL of recorder number RECORDER_INDEX (a RECORDER persona) at internal IP."""
+    key = f"hidden:{recorder_index}:{channel}"
+    identity = camera.spec.get("identity", {})
+    maker = str(identity.get("manufacturer", camera.brand or "")) if isinstance(identity, dict) else ""
+    rtsp = camera.spec.get("rtsp", {})
+    path = str(rtsp.get("path", "/")) if isinstance(rtsp, dict) else "/"
+    # a recorder speaks its own maker's protocol to cameras of the same maker (OEM rebrands included)
+    protocol = "private" if camera.vendor is not None and camera.vendor == recorder.vendor else "onvif"
+    assert camera.vendor is not None and camera.brand is not None
+    return HiddenCamera(channel=channel, ip=ip, mac=make_mac(camera.oui, seed, key, macs),
+                        serial=make_serial(camera, seed, key), model=camera.model, firmware=camera.firmware,
+                        maker=maker, protocol=protocol, rtsp_path=path, persona=camera.name,
+                        vendor=camera.vendor, brand=camera.brand, category=camera.category)
+
+
+def hide_cameras(hosts: Sequence[PlannedHost], recipes: Sequence[tuple[str, Sequence[Recipe]]], seed: int,
+                 net: ipaddress.IPv4Network, personas: Mapping[str, Persona], macs: set[str]) -> list[PlannedHost]:
+    """Give recorders their hidden cameras: the k-th recorder of a persona takes that persona's k-th recipe,
+    on channels 1..n (its PoE ports), addressed .2, .3... in its own internal /24 (.1 is the recorder's side,
+    as on real PoE recorders, e.g. Hikvision's 192.168.254.0/24)."""
+    by_persona = dict(recipes)
+    ordinal: dict[str, int] = {}
+    chosen: list[tuple[int, Recipe]] = []
+    for i, h in enumerate(hosts):
+        k = ordinal.get(h.persona, 0)
+        ordinal[h.persona] = k + 1
+        mine = by_persona.get(h.persona, ())
+        if k < len(mine):
+            chosen.append((i, mine[k]))
+    for recipe in (r for _, r in chosen):
+        missing = sorted({p for p, _ in recipe} - set(personas))
+        if missing:
+            raise InputError(f"hidden cameras need personas that are not defined: {', '.join(missing)}")
+    out = list(hosts)
+    for (i, recipe), inner in zip(chosen, internal_networks(net, len(chosen)), strict=True):
+        h = out[i]
+        names = [p for p, n in recipe for _ in range(n)]
+        if len(names) > MAX_CHANNELS:
+            raise InputError(f"{h.persona} at {h.ip} cannot hide {len(names)} cameras on {MAX_CHANNELS} channels")
+        hidden = tuple(hidden_camera(personas[name], personas[h.persona], seed, h.index, ch,
+                                     str(inner.network_address + ch + 1), macs)
+                       for ch, name in enumerate(names, start=1))
+        out[i] = dataclasses.replace(h, hidden=hidden)
+    return out
 
 
 def new_host(persona: Persona, seed: int, index: int, ip: str, macs: set[str]) -> PlannedHost:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.lab import topology
-from scanner.lab.model import LabHost, Persona
+from scanner.lab.model import HiddenCamera, LabHost, Persona, recorder_channels
 from scanner.lab.profiles import PlannedHost
 
 RUN_DIR = Path(os.environ.get("CAMSCAN_RUN_DIR", "/run/camscan"))
@@ -96,7 +96,9 @@ class LabState:
     @staticmethod
     def from_json(d: Mapping[str, Any]) -> LabState:
         """Parse state.json content written by to_json."""
-        hosts = tuple(PlannedHost(**{**h, "channels": tuple(h.get("channels", ()))}) for h in d["hosts"])
+        hosts = tuple(PlannedHost(**{**h, "channels": tuple(h.get("channels", ())),
+                                     "hidden": tuple(HiddenCamera(**c) for c in h.get("hidden", ()))})
+                      for h in d["hosts"])
         return LabState(str(d["instance"]), str(d["profile"]), int(d["seed"]), str(d["subnet"]),
                         str(d["scanner_ip"]), hosts, int(d["next_index"]), int(d.get("mutations", 0)))
 
@@ -147,19 +149,48 @@ def lab_host(state: LabState, h: PlannedHost, personas: Mapping[str, Persona]) -
     """The LabHost record the services are given for planned host H."""
     return LabHost(netns=topology.host_ns(state.instance, h.index), ip=h.ip, mac=h.mac,
                    prefixlen=state.prefixlen, persona=personas[h.persona], serial=h.serial,
-                   firmware=h.firmware, hostname=h.hostname, channels=h.channels)
+                   firmware=h.firmware, hostname=h.hostname, channels=h.channels, hidden=h.hidden)
+
+
+def _ip_key(ip: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in ip.split("."))
 
 
 def truth(state: LabState, personas: Mapping[str, Persona]) -> dict[str, Any]:
-    """The `camscan lab truth` document (hosts in address order)."""
-    devices = []
-    for h in sorted(state.hosts, key=lambda h: tuple(int(x) for x in h.ip.split("."))):
+    """The `camscan lab truth` document: hosts in address order, each recorder's hidden cameras after it.
+
+    A camera a recorder records carries `via` {recorder: its IP, channel: the channel number as the recorder
+    lists it ("3": ISAPI id, Dahua RemoteDevice slot + 1, ONVIF Receiver_3/VideoSource_3)}; hidden cameras
+    (no lab host; `hidden: true`) have their internal address, MAC and serial. A recorder states
+    `channels_stated` (what SADP/DHIP say unauthenticated: its capacity) and `channels_configured`
+    (the cameras it records, hidden ones included)."""
+    via: dict[str, dict[str, str]] = {}
+    for h in state.hosts:
+        for ch in recorder_channels(h.hidden, h.channels):
+            if ch.hidden is None:
+                via[ch.ip] = {"recorder": h.ip, "channel": str(ch.number)}
+    devices: list[dict[str, Any]] = []
+    for h in sorted(state.hosts, key=lambda h: _ip_key(h.ip)):
         p = personas[h.persona]
-        devices.append({
+        d: dict[str, Any] = {
             "ip": h.ip, "mac": h.mac, "vendor": p.vendor, "brand": p.brand, "model": p.model,
             "firmware": h.firmware, "category": p.category, "persona": p.name,
             "services": list(p.services), "hostile": p.hostile, "kind_visible": p.kind_visible,
-        })
+        }
+        if h.ip in via:
+            d["via"] = via[h.ip]
+        if p.category in ("nvr", "dvr"):
+            d["channels_stated"] = p.stated_channels
+            d["channels_configured"] = len(h.channels) + len(h.hidden)
+        devices.append(d)
+        for c in sorted(h.hidden, key=lambda c: c.channel):
+            devices.append({
+                "ip": c.ip, "mac": c.mac, "vendor": c.vendor, "brand": c.brand, "model": c.model,
+                "firmware": c.firmware, "category": c.category, "persona": c.persona,
+                "services": [], "hostile": False, "kind_visible": True, "serial": c.serial,
+                "maker_reported": c.maker, "protocol": c.protocol, "hidden": True,
+                "via": {"recorder": h.ip, "channel": str(c.channel)},
+            })
     return {"profile": state.profile, "subnet": state.subnet, "scanner_ip": state.scanner_ip,
             "devices": devices}
 

@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
 from scanner.lab.services.auth import DigestChecker
-from scanner.lab.services.context import MAX_REQUEST_BYTES, READ_TIMEOUT_S, HostContext
+from scanner.lab.services.context import MAX_REQUEST_BYTES, READ_TIMEOUT_S, HostContext, stable_uuid
 from scanner.lab.services.sockets import StreamService
 
 REASONS: Final = {200: "OK", 204: "No Content", 301: "Moved Permanently", 302: "Found",
@@ -177,50 +178,108 @@ class HttpApp:
         return Response(int(route.get("status", 200)), body, headers)
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelFacts:
+    """What a recorder knows of the camera on one channel (hidden or lab host), for its channel lists."""
+
+    number: int
+    ip: str
+    model: str
+    serial: str
+    firmware: str
+    mac: str
+    private: bool        # True: the recorder speaks its maker's own protocol to it (Hikvision SDK, Dahua2)
+    plugplay: bool       # True: on a PoE port (hidden); False: added by address over the LAN
+
+
+def channel_facts(ctx: HostContext) -> list[ChannelFacts]:
+    """Every channel of this recorder, hidden cameras first, as its channel lists describe them."""
+    out = []
+    vendor = ctx.host.persona.vendor
+    for ch in ctx.host.recorder_channels():
+        hidden = ch.hidden
+        if hidden is not None:
+            out.append(ChannelFacts(ch.number, ch.ip, hidden.model, hidden.serial, hidden.firmware, hidden.mac,
+                                    hidden.protocol == "private", True))
+            continue
+        cam = ctx.hosts.get(ch.ip)
+        if cam is None:   # a lab camera that is gone: the recorder still lists its address
+            out.append(ChannelFacts(ch.number, ch.ip, "", "", "", "", False, False))
+            continue
+        out.append(ChannelFacts(ch.number, ch.ip, cam.persona.model, cam.serial, cam.firmware, cam.mac,
+                                vendor is not None and cam.persona.vendor == vendor, False))
+    return out
+
+
 def _hik_input_proxy(ctx: HostContext) -> str:
-    """Hikvision NVR /ISAPI/ContentMgmt/InputProxy/channels: one InputProxyChannel per IP camera."""
-    # Element names from public ISAPI client fixtures (InputProxyChannel/sourceInputPortDescriptor
-    # with ipAddress, managePortNo, model); default channel name "IPCamera NN" per Hikvision web UI.
+    """Hikvision NVR GET /ISAPI/ContentMgmt/InputProxy/channels: one InputProxyChannel per IP channel.
+
+    Shape as recorded from real NVRs in maciej-or/hikvision_next tests/fixtures/devices (DS-7608NXI-I2,
+    DS-7616NI-Q2, DS-7732NI-M4): id, name, sourceInputPortDescriptor {proxyProtocol HIKVISION|ONVIF,
+    addressingFormatType, ipAddress, managePortNo, srcInputPort, userName, connMode plugplay|manual,
+    streamType, model, serialNumber, firmwareVersion, deviceID}, enableAnr, devIndex. No maker element: the
+    recorder names only the protocol. The list's size attribute is the recorder's capacity, not the count
+    (real lists disagree with their own size). Default channel names 'IPCamera NN' (Hikvision web UI)."""
     items = []
-    for index, ip in enumerate(ctx.host.channels, start=1):
-        cam = ctx.hosts.get(ip)
-        model = cam.persona.model if cam else ""
-        firmware = cam.firmware if cam else ""
-        maker = str(cam.persona.spec.get("identity", {}).get("manufacturer", "")) if cam else ""
-        protocol = "HIKVISION" if maker.upper() == "HIKVISION" else "ONVIF"
+    for c in channel_facts(ctx):
+        protocol = "HIKVISION" if c.private else "ONVIF"
+        dev_index = stable_uuid(ctx.seed, ctx.host.ip, f"channel-{c.number}").hex.upper()
         items.append(
-            f'<InputProxyChannel version="1.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">'
-            f"<id>{index}</id><name>IPCamera {index:02d}</name>"
+            f"<InputProxyChannel><id>{c.number}</id><name>IPCamera {c.number:02d}</name>"
             f"<sourceInputPortDescriptor><proxyProtocol>{protocol}</proxyProtocol>"
-            f"<addressingFormatType>ipaddress</addressingFormatType><ipAddress>{ip}</ipAddress>"
-            f"<managePortNo>{8000 if protocol == 'HIKVISION' else 80}</managePortNo>"
-            "<srcInputPort>1</srcInputPort>"
-            f"<userName>admin</userName><streamType>auto</streamType><model>{model}</model>"
-            f"<serialNumber>{cam.serial if cam else ''}</serialNumber>"
-            f"<firmwareVersion>{firmware}</firmwareVersion><manufacturer>{maker}</manufacturer>"
-            f"</sourceInputPortDescriptor><enableAnr>false</enableAnr></InputProxyChannel>")
+            f"<addressingFormatType>ipaddress</addressingFormatType><ipAddress>{c.ip}</ipAddress>"
+            f"<managePortNo>{8000 if c.private else 80}</managePortNo><srcInputPort>1</srcInputPort>"
+            f"<userName>admin</userName><connMode>{'plugplay' if c.plugplay else 'manual'}</connMode>"
+            f"<streamType>auto</streamType><model>{escape(c.model)}</model>"
+            f"<serialNumber>{escape(c.serial)}</serialNumber><firmwareVersion>{escape(c.firmware)}"
+            "</firmwareVersion><deviceID></deviceID></sourceInputPortDescriptor>"
+            f"<enableAnr>false</enableAnr><devIndex>{dev_index}</devIndex></InputProxyChannel>")
+    size = ctx.host.persona.stated_channels or len(items)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<InputProxyChannelList version="1.0" '
-            'xmlns="http://www.hikvision.com/ver20/XMLSchema">\n' + "\n".join(items)
-            + "\n</InputProxyChannelList>\n")
+            f'xmlns="http://www.hikvision.com/ver20/XMLSchema" size="{size}">\n' + "\n".join(items)
+            + ("\n" if items else "") + "</InputProxyChannelList>\n")
+
+
+UNUSED_SLOT_ADDRESS: Final = "192.168.0.0"     # what Dahua recorders list in an empty RemoteDevice slot
+NO_MAC: Final = "ff:ff:ff:ff:ff:ff"            # what they list for a camera added over ONVIF
+
+
+def camera_password(channel: int) -> str:
+    """The password a lab recorder stores for the camera on CHANNEL (a marker: camscan must never keep it)."""
+    return f"lab-camera-secret-{channel}"
 
 
 def _dahua_remote_devices(ctx: HostContext) -> str:
-    """Dahua NVR configManager RemoteDevice table: key=value lines, one block per IP channel."""
-    # Field names (Address, DeviceType, Vendor, SerialNo, Version, Mac, Port) as in Dahua's HTTP API
-    # v2 "RemoteDevice" config; table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_<n> keys.
+    """Dahua NVR GET /cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice: key=value lines
+    table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_<slot>.<Field> (slot = channel - 1), every slot of
+    the recorder's capacity, each slot's fields in alphabetical order, CRLF line ends.
+
+    As in real captures (a DH-NVR4216-HDS2 table in a public NVR client's tests, code index file id
+    70390157639; a Dahua NVR table in a public Node.js DVR client, file id 37454037322; a Dahua NVR with
+    Hikvision cameras over ONVIF in netbox-sync collector tests, file id 71389369219): Vendor Private and
+    ProtocolType Dahua2 for Dahua-protocol cameras, Vendor/ProtocolType Onvif otherwise; Mac ff:ff:ff:ff:ff:ff
+    for ONVIF cameras; Name the camera's own device name for Dahua-protocol cameras (a Dahua camera's
+    MachineName is its serial), empty for ONVIF ones; empty slots Address=192.168.0.0, Enable=false; every
+    slot carries the stored camera Password (here the marker lab-camera-secret-<channel>)."""
+    facts = {c.number - 1: c for c in channel_facts(ctx)}
+    slots = max([ctx.host.persona.stated_channels or 0, *(k + 1 for k in facts)])
     lines = []
-    for index, ip in enumerate(ctx.host.channels):
-        cam = ctx.hosts.get(ip)
-        if cam is None:
-            continue
-        key = f"table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_{index}"
-        maker = str(cam.persona.spec.get("identity", {}).get("manufacturer", "Private"))
-        for name, value in (("Address", ip), ("DeviceType", cam.persona.model), ("Enable", "true"),
-                            ("HttpPort", "80"), ("Mac", cam.mac), ("Name", cam.hostname),
-                            ("Port", "37777"), ("ProtocolType", "Private" if maker == "Dahua" else "Onvif"),
-                            ("SerialNo", cam.serial), ("Vendor", maker), ("Version", cam.firmware),
-                            ("VideoInputChannels", "1")):
-            lines.append(f"{key}.{name}={value}")
+    for slot in range(slots):
+        c = facts.get(slot)
+        if c is None:
+            fields = {"Address": UNUSED_SLOT_ADDRESS, "DeviceType": "", "Enable": "false", "HttpPort": "80",
+                      "Mac": NO_MAC, "Name": "", "Password": camera_password(slot + 1), "Port": "37777",
+                      "ProtocolType": "Dahua2", "RtspPort": "554", "SerialNo": "", "UserName": "admin",
+                      "Vendor": "Private", "Version": ""}
+        else:
+            fields = {"Address": c.ip, "DeviceType": c.model, "Enable": "true", "HttpPort": "80",
+                      "Mac": c.mac if c.private else NO_MAC, "Name": c.serial if c.private else "",
+                      "Password": camera_password(c.number),
+                      "Port": "37777" if c.private else "80", "ProtocolType": "Dahua2" if c.private else "Onvif",
+                      "RtspPort": "554", "SerialNo": c.serial, "UserName": "admin",
+                      "Vendor": "Private" if c.private else "Onvif", "Version": c.firmware}
+        key = f"table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_{slot}"
+        lines += [f"{key}.{name}={value}" for name, value in sorted(fields.items())]
     return "\r\n".join(lines) + "\r\n"
 
 

@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape
 
 from defusedxml import ElementTree as SafeET
 
+from scanner.lab.model import Channel
 from scanner.lab.services.auth import PASSWORD_DIGEST, WSSE_NS, WSU_NS, TokenChecker, UsernameToken
 from scanner.lab.services.context import MAX_REQUEST_BYTES, HostContext
 from scanner.lab.services.http import Request, Response
@@ -107,7 +108,8 @@ class OnvifService:
         self.media_path = str(self.spec.get("media_path", "/onvif/Media"))
         self.events_path = str(self.spec.get("events_path", "/onvif/Events"))
         # Recorders expose the ONVIF receiver service (Profile G): one receiver per camera they pull.
-        self.receiver_path = str(self.spec.get("receiver_path", "/onvif/Receiver")) if ctx.host.channels else None
+        self.channels = ctx.host.recorder_channels()
+        self.receiver_path = str(self.spec.get("receiver_path", "/onvif/Receiver")) if self.channels else None
         self.clock_skew = dt.timedelta(seconds=float(self.spec.get("clock_skew_s", 0)))
 
     def now(self) -> dt.datetime:
@@ -232,11 +234,10 @@ class OnvifService:
 
     def _sources(self) -> list[tuple[str, str]]:
         """(video source token, name) per video input: one per channel on a recorder."""
-        host = self.ctx.host
-        if host.channels:
+        if self.channels:
             template = str(self.spec.get("channel_name", "Channel ${n}"))
-            return [(f"VideoSource_{n}", self.ctx.render(template, **channel_values(self.ctx, ip, n)))
-                    for n, ip in enumerate(host.channels, start=1)]
+            return [(f"VideoSource_{c.number}", self.ctx.render(template, **channel_values(self.ctx, c)))
+                    for c in self.channels]
         return [("VideoSource_1", str(self.spec.get("source_name", "VideoSourceConfig")))]
 
     def op_GetVideoSources(self, call: SoapCall, request: Request) -> str:
@@ -250,7 +251,7 @@ class OnvifService:
         profiles = []
         stream_names = [str(n) for n in self.spec.get("profile_names", ["mainStream", "subStream"])]
         for index, (token, name) in enumerate(self._sources(), start=1):
-            names = [name] if self.ctx.host.channels else stream_names
+            names = [name] if self.channels else stream_names
             for sub, profile_name in enumerate(names, start=1):
                 profiles.append(
                     f'<trt:Profiles token="Profile_{index}{sub:02d}" fixed="true">'
@@ -267,22 +268,29 @@ class OnvifService:
 
     def op_GetReceivers(self, call: SoapCall, request: Request) -> str:
         items = []
-        for n, ip in enumerate(self.ctx.host.channels, start=1):
-            cam = self.ctx.hosts.get(ip)
-            path = str(cam.persona.spec.get("rtsp", {}).get("path", "/")) if cam else "/"
+        for c in self.channels:
+            cam = self.ctx.hosts.get(c.ip)
+            if c.hidden is not None:
+                path = c.hidden.rtsp_path
+            else:
+                path = str(cam.persona.spec.get("rtsp", {}).get("path", "/")) if cam else "/"
             items.append(
-                f"<trv:Receivers><tt:Token>Receiver_{n}</tt:Token><tt:Configuration>"
-                f"<tt:Mode>AlwaysConnect</tt:Mode><tt:MediaUri>{_e(f'rtsp://{ip}:554{path}')}</tt:MediaUri>"
+                f"<trv:Receivers><tt:Token>Receiver_{c.number}</tt:Token><tt:Configuration>"
+                f"<tt:Mode>AlwaysConnect</tt:Mode><tt:MediaUri>{_e(f'rtsp://{c.ip}:554{path}')}</tt:MediaUri>"
                 "<tt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP"
                 "</tt:Protocol></tt:Transport></tt:StreamSetup></tt:Configuration></trv:Receivers>")
         return "<trv:GetReceiversResponse>" + "".join(items) + "</trv:GetReceiversResponse>"
 
 
-def channel_values(ctx: HostContext, ip: str, n: int) -> dict[str, str]:
-    """Template values describing channel N of a recorder (the lab camera at IP)."""
-    cam = ctx.hosts.get(ip)
-    values = {"n": str(n), "n2": f"{n:02d}", "cam_ip": ip}
-    if cam is not None:
+def channel_values(ctx: HostContext, channel: Channel) -> dict[str, str]:
+    """Template values describing one channel of a recorder (a hidden camera or the lab camera at its IP)."""
+    n, hidden = channel.number, channel.hidden
+    cam = ctx.hosts.get(channel.ip)
+    values = {"n": str(n), "n2": f"{n:02d}", "cam_ip": channel.ip}
+    if hidden is not None:
+        values.update(cam_manufacturer=hidden.maker, cam_model=hidden.model, cam_firmware=hidden.firmware,
+                      cam_serial=hidden.serial)
+    elif cam is not None:
         identity = cam.persona.spec.get("identity", {})
         values.update(cam_manufacturer=str(identity.get("manufacturer", cam.persona.brand or "")),
                       cam_model=cam.persona.model, cam_firmware=cam.firmware, cam_serial=cam.serial)
