@@ -92,18 +92,30 @@ class Conflict:
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """A camera a recorder reports behind it (ONVIF receiver or video source), as the recorder tells it."""
+    """A camera a recorder reports behind it, as the recorder tells it (ONVIF receiver or video source, Hikvision
+    ISAPI input-proxy channel, Dahua RemoteDevice slot); `source` says which. Never a credential."""
 
     token: str
     ip: str | None = None
     maker: str | None = None
     model: str | None = None
     firmware: str | None = None
+    serial: str | None = None
+    mac: str | None = None
+    name: str | None = None
+    protocol: str | None = None     # how the recorder talks to it (HIKVISION, ONVIF, Private...)
+    source: str | None = None       # onvif | isapi | dahua
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the inventory's channels list)."""
         return {"token": self.token, "ip": self.ip, "maker": self.maker, "model": self.model,
-                "firmware": self.firmware}
+                "firmware": self.firmware, "serial": self.serial, "mac": self.mac, "name": self.name,
+                "protocol": self.protocol, "source": self.source}
+
+    @property
+    def identified(self) -> bool:
+        """True when the recorder says something about the camera besides its token and address."""
+        return any((self.maker, self.model, self.serial, self.mac))
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,22 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from scanner.discovery import recorders
 from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
+from scanner.discovery.http import HttpResponse
+from scanner.discovery.recorders import (
+    DAHUA_REMOTE_DEVICES,
+    ISAPI_CHANNELS,
+    dialect_of,
+    digest_authorization,
+    merge_channels,
+    parse_isapi_channels,
+    parse_remote_devices,
+    recorder_get,
+)
 from scanner.models import Channel, Observation
+
+RECORDER_REPLY_CAP = recorders.MAX_REPLY_BYTES + 16 * 1024   # the channel list plus its headers
 
 #: Ports tried for the device service when discovery gave no XAddr (protocols.md s7 "ONVIF ports seen").
 CANDIDATE_PORTS: tuple[int, ...] = (80, 8000, 8080, 2020, 8899)
@@ -343,10 +357,62 @@ class Onvif(Module):
             channels = await self._channels(ctx, ip, cam)
             # several video sources, or any receiver pulling another device's stream, is a recorder's list
             if channels and (len(channels) > 1 or any(ch.ip for ch in channels)):
-                h.channels = channels
+                own = await self._dialect_channels(ctx, ip, port, user, password, _text(info.get("Manufacturer")))
+                h.channels = merge_channels(channels, own)
         finally:
             await cam.close()
         return out
+
+    async def _get(self, ctx: ScanContext, ip: str, port: int, path: str,
+                   authorization: str | None = None) -> HttpResponse | None:
+        """One GET of path (with an Authorization header when given); None when nothing usable came back."""
+        from scanner.discovery.http import FetchError, exchange, parse_response
+        if not ctx.scope.allows(ip):
+            return None
+        await ctx.rate.wait()
+        ctx.stats.count("onvif.recorder_requests")
+        try:
+            got = await exchange(ip, port, recorder_get(ip, port, path, authorization), tls=False,
+                                 timeout=max(ctx.timeout, 2.0), cap=RECORDER_REPLY_CAP)
+            return parse_response(got.data, truncated=got.capped)
+        except (FetchError, DecodeError):
+            return None
+
+    async def _dialect_channels(self, ctx: ScanContext, ip: str, port: int, user: str, password: str,
+                                manufacturer: str) -> list[Channel]:
+        """The recorder's own channel list (Hikvision ISAPI or Dahua RemoteDevice), read with one authenticated
+        GET after the ONVIF login with the same credentials succeeded; [] when neither dialect is clearly
+        spoken. Which one: the path that asks for credentials while the other does not exist; when both ask,
+        the maker the ONVIF Manufacturer names."""
+        probes = {}
+        for dialect, path in (("isapi", ISAPI_CHANNELS), ("dahua", DAHUA_REMOTE_DEVICES)):
+            resp = await self._get(ctx, ip, port, path)
+            if resp is not None and resp.status == 401:
+                probes[dialect] = (path, resp.header("WWW-Authenticate") or "")
+        if len(probes) > 1:
+            family = dialect_of(manufacturer)
+            probes = {family: probes[family]} if family in probes else {}
+        if len(probes) != 1:
+            ctx.stats.count("onvif.recorder_dialect_unknown")
+            return []
+        (dialect, (path, challenge)), = probes.items()
+        header = digest_authorization("GET", path, user, password, challenge)
+        if header is None:
+            ctx.stats.error(self.name, ip, f"{dialect} channel list: the recorder asks for an authentication "
+                            "scheme camscan does not answer; channels from ONVIF only")
+            return []
+        resp = await self._get(ctx, ip, port, path, header)   # the one authenticated request
+        if resp is None or resp.status != 200:
+            ctx.stats.error(self.name, ip, f"{dialect} channel list: " + (
+                "no reply" if resp is None else f"HTTP {resp.status}") + "; channels from ONVIF only")
+            return []
+        try:
+            got = parse_isapi_channels(resp.body) if dialect == "isapi" else parse_remote_devices(resp.body)
+        except DecodeError as e:
+            ctx.stats.error(self.name, ip, f"{dialect} channel list: {e}")
+            return []
+        ctx.stats.count(f"onvif.recorder_channels.{dialect}", len(got))
+        return got
 
     async def _channels(self, ctx: ScanContext, ip: str, cam: Any) -> list[Channel] | None:
         """Video sources / receivers behind the device, or None when it does not say."""

@@ -11,10 +11,44 @@ from typing import Any, Final
 
 from scanner.models import AdvisoryHit, Channel, Conflict, Evidence
 
-__all__ = ["SCHEMA", "AdvisoryHit", "Channel", "Conflict", "Device", "Evidence", "Inventory", "ScanError", "ScanInfo",
-           "SiteInfo", "SiteRange"]
+__all__ = ["SCHEMA", "AdvisoryHit", "Behind", "Channel", "Conflict", "Device", "Evidence", "Inventory", "ScanError",
+           "ScanInfo", "SiteInfo", "SiteRange", "Via"]
 
 SCHEMA: Final = "camscan.inventory/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Via:
+    """How a camera was seen through a recorder: which recorder, which of its channels, what the recorder said
+    of it, and, when the camera also answered the scan itself, how the two were matched (else None)."""
+
+    recorder: str                          # the recorder's address in this scan
+    recorder_mac: str | None
+    recorder_serial: str | None
+    channel: str                           # the channel token or number as the recorder lists it
+    source: str | None                     # onvif | isapi | dahua: which of the recorder's lists
+    reported: Channel                      # what the recorder reported of the camera (never a credential)
+    matched_by: str | None = None          # serial | mac | address+model: also seen directly; None: only via it
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (a device's `via`)."""
+        return {"recorder": {"ip": self.recorder, "mac": self.recorder_mac, "serial": self.recorder_serial},
+                "channel": self.channel, "source": self.source, "matched_by": self.matched_by,
+                "reported": self.reported.to_dict()}
+
+
+@dataclass(frozen=True, slots=True)
+class Behind:
+    """What a recorder says of the cameras behind it: how many it listed (with credentials; None without),
+    how many it states without credentials (SADP/DHIP channel counts; None when it states none)."""
+
+    listed: int | None
+    stated: int | None
+    stated_by: str | None = None           # e.g. "sadp DigitalChannelNum+AnalogChannelNum"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (a recorder's `behind`)."""
+        return {"listed": self.listed, "stated": self.stated, "stated_by": self.stated_by}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +74,8 @@ class Device:
     survey: str | None = None             # the survey category of the site range it sits in
     conflicts: tuple[Conflict, ...] = ()
     ips: tuple[str, ...] = ()             # every address it answered at (ip is the lowest)
+    via: Via | None = None                # a camera a recorder reported (see Via)
+    behind: Behind | None = None          # a recorder: the cameras behind it
 
 
 @dataclass(frozen=True, slots=True)

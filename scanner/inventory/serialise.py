@@ -15,6 +15,7 @@ from scanner.errors import InputError
 from scanner.inventory.records import (
     SCHEMA,
     AdvisoryHit,
+    Behind,
     Channel,
     Conflict,
     Device,
@@ -24,12 +25,13 @@ from scanner.inventory.records import (
     ScanInfo,
     SiteInfo,
     SiteRange,
+    Via,
 )
 
 #: Device fields in the order inventory.json writes them (the first sixteen are the original 1.0 set).
 DEVICE_KEYS: Final = ("ip", "mac", "hostnames", "open_ports", "vendor", "brand", "model", "firmware", "serial",
                       "category", "confidence", "concerns", "advisories", "evidence", "discovered_by", "channels",
-                      "survey", "conflicts", "ips")
+                      "survey", "conflicts", "ips", "via", "behind")
 
 
 def device_to_dict(d: Device) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def device_to_dict(d: Device) -> dict[str, Any]:
         "advisories": [a.to_dict() for a in d.advisories], "evidence": [e.to_dict() for e in d.evidence],
         "discovered_by": list(d.discovered_by), "channels": [c.to_dict() for c in d.channels],
         "survey": d.survey, "conflicts": [c.to_dict() for c in d.conflicts], "ips": list(d.ips or (d.ip,)),
+        "via": d.via.to_dict() if d.via else None, "behind": d.behind.to_dict() if d.behind else None,
     }
 
 
@@ -93,12 +96,28 @@ def device_from_dict(d: dict[str, Any]) -> Device:
                          for a in d.get("advisories", ())),
         evidence=tuple(_evidence(e) for e in d.get("evidence", ())),
         discovered_by=tuple(d.get("discovered_by", ())),
-        channels=tuple(Channel(str(c.get("token") or ""), c.get("ip"), c.get("maker"), c.get("model"),
-                               c.get("firmware")) for c in d.get("channels", ())),
+        channels=tuple(_channel(c) for c in d.get("channels", ())),
         survey=d.get("survey"),
         conflicts=tuple(Conflict(c["vendor"], float(c["confidence"]), tuple(c.get("rules", ())))
                         for c in d.get("conflicts", ())),
-        ips=tuple(d.get("ips") or (d["ip"],)))
+        ips=tuple(d.get("ips") or (d["ip"],)), via=_via(d.get("via")), behind=_behind(d.get("behind")))
+
+
+def _channel(c: dict[str, Any]) -> Channel:
+    return Channel(str(c.get("token") or ""), c.get("ip"), c.get("maker"), c.get("model"), c.get("firmware"),
+                   c.get("serial"), c.get("mac"), c.get("name"), c.get("protocol"), c.get("source"))
+
+
+def _via(v: dict[str, Any] | None) -> Via | None:
+    if not v:
+        return None
+    r = v.get("recorder") or {}
+    return Via(r.get("ip") or "", r.get("mac"), r.get("serial"), str(v.get("channel") or ""), v.get("source"),
+               _channel(v.get("reported") or {}), v.get("matched_by"))
+
+
+def _behind(b: dict[str, Any] | None) -> Behind | None:
+    return Behind(b.get("listed"), b.get("stated"), b.get("stated_by")) if b else None
 
 
 def from_dict(doc: Any, where: str = "inventory") -> Inventory:

@@ -43,8 +43,15 @@ def _inventory():  # type: ignore[no-untyped-def]
 
 def test_devices_are_typed_and_keep_ports_channels_and_survey_tag() -> None:
     inv = _inventory()
-    assert [d.ip for d in inv.devices] == ["198.18.0.20", "198.18.0.99", "198.18.0.140"]   # address order
-    nvr = inv.devices[0]
+    # address order, the camera the NVR reports behind it (at its internal address) right after the NVR
+    assert [d.ip for d in inv.devices] == ["198.18.0.20", "10.9.0.2", "198.18.0.99", "198.18.0.140"]
+    nvr, cam = inv.devices[0], inv.devices[1]
+    assert cam.via is not None and (cam.via.recorder, cam.via.channel, cam.via.matched_by) == ("198.18.0.20", "R1",
+                                                                                               None)
+    assert (cam.vendor, cam.category, cam.discovered_by, cam.survey) == ("hikvision", "video", ("recorder",),
+                                                                         "internal")
+    assert nvr.behind is not None and nvr.behind.listed == 1
+    inv = type(inv)(inv.site, inv.scan, tuple(d for d in inv.devices if d is not cam))
     assert (nvr.vendor, nvr.category, nvr.mac) == ("dahua", "nvr", "3c:ef:8c:08:4e:1e")
     assert nvr.open_ports == (80, 37777) and nvr.hostnames == ("nvr-1",)
     assert nvr.discovered_by == ("arp", "mdns", "snmp", "tcp") and nvr.channels[0].maker == "HIKVISION"
