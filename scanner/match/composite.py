@@ -106,15 +106,17 @@ def parse_scopes(text: str) -> dict[str, str]:
     if len(text) > MAX_COMPOSITE_BYTES:
         raise CompositeError("Scopes too large")
     out: dict[str, str] = {}
+    # percent-decoding makes no lone surrogate (bad UTF-8 becomes U+FFFD): without one in text, none to scrub
+    scrub = _scrub if _SURROGATE.search(text) is not None else str
     for scope in _WS.split(text.strip()):
         if scope[: len(ONVIF_SCOPE_PREFIX)].lower() != ONVIF_SCOPE_PREFIX:
             continue
         path = scope[len(ONVIF_SCOPE_PREFIX):]
         key, _, rest = path.partition("/")
-        key = _scrub(key.lower())
+        key = scrub(key.lower())
         if not key:
             continue
-        value = _scrub(unquote(rest, errors="replace").strip())
+        value = scrub(unquote(rest, errors="replace").strip())
         if key in _MULTI_KEYS and key in out:
             if value and value not in out[key].split(" "):
                 out[key] = f"{out[key]} {value}".strip()

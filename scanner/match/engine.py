@@ -27,6 +27,8 @@ MEMO_MAX_VALUE: Final = 2048      # longer values (page bodies, whole replies) a
 
 
 _VERSION = re.compile(r"(\d+(?:\.\d+)+)")
+_COLON_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_new = tuple.__new__   # builds an Evidence from a ready tuple without NamedTuple's Python-level __new__
 
 
 def version_tuple(text: str) -> tuple[int, ...] | None:
@@ -65,27 +67,37 @@ class Engine:
         for b in db.brands.values():
             self._related.add(frozenset((b.slug, b.maker)))
         self._mentions = Mentions(db)
+        # what each rule's evidence carries beyond the observation, computed once (the brand's link folded in)
+        self._carry: dict[int, tuple[str, str | None, str | None, float, str | None]] = {}
+        for r in db.rules:
+            conf = r.confidence
+            if r.brand is not None and r.brand != r.maker:
+                conf *= self._link_conf.get(r.brand, 1.0)
+            self._carry[id(r)] = (r.id, r.maker, r.brand, conf, r.category)
+        # per signal, decided once: its plain index, its composite parser and field indexes, MAC, mentions
+        self._plan: dict[str, tuple[Any, Any, tuple[tuple[str, Any], ...], bool, bool]] = {}
+        for sig in SIGNALS:
+            plain = self._plain[sig]
+            fields = tuple((f, self._index[(sig, f)].match) for f in self._fields_for.get(sig, ()))
+            self._plan[sig] = (plain.match if plain is not None else None,
+                               PARSERS[sig] if sig in COMPOSITE else None, fields, sig == "mac",
+                               sig in MENTION_SIGNALS)
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
             self._advisories.setdefault(a.maker, []).append((re.compile(a.models), a))
 
     # ---- matching -------------------------------------------------------------------------
 
-    def _evidence(self, rule: Rule, signal: str, value: str, fields: tuple[tuple[str, str], ...],
-                  fld: str | None) -> Evidence:
-        conf = rule.confidence
-        if rule.brand is not None and rule.brand != rule.maker:
-            conf *= self._link_conf.get(rule.brand, 1.0)
-        return Evidence(rule.id, signal, value, rule.maker, rule.brand, conf, rule.category, fields, fld)
-
     def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
+        if not self._memo_size:
+            return self._match(signal, value)
         key = (signal, value)
         got = self._memo.get(key)
         if got is not None:
             return list(got[0]), dict(got[1])
         evs, parsed = self._match(signal, value)
-        if self._memo_size and len(value) <= MEMO_MAX_VALUE:
+        if len(value) <= MEMO_MAX_VALUE:
             if len(self._memo) >= self._memo_size:
                 self._memo.clear()
             self._memo[key] = (tuple(evs), parsed)
@@ -94,31 +106,33 @@ class Engine:
 
     def _match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         try:
-            idx = self._plain[signal]
+            plain, parser, field_index, is_mac, mention = self._plan[signal]
         except KeyError:
             raise ObservationError(f"unknown signal {signal!r}") from None
         out: list[Evidence] = []
         parsed: dict[str, str] = {}
-        if idx is not None:
-            for rule, fields in idx.match(value):
-                out.append(self._evidence(rule, signal, value, fields, None))
-        if signal in COMPOSITE:
+        carry = self._carry
+        if plain is not None:
+            for rule, fields in plain(value):
+                rid, maker, brand, conf, cat = carry[id(rule)]
+                out.append(_new(Evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
+        if parser is not None:
             try:
-                parsed = PARSERS[signal](value)
+                parsed = parser(value)
             except CompositeError:
                 parsed = {}
-            for fld in self._fields_for.get(signal, ()):
+            for fld, fmatch in field_index:
                 fv = parsed.get(fld)
                 if fv is None:
                     continue
-                fidx = self._index[(signal, fld)]
-                for rule, fields in fidx.match(fv):
-                    out.append(self._evidence(rule, signal, fv, fields, fld))
-        elif signal == "mac":
+                for rule, fields in fmatch(fv):
+                    rid, maker, brand, conf, cat = carry[id(rule)]
+                    out.append(_new(Evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
+        elif is_mac:
             ev = self.oui_evidence(value)
             if ev is not None:
                 out.append(ev)
-        if signal in MENTION_SIGNALS and not any(e.vendor for e in out):
+        if mention and not any(e.vendor for e in out):
             hit = self._mentions.find(value)
             if hit is not None:
                 maker, brand = hit
@@ -128,7 +142,11 @@ class Engine:
 
     def oui_evidence(self, mac_text: str) -> Evidence | None:
         """OUI evidence for a MAC (None if unknown, malformed, multicast or locally administered)."""
-        mac = normalise_mac(mac_text)
+        t = mac_text.strip()
+        if _COLON_MAC.fullmatch(t) is not None:   # the usual notation: what normalise_mac makes of it, cheaper
+            mac: str | None = t.lower()
+        else:
+            mac = normalise_mac(mac_text)
         if mac is None:
             return None
         first = int(mac[:2], 16)
@@ -233,7 +251,10 @@ class Mentions:
     def find(self, value: str) -> tuple[str, str | None] | None:
         """(maker, brand or None) of the first name the value mentions, longest name first."""
         by_first = self._by_first
-        for word in _WORD.findall(value):
+        words = _WORD.findall(value)
+        if by_first.keys().isdisjoint(words):   # the common case, one C-level pass
+            return None
+        for word in words:
             cands = by_first.get(word)
             if cands:
                 for name, rx in cands:
