@@ -24,6 +24,9 @@ class Score:
     rebrands_right: int = 0
     false_surveillance: int = 0
     kind_hidden: int = 0          # surveillance devices whose model and kind nothing on the network shows
+    behind: int = 0               # surveillance devices of the truth seen only through a recorder
+    behind_found: int = 0
+    duplicates: int = 0           # truth devices the inventory counts more than once
     misses: list[str] = field(default_factory=list)
 
     def rate(self, n: int) -> float:
@@ -47,7 +50,8 @@ class Score:
                 "model_accuracy": round(self.model_rate(), 4),
                 "category_accuracy": round(self.category_rate(), 4), "kind_hidden": self.kind_hidden,
                 "rebrands": self.rebrands, "rebrands_right": self.rebrands_right,
-                "false_surveillance": self.false_surveillance}
+                "false_surveillance": self.false_surveillance, "behind_recorders": self.behind,
+                "behind_recorders_found": self.behind_found, "counted_twice": self.duplicates}
 
 
 def _norm(s: str | None) -> str:
@@ -56,10 +60,27 @@ def _norm(s: str | None) -> str:
 
 def score(truth: dict[str, Any], devices: Iterable[dict[str, Any]], *,
           ignore_hostile: bool = True) -> Score:
-    """Compare inventory devices (by IP) with truth devices."""
-    by_ip = {d["ip"]: d for d in devices}
+    """Compare inventory devices with truth devices: by address (a directly seen device owns its address; a camera
+    seen only through a recorder is found at the address the recorder reports), and count any truth device the
+    inventory holds more than once (same address or serial)."""
+    listed = list(devices)
+    by_ip: dict[str, dict[str, Any]] = {}
+    for dev in listed:
+        if not dev.get("via") or dev["via"].get("matched_by"):
+            by_ip.setdefault(dev["ip"], dev)
+    for dev in listed:
+        by_ip.setdefault(dev["ip"], dev)
+    surv = [x for x in listed if x["category"] in SURVEILLANCE_CATEGORIES]
     sc = Score()
     for t in truth["devices"]:
+        if t["category"] in SURVEILLANCE_CATEGORIES and not (ignore_hostile and t.get("hostile")):
+            same = [x for x in surv if x["ip"] == t["ip"] or (t.get("serial") and x.get("serial") == t["serial"])]
+            if len(same) > 1:
+                sc.duplicates += 1
+                sc.misses.append(f"{t['ip']} ({t.get('persona')}): counted {len(same)} times")
+            if t.get("via") and t.get("hidden"):
+                sc.behind += 1
+                sc.behind_found += bool(same)
         if ignore_hostile and t.get("hostile"):
             continue
         d = by_ip.get(t["ip"])
@@ -72,7 +93,7 @@ def score(truth: dict[str, Any], devices: Iterable[dict[str, Any]], *,
             continue
         sc.surveillance_truth += 1
         if d is None:
-            sc.misses.append(f"{t['ip']} ({t['persona']}): not found")
+            sc.misses.append(f"{t['ip']} ({t.get('persona')}): not found")
             continue
         sc.found += 1
         if d["vendor"] == t["vendor"]:
