@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import json
+import logging
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any, Final
 
 from scanner import __version__, caps
 from scanner.discovery import registry
-from scanner.discovery.base import Module, RateLimiter, ScanContext, ScanStats
+from scanner.discovery.base import TRACK, Module, Progress, RateLimiter, ScanContext, ScanStats
 from scanner.errors import InputError
 from scanner.inventory.build import HostFacts, build, site_info
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
@@ -32,6 +33,15 @@ NMAP_REPLACES: Final = frozenset({"arp", "tcp"})
 STOP_GRACE_S: Final = 1.5
 
 Log = Callable[[str], None]
+_log = logging.getLogger("camscan.scan")
+
+
+def _say(log: Log | None, msg: str, level: int = logging.INFO, **fields: Any) -> None:
+    """A progress line: to log when a caller gave one, else to the camscan.scan logger with its fields."""
+    if log is not None:
+        log(msg)
+    else:
+        _log.log(level, msg, extra={"fields": fields})
 
 
 @dataclass(slots=True)
@@ -172,16 +182,22 @@ def plan(req: ScanRequest) -> Plan:
     return Plan(scope, classes, iface, iface_ip, privileged, notes)
 
 
-async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Log, on_done: Log | None) -> None:
+async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Log | None, on_done: Log | None,
+                 progress: Progress | None = None) -> None:
     name = type(mod).name
     n = 0
     t0 = time.monotonic()
+    if progress is not None:
+        TRACK.set((progress, name))   # this task's context: fan_out reports the module's hosts to progress
     try:
         async for ob in mod.run(ctx):
             if ob.ip is not None and not ctx.scope.allows(ob.ip):
                 ctx.stats.out_of_scope(name, ob.ip, "observation from an address outside the scan scope was dropped")
                 continue
             if ob.ip is not None:
+                if ob.ip not in ctx.hosts:
+                    _log.debug("host %s found by %s", ob.ip, name,
+                               extra={"fields": {"ip": ob.ip, "module": name, "event": "host_found"}})
                 ctx.host(ob.ip)
             sink.append(ob)
             n += 1
@@ -189,21 +205,24 @@ async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Lo
         raise
     except Exception as e:   # a module failure is data; the other modules go on
         ctx.stats.error(name, None, f"module failed: {type(e).__name__}: {e}")
+    secs = round(time.monotonic() - t0, 3)
     ctx.stats.count(f"observations.{name}", n)
-    ctx.stats.counters[f"seconds.{name}"] = int((time.monotonic() - t0) * 1000)
-    log(f"{name}: {n} observations in {time.monotonic() - t0:.1f}s")
+    ctx.stats.counters[f"seconds.{name}"] = secs
+    if progress is not None:
+        progress.module_done(name)
+    _say(log, f"{name}: {n} observations in {secs:.1f}s", module=name, observations=n, seconds=secs)
     if on_done is not None:
         on_done(name)
 
 
 async def _ordered(m: Module, done: dict[str, asyncio.Event], ctx: ScanContext, obs: list[Observation],
-                   log: Log, on_done: Log | None) -> None:
+                   log: Log | None, on_done: Log | None, progress: Progress | None = None) -> None:
     """Run one module once the modules it must follow (Module.after) have finished."""
     for dep in type(m).after:
         if dep in done:
             await done[dep].wait()
     try:
-        await _drain(m, ctx, obs, log, on_done)
+        await _drain(m, ctx, obs, log, on_done, progress)
     finally:
         done[type(m).name].set()
 
@@ -236,7 +255,7 @@ class StopRequest:
 
 
 async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event | None, stop: StopRequest | None,
-                        rate: RateLimiter, log: Log) -> None:
+                        rate: RateLimiter, log: Log | None) -> None:
     """Wait for a phase's modules; on a stop, halt sending, give work in flight STOP_GRACE_S, cancel the rest."""
     everything: asyncio.Future[Any] = asyncio.gather(*tasks)
     if stopping is None or stop is None:
@@ -251,7 +270,8 @@ async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event
         everything.result()
         return
     rate.halt()
-    log(f"{stop.reason}: stopping; no new probes, {STOP_GRACE_S:g}s for those in flight")
+    _say(log, f"{stop.reason}: stopping; no new probes, {STOP_GRACE_S:g}s for those in flight",
+         logging.WARNING, stopped_by=stop.reason)
     await asyncio.wait(tasks, timeout=STOP_GRACE_S)
     if not everything.done():
         stop.cut = True
@@ -260,12 +280,14 @@ async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event
         await everything
 
 
-async def sweep(p: Plan, req: ScanRequest, log: Log, on_done: Log | None = None,
-                stop: StopRequest | None = None) -> tuple[ScanContext, list[Observation]]:
+async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log | None = None,
+                stop: StopRequest | None = None,
+                progress: Progress | None = None) -> tuple[ScanContext, list[Observation]]:
     """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations.
 
-    With stop: once it is set, no new probe is sent, work in flight gets STOP_GRACE_S, and the sweep returns
-    what it has (stop.cut tells whether anything was left undone).
+    log None: progress lines go to the camscan.scan logger. With stop: once it is set, no new probe is sent,
+    work in flight gets STOP_GRACE_S, and the sweep returns what it has (stop.cut tells whether anything was
+    left undone). With progress: its figures follow the sweep.
     """
     creds: dict[str, Any] = {}
     comms: tuple[str, ...] = ()
@@ -278,6 +300,8 @@ async def sweep(p: Plan, req: ScanRequest, log: Log, on_done: Log | None = None,
     ctx = ScanContext(scope=p.scope, rate=RateLimiter(req.rate), stats=ScanStats(), interface=p.interface,
                       interface_ip=p.interface_ip, credentials=creds, snmp_communities=comms,
                       timeout=req.timeout, privileged=p.privileged)
+    if progress is not None:
+        progress.ctx = ctx
     obs: list[Observation] = []
     stopping = stop._bind() if stop is not None else None
     for phase in (1, 2):
@@ -288,11 +312,16 @@ async def sweep(p: Plan, req: ScanRequest, log: Log, on_done: Log | None = None,
             ctx.rate.halt()
             stop.cut = True
             break
-        log(f"phase {phase}: {', '.join(type(m).name for m in mods)}"
-            + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"))
+        names = [type(m).name for m in mods]
+        _say(log, f"phase {phase}: {', '.join(names)}"
+             + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"),
+             phase=phase, modules=names, **({"live_hosts": len(ctx.hosts)} if phase == 2
+                                             else {"addresses": p.scope.size()}))
+        if progress is not None:
+            progress.start_phase(phase, names)
         done = {type(m).name: asyncio.Event() for m in mods}
-        await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done)) for m in mods],
-                            stopping, stop, ctx.rate, log)
+        await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done, progress))
+                             for m in mods], stopping, stop, ctx.rate, log)
     return ctx, obs
 
 
@@ -309,7 +338,8 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
         tool_version=__version__,
         fingerprints_version=engine.db.version,
         stats={"addresses": p.scope.size(), "live_hosts": len(ctx.hosts), "observations": len(obs),
-               "seconds": round((finished - started).total_seconds(), 2), "engine": req.engine,
+               "seconds": round((finished - started).total_seconds(), 3), "engine": req.engine,
+               "probes": ctx.rate.granted,
                "notes": p.notes, **ctx.stats.counters},
         errors=tuple(ScanError(e["module"], e["ip"], e["error"]) for e in ctx.stats.errors), complete=complete)
     inv = build(obs, engine, info, site_info(site.name, site.organisation,
@@ -319,21 +349,23 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
                                                                            "devices": len(inv.devices)}))
 
 
-def run(req: ScanRequest, engine: Engine, log: Log, scan_plan: Plan | None = None,
-        on_done: Log | None = None, stop: StopRequest | None = None) -> Inventory:
+def run(req: ScanRequest, engine: Engine, log: Log | None = None, scan_plan: Plan | None = None,
+        on_done: Log | None = None, stop: StopRequest | None = None, progress: Progress | None = None) -> Inventory:
     """Plan (if not given), sweep and build the inventory; on_done(module) after each module finishes.
 
-    A stop (see sweep) that left work undone gives an inventory of what was found, marked incomplete.
+    log None: progress lines go to the camscan.scan logger (notes as warnings). A stop (see sweep) that left
+    work undone gives an inventory of what was found, marked incomplete.
     """
     p = scan_plan or plan(req)
     for n in p.notes:
-        log(n)
+        _say(log, n, logging.WARNING, note=True)
     started = datetime.now(UTC)
-    ctx, obs = asyncio.run(sweep(p, req, log, on_done, stop))
+    ctx, obs = asyncio.run(sweep(p, req, log, on_done, stop, progress))
     finished = datetime.now(UTC)
     if stop is None or not stop.cut:
         return inventory(p, req, ctx, obs, engine, started, finished)
-    log(f"scan stopped by {stop.reason}: the inventory holds what was found and is marked incomplete")
+    _say(log, f"scan stopped by {stop.reason}: the inventory holds what was found and is marked incomplete",
+         logging.WARNING, stopped_by=stop.reason)
     inv = inventory(p, req, ctx, obs, engine, started, finished, complete=False)
     return dataclasses.replace(inv, scan=dataclasses.replace(inv.scan, stats={**inv.scan.stats,
                                                                              "stopped_by": stop.reason}))

@@ -91,7 +91,8 @@ def stats(db: str | None, write: bool) -> None:
 
 @fingerprints.command()
 @_db_opt
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="A table (text) or JSON.")
 @click.option("--write/--no-write", default=False, help="Also rewrite fingerprints/SUPPORTED.md.")
 def coverage(db: str | None, fmt: str, write: bool) -> None:
     """Per maker: the signal families with rules, as rules/real examples; model rules; OUI prefixes."""

@@ -23,7 +23,8 @@ db_option = click.option("--db", "db", default=None, metavar="PATH|URL",
 @click.command()
 @click.option("--site", default=None, help="Only scans of this site.")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="A table (text) or JSON.")
 def history(site: str | None, db: str | None, fmt: str) -> None:
     """List recorded scans, newest first."""
     with open_store(db) as store:
@@ -44,7 +45,8 @@ def history(site: str | None, db: str | None, fmt: str) -> None:
 @click.command()
 @click.argument("scan_id")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "md"]), default="json", show_default=True,
+              help="The inventory as JSON (equal to the inventory.json the scan wrote), CSV or Markdown.")
 def show(scan_id: str, db: str | None, fmt: str) -> None:
     """Print a recorded scan's inventory (JSON equal to the inventory.json it wrote)."""
     with open_store(db) as store:
@@ -84,7 +86,8 @@ def _pick(store: Store, site: str | None, ids: tuple[str, ...]) -> tuple[str, st
 @click.argument("scans", nargs=-1, metavar="[OLD NEW]")
 @click.option("--site", default=None, help="Site whose last two complete scans to compare.")
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "md"]), default="text", show_default=True,
+              help="The changes as text lines, JSON or Markdown.")
 def diff(scans: tuple[str, ...], site: str | None, db: str | None, fmt: str) -> None:
     """What changed between two scans. Exit status 0: nothing changed; 1: something did; 2 and above: an error."""
     with open_store(db) as store:

@@ -223,8 +223,8 @@ class ArpSweep(Module):
             ctx.stats.error(self.name, None, f"undecodable reply: {e}")
             return
         if not ctx.scope.allows(reply.ip):
-            ctx.stats.error(self.name, reply.ip,
-                            f"ARP reply from {reply.ip} ({reply.mac}) outside the scope; ignored")
+            ctx.stats.out_of_scope(self.name, reply.ip,
+                                   f"ARP reply from {reply.ip} ({reply.mac}) outside the scope; ignored")
             return
         seen.setdefault(reply.ip, reply.mac)
 

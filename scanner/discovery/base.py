@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -11,6 +13,8 @@ from typing import Any, ClassVar, TypeVar
 
 from scanner.models import Channel, Observation
 from scanner.scope import Scope
+
+_log = logging.getLogger("camscan.discovery")
 
 MAX_READ_BYTES = 256 * 1024      # cap on any single reply a module reads
 DEFAULT_TIMEOUT = 2.0            # seconds per network operation unless a module says otherwise
@@ -47,10 +51,11 @@ class ScanStats:
     """Counters and per-host errors collected during a scan (a host failure is data).
 
     Error entries are de-duplicated and capped per (module, host) and per module; what is left out is
-    counted in `errors_repeated`, `errors_dropped` and `errors_dropped.<module>`.
+    counted in `errors_repeated`, `errors_dropped` and `errors_dropped.<module>`. Counters are counts, except
+    `seconds.<module>` (float seconds).
     """
 
-    counters: dict[str, int] = field(default_factory=dict)
+    counters: dict[str, int | float] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     _seen: set[tuple[str, str | None, str]] = field(default_factory=set, init=False, repr=False)
     _per_host: dict[tuple[str, str | None], int] = field(default_factory=dict, init=False, repr=False)
@@ -73,6 +78,8 @@ class ScanStats:
         self._per_host[(module, ip)] = self._per_host.get((module, ip), 0) + 1
         self._per_module[module] = self._per_module.get(module, 0) + 1
         self.errors.append({"module": module, "ip": ip, "error": msg})
+        _log.debug("%s %s: %s", module, ip or "-", msg,
+                   extra={"fields": {"module": module, "ip": ip, "event": "error"}})
 
     def error(self, module: str, ip: str | None, message: str) -> None:
         """Record one error entry in constant time, unless it repeats one or is over a cap (then only counted)."""
@@ -86,12 +93,13 @@ class ScanStats:
             self._add(module, ip, msg)
 
     def out_of_scope(self, module: str, ip: str | None, message: str) -> None:
-        """A benign reply from outside the scope: counted in `ignored_out_of_scope`, an entry while caps allow."""
+        """A benign reply from outside the scope: counted in `ignored_out_of_scope(.module)`, never an error entry."""
+        first = f"ignored_out_of_scope.{module}" not in self.counters
         self.count("ignored_out_of_scope")
         self.count(f"ignored_out_of_scope.{module}")
-        msg = message[:MAX_ERROR_CHARS]
-        if (module, ip, msg) not in self._seen and self._room(module, ip):
-            self._add(module, ip, msg)
+        if first or _log.isEnabledFor(logging.DEBUG):
+            _log.debug("%s %s: %s", module, ip or "-", message[:MAX_ERROR_CHARS],
+                       extra={"fields": {"module": module, "ip": ip, "event": "ignored_out_of_scope"}})
 
 
 class RateLimiter:
@@ -102,6 +110,7 @@ class RateLimiter:
             raise ValueError(f"probe rate must be a finite number above 0, not {pps!r}")   # never "unlimited"
         self.interval = 1.0 / pps
         self.halted = False   # the scan is stopping: no new probe (senders pacing in a thread read this too)
+        self.granted = 0      # send slots granted so far: the probes sent
         self._next = 0.0
         self._lock = asyncio.Lock()
 
@@ -120,6 +129,7 @@ class RateLimiter:
                 self._next = max(now, self._next) + self.interval
         if self.halted:
             await asyncio.Event().wait()
+        self.granted += 1
 
 
 @dataclass(slots=True)
@@ -147,6 +157,74 @@ class ScanContext:
         return h
 
 
+@dataclass(slots=True)
+class Progress:
+    """Live figures for a progress display, filled by the sweep: phase, hosts found and done, probes sent.
+
+    Phase-2 work is counted per (module, host): a module lists its hosts when it fans out over them
+    (fan_out) and a host is done once every phase-2 module has finished with it.
+    """
+
+    phase: int = 0
+    phase_started: float = 0.0                                  # time.monotonic() when the phase began
+    ctx: ScanContext | None = None
+    listed: dict[str, set[str]] = field(default_factory=dict)   # phase-2 module -> hosts it fans out over
+    pending: dict[str, set[str]] = field(default_factory=dict)  # phase-2 module -> hosts not finished yet
+    unlisted: set[str] = field(default_factory=set)             # phase-2 modules running without a host list
+
+    def start_phase(self, phase: int, modules: Iterable[str]) -> None:
+        """The sweep enters phase with these modules."""
+        self.phase, self.phase_started = phase, time.monotonic()
+        if phase == 2:
+            self.unlisted = set(modules)
+
+    def module_done(self, module: str) -> None:
+        """module finished (whatever it left is no longer pending)."""
+        self.unlisted.discard(module)
+        self.pending.pop(module, None)
+
+    def hosts_found(self) -> int:
+        """Live in-scope hosts known so far."""
+        ctx = self.ctx
+        return 0 if ctx is None else sum(1 for ip in list(ctx.hosts) if ctx.scope.allows(ip))
+
+    def probes(self) -> int:
+        """Probes sent so far (send slots the rate limiter granted)."""
+        return 0 if self.ctx is None else self.ctx.rate.granted
+
+    def hosts_done(self) -> int:
+        """Hosts every phase-2 module has finished with (0 before phase 2)."""
+        if self.phase < 2 or self.unlisted:
+            return 0
+        busy: set[str] = set().union(*self.pending.values()) if self.pending else set()
+        return max(0, self.hosts_found() - len(busy))
+
+    def fraction(self) -> float | None:
+        """Share of phase-2 (module, host) work done, or None when it cannot be told yet."""
+        if self.phase < 2:
+            return None
+        hosts = self.hosts_found()
+        total = sum(len(v) for v in self.listed.values()) + len(self.unlisted) * hosts
+        if total == 0:
+            return None
+        left = sum(len(v) for v in self.pending.values()) + len(self.unlisted) * hosts
+        return max(0.0, min(1.0, 1 - left / total))
+
+    def _listing(self, module: str, items: list[object]) -> None:
+        hosts = {i for i in items if isinstance(i, str)}
+        self.listed.setdefault(module, set()).update(hosts)
+        self.pending.setdefault(module, set()).update(hosts)
+        self.unlisted.discard(module)
+
+    def _finished(self, module: str, item: object) -> None:
+        if isinstance(item, str):
+            self.pending.get(module, set()).discard(item)
+
+
+#: (Progress, module name) for the module whose code runs in this task, set by the sweep (None: not tracked).
+TRACK: contextvars.ContextVar[tuple[Progress, str] | None] = contextvars.ContextVar("camscan_track", default=None)
+
+
 class Module:
     """Base of every discovery module; subclasses set the class attributes and implement run()."""
 
@@ -172,6 +250,10 @@ async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Obser
     A worker exception goes to on_error (the item yields nothing) so one host never ends the sweep.
     """
     sem = asyncio.Semaphore(max(1, limit))
+    track = TRACK.get()
+    items = list(items)
+    if track is not None:
+        track[0]._listing(track[1], list(items))
 
     async def one(item: T) -> list[Observation]:
         async with sem:
@@ -182,6 +264,9 @@ async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Obser
                     raise
                 on_error(item, e)
                 return []
+            finally:
+                if track is not None:
+                    track[0]._finished(track[1], item)
 
     tasks = [asyncio.ensure_future(one(i)) for i in items]
     try:

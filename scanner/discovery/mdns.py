@@ -253,9 +253,9 @@ class Mdns(Module):
                 ips = in_scope(ctx, svc.addresses)
                 if not ips:
                     ctx.stats.count("mdns.out_of_scope")
-                    ctx.stats.error(self.name, svc.addresses[0] if svc.addresses else None,
-                                    f"mDNS instance {svc.instance[:120]!r} has no address inside the "
-                                    f"scan scope ({', '.join(svc.addresses[:4]) or 'none'}); ignored")
+                    ctx.stats.out_of_scope(self.name, svc.addresses[0] if svc.addresses else None,
+                                           f"mDNS instance {svc.instance[:120]!r} has no address inside the "
+                                           f"scan scope ({', '.join(svc.addresses[:4]) or 'none'}); ignored")
                     continue
                 for ip in ips:
                     if (ip, svc.service_type, svc.instance) in reported:

@@ -472,7 +472,7 @@ def admit(ctx: ScanContext, module: str, ip: str) -> bool:
     if ctx.scope.allows(ip):
         return True
     ctx.stats.count(f"{module}.out_of_scope_replies")
-    record_once(ctx, module, ip, "reply from an address outside the scan scope; ignored")
+    ctx.stats.out_of_scope(module, ip, "reply from an address outside the scan scope; ignored")
     return False
 
 

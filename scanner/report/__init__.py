@@ -15,13 +15,18 @@ import os
 import stat
 import tempfile
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Any, Final
 
 from scanner.errors import InputError
 from scanner.inventory.records import Inventory
 from scanner.inventory.serialise import to_json
-from scanner.match.load import SURVEILLANCE_CATEGORIES
+from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
+
+if TYPE_CHECKING:
+    from scanner.match.load import ConcernList
 
 FORMATS: Final = ("json", "csv", "md", "html", "xlsx")
 FILE_MODE: Final = 0o600
@@ -88,33 +93,171 @@ def summary_rows(inv: Inventory) -> list[tuple[str, dict[str, int], int]]:
     return sorted(((m, dict(c), sum(c.values())) for m, c in by.items()), key=lambda r: (-r[2], r[0]))
 
 
-def to_markdown(inv: Inventory) -> str:
-    """A readable per-site report: summary by maker and category, then every surveillance device (all text escaped)."""
+#: Kinds in the order summaries show them (CATEGORIES' order: `video`, kind undetermined, last).
+KINDS: Final = tuple(c for c in CATEGORIES if c in SURVEILLANCE_CATEGORIES)
+KIND_NOTES: Final = {
+    "video": "a surveillance device whose kind (camera, recorder, ...) the evidence does not settle; counted",
+    "unknown": "a maker is named but nothing shows the device is surveillance kit; not counted",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRow:
+    """One row of a summary: a maker's surveillance devices by kind, or its maker-named devices of unknown kind."""
+
+    maker: str                  # slug, or "(unknown maker)"
+    counts: dict[str, int]      # kind -> devices (KINDS, or {"unknown": n} for an unknown-kind row)
+    total: int
+    concerns: tuple[str, ...]   # ids of the concern lists naming the maker or brand of these devices
+    surveillance: bool          # False: the maker-named devices of unknown kind (not counted as surveillance)
+
+    @property
+    def label(self) -> str:
+        """The row's name as shown."""
+        return self.maker if self.surveillance else f"{self.maker} (kind unknown)"
+
+
+def named_unknown(d: Any) -> bool:
+    """A device a maker is named for whose category is unknown (an LTS camera named Hikvision, say)."""
+    return bool(d.vendor) and d.category == "unknown"
+
+
+def of_concern(d: Any) -> bool:
+    """A device on a concern list that is not known to be something else than surveillance kit."""
+    return bool(d.concerns) and d.category != "other"
+
+
+def maker_rows(inv: Inventory) -> list[SummaryRow]:
+    """Surveillance devices by maker (biggest first), then the makers' devices of unknown kind, one row each."""
+    def rows(pick: Any, surveillance: bool) -> list[SummaryRow]:
+        by: dict[str, Counter[str]] = {}
+        conc: dict[str, set[str]] = {}
+        for d in inv.devices:
+            if pick(d):
+                m = d.vendor or "(unknown maker)"
+                by.setdefault(m, Counter())[d.category] += 1
+                conc.setdefault(m, set()).update(d.concerns)
+        out = [SummaryRow(m, dict(c), sum(c.values()), tuple(sorted(conc[m])), surveillance) for m, c in by.items()]
+        return sorted(out, key=lambda r: (-r.total, r.maker))
+    return (rows(lambda d: d.category in SURVEILLANCE_CATEGORIES, True)
+            + rows(named_unknown, False))
+
+
+def concern_legend(inv: Inventory, lists: Mapping[str, ConcernList] | None = None) -> list[tuple[str, str, str, str]]:
+    """(id, name, source, date) of every concern list a device of the inventory is on."""
+    lists = dict(lists) if lists is not None else concern_lists()
+    used = sorted({c for d in inv.devices for c in d.concerns})
+    return [(c, lists[c].name, lists[c].source, lists[c].date) if c in lists else (c, "(not in this database)", "", "")
+            for c in used]
+
+
+def concern_lists() -> dict[str, ConcernList]:
+    """The concern lists of the fingerprint database, by id."""
+    from scanner.match.load import load_database
+
+    return {c.id: c for c in load_database().concerns}
+
+
+def ignored_out_of_scope(inv: Inventory) -> int:
+    """Benign replies from addresses outside the scope, ignored (a counter, not errors)."""
+    v = inv.scan.stats.get("ignored_out_of_scope", 0)
+    return v if isinstance(v, int) else 0
+
+
+def error_count(inv: Inventory) -> int:
+    """Real errors: entries recorded plus those left out by the caps (repeats are not counted again)."""
+    dropped = inv.scan.stats.get("errors_dropped", 0)
+    return len(inv.scan.errors) + (dropped if isinstance(dropped, int) else 0)
+
+
+SUMMARY_SCHEMA: Final = "camscan.summary/1"
+
+
+def summary_doc(inv: Inventory, *, scan_id: str | None = None, files: Sequence[Path | str] = (),
+                fail_on: Sequence[str] = (), failed: Sequence[str] = (), exit_code: int = 0,
+                lists: Mapping[str, ConcernList] | None = None) -> dict[str, Any]:
+    """The machine-readable summary of a scan (schema camscan.summary/1, scanner/schemas/summary-1.json)."""
+    lists = dict(lists) if lists is not None else concern_lists()
+    by_cat = Counter(d.category for d in inv.devices)
+    makers: dict[str | None, Counter[str]] = {}
+    maker_conc: dict[str | None, set[str]] = {}
+    for d in inv.devices:
+        if d.vendor or d.category in SURVEILLANCE_CATEGORIES:
+            makers.setdefault(d.vendor, Counter())[d.category] += 1
+            maker_conc.setdefault(d.vendor, set()).update(d.concerns)
+    concern_devs = [d for d in inv.devices if of_concern(d)]
+    per_list = Counter(c for d in concern_devs for c in d.concerns)
+    hits = [(d, a) for d in inv.devices for a in d.advisories]
+    secs = inv.scan.stats.get("seconds")
+    return {
+        "schema": SUMMARY_SCHEMA,
+        "scan_id": scan_id,
+        "site": inv.site.name,
+        "complete": inv.scan.complete,
+        "stopped_by": inv.scan.stats.get("stopped_by"),
+        "started": inv.scan.started, "finished": inv.scan.finished,
+        "seconds": float(secs) if isinstance(secs, int | float) else None,
+        "targets": list(inv.scan.targets),
+        "hosts": len(inv.devices),
+        "surveillance": sum(by_cat[c] for c in SURVEILLANCE_CATEGORIES),
+        "by_category": {c: by_cat.get(c, 0) for c in CATEGORIES},
+        "by_maker": [{"maker": m, "surveillance": sum(c[k] for k in SURVEILLANCE_CATEGORIES),
+                      "by_category": dict(sorted(c.items())), "concerns": sorted(maker_conc[m])}
+                     for m, c in sorted(makers.items(), key=lambda kv: (-sum(kv[1].values()), kv[0] or "~"))],
+        "concern": {"devices": len(concern_devs),
+                    "lists": {c: {"name": lists[c].name if c in lists else None,
+                                  "source": lists[c].source if c in lists else None,
+                                  "date": lists[c].date if c in lists else None, "devices": n}
+                              for c, n in sorted(per_list.items())}},
+        "advisories": {"devices": len({d.ip for d, _ in hits}),
+                       "affected": len({d.ip for d, a in hits if a.status == "affected"}),
+                       "possible": len({d.ip for d, _ in hits} - {d.ip for d, a in hits if a.status == "affected"}),
+                       "ids": dict(sorted(Counter(a.id for _, a in hits).items()))},
+        "errors": error_count(inv),
+        "ignored_out_of_scope": ignored_out_of_scope(inv),
+        "files": [str(f) for f in files],
+        "fail_on": list(fail_on), "failed": list(failed), "exit_code": exit_code,
+    }
+
+
+def to_markdown(inv: Inventory, lists: Mapping[str, ConcernList] | None = None) -> str:
+    """A readable per-site report: summary by maker and kind with concerns and their legend, then every
+    surveillance or maker-named device (all text escaped)."""
     e = md_cell
     scan = inv.scan
     site = e(inv.site.name or "ad-hoc scan")
-    cats = sorted(SURVEILLANCE_CATEGORIES)
+    kinds = list(KINDS)
     lines = [f"# camscan inventory: {site}", "",
              f"Scanned {e(', '.join(scan.targets))} from {e(scan.started)} to {e(scan.finished)} "
              f"(camscan {e(scan.tool_version)}, fingerprints {e(scan.fingerprints_version)}).", ""]
     if not scan.complete:
         lines += ["**Incomplete:** the scan was stopped part-way; this lists what it had found by then.", ""]
     lines += ["## Surveillance devices by maker and category", "",
-              "| maker | " + " | ".join(cats) + " | total |", "|---|" + "---|" * (len(cats) + 1)]
-    for maker, counts, total in summary_rows(inv):
-        lines.append(f"| {e(maker)} | " + " | ".join(str(counts.get(c, "")) for c in cats) + f" | {total} |")
+              "| maker | " + " | ".join(kinds) + " | unknown | total | concerns |",
+              "|---|" + "---|" * (len(kinds) + 3)]
+    for r in maker_rows(inv):
+        lines.append(f"| {e(r.label)} | " + " | ".join(str(r.counts.get(c, "")) for c in kinds)
+                     + f" | {r.counts.get('unknown', '')} | {r.total} | {e(', '.join(r.concerns))} |")
+    lines += ["", f"`video`: {KIND_NOTES['video']}. `unknown`: {KIND_NOTES['unknown']}."]
+    legend = concern_legend(inv, lists)
+    if legend:
+        lines += ["", "Concern lists:", ""]
+        lines += [f"- `{e(i)}`: {e(n)} ({e(s)}, {e(dt)})" for i, n, s, dt in legend]
     other = Counter(d.category for d in inv.devices if d.category not in SURVEILLANCE_CATEGORIES)
     lines += ["", f"Other hosts: {other.get('other', 0)} known not to be surveillance devices, "
-              f"{other.get('unknown', 0)} unidentified.", "", "## Devices", "",
-              "| ip | maker | brand | model | firmware | category | survey | confidence | concerns |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              f"{other.get('unknown', 0)} unidentified ({sum(1 for d in inv.devices if named_unknown(d))} "
+              "of them maker-named).", "", "## Devices", "",
+              "| ip | maker | brand | model | firmware | category | survey | confidence | concerns | advisories |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for d in inv.devices:
-        if d.category in SURVEILLANCE_CATEGORIES:
+        if d.category in SURVEILLANCE_CATEGORIES or named_unknown(d):
             cells = (d.ip, d.vendor or "?", d.brand, d.model, d.firmware, d.category, d.survey, d.confidence,
-                     ", ".join(d.concerns))
+                     ", ".join(d.concerns), ", ".join(f"{a.id} ({a.status})" for a in d.advisories))
             lines.append("| " + " | ".join(e(c) for c in cells) + " |")
+    lines += ["", f"Ignored out-of-scope replies: {ignored_out_of_scope(inv)} (benign answers to discovery "
+              "multicasts from addresses outside the targets; not errors)."]
     if scan.errors:
-        lines += ["", f"## Errors ({len(scan.errors)})", ""]
+        lines += ["", f"## Errors ({error_count(inv)})", ""]
         lines += [f"- {e(x.module)} {e(x.ip)}: {e(x.error)}" for x in scan.errors[:200]]
     return "\n".join(lines) + "\n"
 
