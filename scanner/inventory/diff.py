@@ -1,7 +1,8 @@
 """What changed between two scans of a site (pure): devices added, removed and changed (schema camscan.diff/1).
 
 A device keeps its identity across scans through address changes: matched by MAC first, then serial
-number, then address with the same fingerprint (maker and model); each match says which.
+number, then (a camera seen only through a recorder) recorder and channel, then address with the same fingerprint
+(maker and model); each match says which.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from scanner.inventory.serialise import device_to_dict
 
 SCHEMA: Final = "camscan.diff/1"
 FIELDS: Final = ("ip", "mac", "vendor", "brand", "model", "firmware", "category", "concerns", "advisories",
-                 "open_ports")
+                 "open_ports", "behind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +24,7 @@ class Change:
     """One device present in both scans whose fields differ."""
 
     device: Device                                # as the newer scan saw it
-    matched_by: str                               # mac | serial | address
+    matched_by: str                               # mac | serial | channel | address
     changes: dict[str, tuple[Any, Any]]           # field -> (old, new), JSON values
 
 
@@ -51,7 +52,9 @@ def match(old: Sequence[Device], new: Sequence[Device]) -> list[tuple[Device, De
     left = list(old)
     todo = list(new)
     keys = (("mac", lambda d: d.mac), ("serial", lambda d: (d.vendor, d.serial) if d.serial else None),
-            ("address", lambda d: (d.ip, d.vendor, d.model) if d.vendor or d.model else (d.ip, d.mac)))
+            ("channel", _channel_key),
+            ("address", lambda d: None if _behind_only(d) else
+             (d.ip, d.vendor, d.model) if d.vendor or d.model else (d.ip, d.mac)))
     for how, key in keys:
         index: dict[Any, Device] = {}
         for d in left:
@@ -69,6 +72,17 @@ def match(old: Sequence[Device], new: Sequence[Device]) -> list[tuple[Device, De
                 left.remove(o)
         todo = rest
     return pairs
+
+
+def _behind_only(d: Device) -> bool:
+    return d.via is not None and d.via.matched_by is None
+
+
+def _channel_key(d: Device) -> tuple[str, str] | None:
+    """A camera seen only through a recorder: the recorder (by MAC, serial, else address) and its channel."""
+    if d.via is None or not _behind_only(d):
+        return None
+    return (d.via.recorder_mac or d.via.recorder_serial or d.via.recorder, d.via.channel)
 
 
 def diff(site: str, old_id: tuple[str, str], new_id: tuple[str, str], old: Sequence[Device],
@@ -102,7 +116,8 @@ def to_dict(d: Diff) -> dict[str, Any]:
 
 def _label(d: Device) -> str:
     what = " ".join(x for x in (d.vendor or "unknown maker", d.model or "", d.category) if x)
-    return f"{d.ip} {what}" + (f" ({d.mac})" if d.mac else "")
+    where = f" behind recorder {d.via.recorder} channel {d.via.channel}" if d.via and _behind_only(d) else ""
+    return f"{d.ip} {what}" + (f" ({d.mac})" if d.mac else "") + where
 
 
 def _short(v: Any) -> str:

@@ -102,3 +102,17 @@ def test_a_recorders_stored_camera_passwords_never_reach_the_inventory() -> None
     via = [d for d in doc["devices"] if d["via"]]
     assert [(d["vendor"], d["model"]) for d in via] == [("hikvision", "DS-2CD1143G0-I"), ("dahua", "IPC-HDW1025C")]
     assert via[1]["via"]["reported"]["mac"] == "08:ed:ed:28:8f:97" and via[1]["mac"] == "08:ed:ed:28:8f:97"
+
+
+def test_the_diff_follows_a_hidden_camera_by_recorder_and_channel() -> None:
+    from scanner.inventory.diff import diff, to_text
+
+    before = scan((Channel("1", "10.1.1.2", model="IPC-HFW2431S-S-S2", source="dahua"),
+                   Channel("2", None, source="onvif")))
+    after = scan((Channel("1", "10.1.1.2", model="IPC-HFW2431S-S-S2", firmware="2.800.2", source="dahua"),
+                  Channel("2", None, source="onvif"), Channel("3", "10.1.1.4", model="IPC-HDW1025C", source="dahua")))
+    d = diff("HQ", ("a", "1"), ("b", "2"), before, after)
+    assert [x.via.channel for x in d.added if x.via] == ["3"] and not d.removed
+    assert sorted((c.matched_by, c.device.via.channel if c.device.via else "", sorted(c.changes)) for c in d.changed) \
+        == [("channel", "1", ["firmware"]), ("mac", "", ["behind"])]   # the NVR now lists three
+    assert "behind recorder 198.18.0.20 channel 3" in to_text(d)
