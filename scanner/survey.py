@@ -212,6 +212,7 @@ class _Row:
     origin: str = "scan"              # scan | override | added
     override: tuple[str, str] | None = None   # (reason, by)
     forced_survey: bool = False       # an override set the survey category itself
+    via: tuple[str, str] | None = None   # (recorder address, channel): a camera seen only through a recorder
 
     @property
     def survey(self) -> str | None:
@@ -221,8 +222,9 @@ class _Row:
 
 
 def _row(site: str, d: Device) -> _Row:
+    via = (d.via.recorder, d.via.channel) if d.via is not None and d.via.matched_by is None else None
     return _Row(site, d.ip, d.mac, d.serial, d.vendor, d.brand if d.brand != d.vendor else None, d.model,
-                d.category, d.survey)
+                d.category, d.survey, via=via)
 
 
 def _matches(row: _Row, dev: Device, key: tuple[str, str]) -> bool:
@@ -416,6 +418,9 @@ def build(sources: Sequence[Source], db: Database, *, concern_lists: Iterable[st
     doc["sites"] = sites_doc
     doc["devices"] = [_device_doc(db, lists, r) for r in rows
                       if r.kind in SURVEILLANCE_CATEGORIES or r.kind == "unknown" or r.origin != "scan"]
+    doc["recorders_not_read"] = [
+        {"site": s.site, "ip": d.ip, "vendor": d.vendor, "model": d.model, "stated": d.behind.stated}
+        for s in sources for d in s.inventory.devices if d.behind is not None and d.behind.listed is None]
     doc["overrides"] = _overrides_doc(overrides, changed)
     doc["makers"] = _names(db, doc)
     doc["provenance"] = {
@@ -433,7 +438,8 @@ def build(sources: Sequence[Source], db: Database, *, concern_lists: Iterable[st
 
 
 def _device_doc(db: Database, lists: Sequence[str], r: _Row) -> dict[str, Any]:
-    return {"site": r.site, "ip": r.ip, "mac": r.mac, "serial": r.serial, "vendor": r.vendor, "brand": r.brand,
+    return {"site": r.site, "ip": r.ip, "via": {"recorder": r.via[0], "channel": r.via[1]} if r.via else None,
+            "mac": r.mac, "serial": r.serial, "vendor": r.vendor, "brand": r.brand,
             "model": r.model, "kind": r.kind, "survey": r.survey if r.kind != "other" else None,
             "counted": r.kind in SURVEILLANCE_CATEGORIES, "count": r.count,
             "concerns": _concerns(db, lists, r.vendor, r.brand) if r.kind in SURVEILLANCE_CATEGORIES else [],
@@ -554,8 +560,17 @@ def to_markdown(doc: dict[str, Any]) -> str:
               f"{num(doc['untagged'], mark)}"
               + (" (" + ", ".join(f"{e(names.get(k, k))} {n}" for k, n in doc["untagged_by_vendor"].items()) + ")"
                  if doc["untagged_by_vendor"] else ""),
-              f"- Unidentified hosts in untagged ranges: {num(doc['unknown_untagged'], mark)}", "",
-              "## Sites", "", "| site | scan | " + " | ".join(SURVEY_CATEGORIES) + " | untagged |",
+              f"- Unidentified hosts in untagged ranges: {num(doc['unknown_untagged'], mark)}", ""]
+    if doc["recorders_not_read"]:
+        lines += ["## Recorders whose cameras were not read", "",
+                  "Cameras on a recorder's own network are counted only when the recorder lists them (a scan with "
+                  "the operator's credentials); these recorders' cameras are in no number above:", ""]
+        lines += [f"- {e(r['site'])} {e(r['ip'])} {e(names.get(r['vendor'] or '', r['vendor'] or '?'))} "
+                  f"{e(r['model'] or '')}: cameras behind: "
+                  + (f"{r['stated']} channels stated by the recorder" if r["stated"] is not None else "unknown")
+                  for r in doc["recorders_not_read"]]
+        lines.append("")
+    lines += ["## Sites", "", "| site | scan | " + " | ".join(SURVEY_CATEGORIES) + " | untagged |",
               "|---|---|" + "---|" * (len(SURVEY_CATEGORIES) + 1)]
     for s in doc["sites"]:
         cells = [num(s["categories"][c]["total"], "total" in s["categories"][c]["overridden"])

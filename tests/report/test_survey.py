@@ -183,7 +183,8 @@ def test_overrides_change_exactly_the_numbers_they_mark(tmp_path: Path) -> None:
     assert after["sites"][0]["categories"]["internal"]["overridden_by"] == {"by_vendor.axis": [0], "total": [0]}
     assert [d["origin"] for d in after["devices"]].count("override") == 3
     added = [d for d in after["devices"] if d["origin"] == "added"]
-    assert added == [{"site": "Depot", "ip": None, "mac": None, "serial": None, "vendor": "dji", "brand": None,
+    assert added == [{"site": "Depot", "ip": None, "via": None, "mac": None, "serial": None, "vendor": "dji",
+                      "brand": None,
                       "model": "Matrice 300 RTK", "kind": "drone", "survey": "drones", "counted": True, "count": 3,
                       "concerns": [c.id for c in DB.concerns if "dji" in c.makers], "origin": "added",
                       "override": {"reason": "kept in the equipment store, never networked", "by": "A. Jones"}}]
@@ -309,3 +310,20 @@ def test_the_store_gives_each_sites_latest_complete_scan(tmp_path: Path) -> None
             survey.sources_from_store(store, ["Nowhere"])
     doc = build(*(s.inventory for s in sources))
     assert doc["categories"]["external"]["total"] == 2 and doc["categories"]["anpr"]["total"] == 1
+
+
+def test_cameras_behind_recorders_count_and_unread_recorders_are_listed() -> None:
+    from dataclasses import replace
+
+    from scanner.inventory.records import Behind, Channel, Via
+
+    nvr = replace(dev("198.18.0.20", "dahua", "nvr", "internal"), behind=Behind(1, 8, "dhip"))
+    hidden = replace(dev("10.1.1.2", "dahua", "camera", "internal"),
+                     via=Via("198.18.0.20", None, None, "1", "dahua", Channel("1", "10.1.1.2")))
+    unread = replace(dev("198.18.0.21", "hikvision", "nvr", "external"), behind=Behind(None, 16, "sadp"))
+    doc = build(inv("HQ", nvr, hidden, unread))
+    assert doc["categories"]["internal"]["by_vendor"] == {"dahua": 2}      # the NVR and the camera behind it
+    assert [d["via"] for d in doc["devices"] if d["via"]] == [{"recorder": "198.18.0.20", "channel": "1"}]
+    assert doc["recorders_not_read"] == [{"site": "HQ", "ip": "198.18.0.21", "vendor": "hikvision",
+                                          "model": None, "stated": 16}]
+    assert "cameras behind: 16 channels stated by the recorder" in survey.to_markdown(doc)
