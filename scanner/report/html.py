@@ -328,6 +328,16 @@ def _evidence_panel(d: Device, names: _Names) -> str:
         out.append(f"<p>Made by <strong>{e(maker)}</strong>, confidence {d.confidence:.2f}.</p>")
     else:
         out.append("<p>No maker named: the evidence does not support one.</p>")
+    if d.via is not None:
+        how = (f"also answered the scan itself (matched by {d.via.matched_by})" if d.via.matched_by else
+               "seen only through the recorder: its address is as the recorder reports it and was never contacted")
+        out.append(f'<p class="via">Behind recorder <strong>{e(d.via.recorder)}</strong>, channel '
+                   f"<strong>{e(d.via.channel)}</strong> ({e(d.via.source or 'recorder')} list); {e(how)}.</p>")
+    if d.behind is not None:
+        listed = (f"{d.behind.listed} listed by the recorder" if d.behind.listed is not None
+                  else "not read (no credentials for it)")
+        stated = f"; it states {d.behind.stated} channels" if d.behind.stated is not None else ""
+        out.append(f'<p class="behind">Cameras behind it: {e(listed)}{e(stated)}.</p>')
     facts = [("addresses", ", ".join(d.ips or (d.ip,))), ("MAC", d.mac), ("serial", d.serial),
              ("host names", ", ".join(d.hostnames)), ("open ports", ", ".join(map(str, d.open_ports))),
              ("found by", ", ".join(d.discovered_by))]
@@ -363,7 +373,8 @@ def _evidence_panel(d: Device, names: _Names) -> str:
             for c in d.conflicts) + "</ul>")
     if d.channels:
         out.append("<h3>Channels the recorder reports</h3><ul>" + "".join(
-            f"<li>{e(c.token)}: {e(c.ip)} {e(c.maker)} {e(c.model)} {e(c.firmware)}</li>" for c in d.channels)
+            f"<li>{e(c.token)}: {e(c.ip)} {e(c.maker)} {e(c.model)} {e(c.serial)} {e(c.firmware)}</li>"
+            for c in d.channels)
             + "</ul>")
     return "".join(out)
 
@@ -574,6 +585,9 @@ def _survey_devices(devices: Sequence[Mapping[str, Any]], names: _Names, list_na
              ("site", "ip", "mac", "serial", "vendor", "brand", "model", "kind", "survey", "origin")}
         maker = names.maker(s["vendor"]) if s["vendor"] else ""
         brand = names.maker(s["brand"]) if s["brand"] else ""
+        via = d.get("via")
+        behind = (f'<br><span class="muted via">behind {e(_get(via, "recorder", ""))} channel '
+                  f'{e(_get(via, "channel", ""))}</span>' if isinstance(via, Mapping) else "")
         concerns = [str(x) for x in d.get("concerns") or ()]
         concern_tags = "".join(f'<span class="tag concern" title="{e(list_names.get(c, c))}">{e(c)}</span>'
                                for c in concerns)
@@ -595,7 +609,8 @@ def _survey_devices(devices: Sequence[Mapping[str, Any]], names: _Names, list_na
                      "t": " ".join(x for x in (*s.values(), maker, brand, *concerns) if x).lower(),
                      "c": s["survey"] or "(untagged)", "s": True})
         bodies.append(f'<tbody class="device" data-i="{i}" data-ip="{e(s["ip"])}"><tr class="row"><td></td>'
-                      f'<td class="nw">{e(s["site"])}</td><td class="ip nw">{e(s["ip"])}</td><td>{e(s["mac"])}</td>'
+                      f'<td class="nw">{e(s["site"])}</td><td class="ip nw">{e(s["ip"])}{behind}</td>'
+                      f'<td>{e(s["mac"])}</td>'
                       f'<td>{e(s["serial"])}</td><td class="maker">{e(maker)}</td><td>{e(brand)}</td>'
                       f'<td>{e(s["model"])}</td><td class="nw">{e(s["kind"])}{not_counted}</td>'
                       f'<td class="cat nw">{e(s["survey"] or "untagged")}</td>'

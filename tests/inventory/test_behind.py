@@ -116,3 +116,24 @@ def test_the_diff_follows_a_hidden_camera_by_recorder_and_channel() -> None:
     assert sorted((c.matched_by, c.device.via.channel if c.device.via else "", sorted(c.changes)) for c in d.changed) \
         == [("channel", "1", ["firmware"]), ("mac", "", ["behind"])]   # the NVR now lists three
     assert "behind recorder 198.18.0.20 channel 3" in to_text(d)
+
+
+def test_reports_say_which_recorder_a_camera_is_behind() -> None:
+    import io
+
+    import openpyxl
+
+    from scanner.inventory.records import Inventory
+    from scanner.report import html, xlsx
+
+    devs = scan((Channel("5", "10.1.1.5", model="IPC-HFW2431S-S-S2", source="dahua"),),
+                cam("198.18.0.31", "44:19:b6:00:00:31", "DS-2CD2143G0-I", "DS-2CD2143G0-I20200101AAWR000000001"))
+    inv = Inventory(SITE, SCAN, tuple(devs))
+    ws = openpyxl.load_workbook(io.BytesIO(xlsx.render_inventory(inv)))["Devices"]
+    head = [c.value for c in ws[1]]
+    rows = {r[0]: dict(zip(head, r, strict=False)) for r in ws.iter_rows(min_row=2, values_only=True)}
+    assert rows["10.1.1.5"]["behind recorder"] == f"{NVR} channel 5"
+    assert rows[NVR]["cameras behind"] == "1 listed"
+    page = html.render_inventory(inv)
+    assert f"Behind recorder <strong>{NVR}</strong>, channel <strong>5</strong>" in page
+    assert "Cameras behind it: 1 listed by the recorder" in page

@@ -157,8 +157,8 @@ def test_devices_header_is_frozen_and_filtered_over_the_whole_table() -> None:
     ws = load(xlsx.render_inventory(inv))["Devices"]
     assert ws.freeze_panes == "A2"
     assert header(ws) == list(xlsx.DEVICE_COLUMNS)
-    assert ws.auto_filter.ref == f"A1:P{len(inv.devices) + 1}"
-    assert all(ws.column_dimensions[c].width >= 8 for c in "ABCDEFGHIJKLMNOP")
+    assert ws.auto_filter.ref == f"A1:R{len(inv.devices) + 1}"
+    assert all(ws.column_dimensions[c].width >= 8 for c in "ABCDEFGHIJKLMNOPQR")
 
 
 def test_summary_counts_equal_the_inventory() -> None:
