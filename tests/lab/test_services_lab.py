@@ -576,7 +576,8 @@ def test_sadp_multicast_inquiry(site: Site) -> None:
             root = SafeET.fromstring(data)
             if root.findtext("MAC") and not site.by_ip(ip).persona.hostile:
                 good[ip] = root
-    hik_family = {"hikvision-camera", "hikvision-nvr", "hikvision-anpr", "ezviz-camera", "lts-camera"}
+    hik_family = {"hikvision-camera", "hikvision-nvr", "hikvision-anpr", "ezviz-camera", "lts-camera",
+                  "lts-nvr"}
     assert {site.by_ip(ip).persona.name for ip in good} == hik_family
     for ip, root in good.items():
         host = site.by_ip(ip)
