@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from scanner.macaddr import normalise_mac
 from scanner.match.composite import PARSERS, CompositeError
+from scanner.match.firmware import Firmware, FirmwareRange, parse_firmware
 from scanner.match.index import KeyIndex, build
 from scanner.match.load import Database, ModelRule, Rule, load_database
 from scanner.models import AdvisoryHit, Evidence
@@ -84,7 +85,8 @@ class Engine:
                                sig in MENTION_SIGNALS)
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
-            self._advisories.setdefault(a.maker, []).append((re.compile(a.models), a))
+            ranges = [(None if r.models is None else re.compile(r.models), r) for r in a.ranges]
+            self._advisories.setdefault(a.maker, []).append((re.compile(a.models), ranges, a))
 
     # ---- matching -------------------------------------------------------------------------
 
@@ -199,24 +201,31 @@ class Engine:
 
     def advisories_for(self, vendor: str | None, model: str | None,
                        firmware: str | None) -> tuple[AdvisoryHit, ...]:
-        """Advisories whose maker and model pattern fit; status 'affected' when the firmware is in range,
-        'possible' when the firmware is unknown."""
-        if vendor is None or model is None:
+        """Advisories whose maker and model family fit: 'affected' when the firmware is known and inside a
+        published range, 'possible' when it is unknown, unparseable or no range is published; none when outside."""
+        if vendor is None or not model:
             return ()
-        fw = version_tuple(firmware) if firmware else None
+        fw = parse_firmware(firmware)
         out: list[AdvisoryHit] = []
-        for rx, a in self._advisories.get(vendor, ()):
-            if not rx.match(model):
+        for rx, ranges, a in self._advisories.get(vendor, ()):
+            if not rx.search(model):
                 continue
-            status = "possible"
-            if fw is not None:
-                lo = version_tuple(a.firmware_from) if a.firmware_from else None
-                hi = version_tuple(a.firmware_below) if a.firmware_below else None
-                if (lo is not None and fw < lo) or (hi is not None and fw >= hi):
-                    continue
-                status = "affected"
-            out.append(AdvisoryHit(a.id, a.title, a.severity, status, a.source))
+            status = advisory_status(fw, [r for r_rx, r in ranges if r_rx is None or r_rx.search(model)])
+            if status is not None:
+                out.append(AdvisoryHit(a.id, a.title, a.severity, status, a.source))
         return tuple(out)
+
+
+def advisory_status(fw: Firmware, ranges: list[FirmwareRange]) -> str | None:
+    """'affected' (inside a range), 'possible' (firmware or range unknown) or None (known and outside all)."""
+    if not fw.known or not ranges:
+        return "possible"
+    verdicts = [r.contains(fw) for r in ranges]
+    if any(v is True for v in verdicts):
+        return "affected"
+    if any(v is None for v in verdicts):
+        return "possible"
+    return None
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")

@@ -18,6 +18,7 @@ from typing import Any, Final
 import yaml
 
 from scanner.errors import FingerprintError
+from scanner.match.firmware import FirmwareRange, compare_versions, parse_bound, parse_build
 from scanner.signals import COMPOSITE, SIGNALS
 
 #: `video`: a surveillance device whose kind (camera, recorder, ...) the evidence does not settle.
@@ -144,16 +145,18 @@ class ConcernList:
 
 @dataclass(frozen=True, slots=True)
 class Advisory:
-    """A published vulnerability for a maker's models in a firmware range."""
+    """A published vulnerability for a maker's model family; `ranges` empty: the fix is not published."""
 
     id: str
     maker: str
     title: str
     models: str
-    firmware_from: str | None
-    firmware_below: str | None
+    ranges: tuple[FirmwareRange, ...]
     source: str
     severity: str
+    kev: str = ""                      # date CISA added it to the Known Exploited Vulnerabilities catalog
+    references: tuple[str, ...] = ()   # further public sources (NVD, researcher, CISA)
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +394,7 @@ def _cache_key(yaml_digest: str) -> str | None:
         import netaddr.eui
 
         reg = (Path(netaddr.eui.__file__).parent / "oui.txt").stat()
-        code = Path(__file__).read_bytes()
+        code = Path(__file__).read_bytes() + (Path(__file__).parent / "firmware.py").read_bytes()
     except OSError:
         return None
     h = hashlib.sha256(yaml_digest.encode() + code + f"{reg.st_size}:{reg.st_mtime_ns}".encode()
@@ -550,6 +553,58 @@ def _load_concerns(doc: Any) -> tuple[ConcernList, ...]:
     return tuple(out)
 
 
+_ADVISORY_KEYS: Final = frozenset({"id", "maker", "title", "models", "firmware", "source", "severity", "kev",
+                                   "references", "note"})
+_RANGE_KEYS: Final = frozenset({"models", "from", "to", "below", "build_from", "build_before", "fixed"})
+SEVERITIES: Final = ("critical", "high", "medium", "low", "unknown")
+
+
+def _range(ctx: _Ctx, where: str, raw: Any) -> FirmwareRange:
+    if not isinstance(raw, dict) or not raw:
+        raise ctx.fail(where, "each firmware range must be a non-empty mapping")
+    bad = set(raw) - _RANGE_KEYS
+    if bad:
+        raise ctx.fail(where, f"firmware range has unknown keys {sorted(bad)}; allowed: {sorted(_RANGE_KEYS)}")
+    if not set(raw) & {"from", "to", "below", "build_from", "build_before"}:
+        raise ctx.fail(where, "firmware range needs at least one of from, to, below, build_from, build_before")
+    models = _str(ctx, where, raw, "models", required=False) or None
+    if models is not None:
+        _check_regex(ctx, where, models)
+    bounds = {}
+    for key in ("from", "to", "below"):
+        if raw.get(key) is None:
+            continue
+        try:
+            b = parse_bound(_str(ctx, where, raw, key))
+        except ValueError as e:
+            raise ctx.fail(where, f"firmware '{key}': {e}") from None
+        if b.version is None:
+            raise ctx.fail(where, f"firmware '{key}' {b.text!r} has no version; use build_from/build_before")
+        bounds[key] = b
+    dates = {}
+    for key in ("build_from", "build_before"):
+        if raw.get(key) is None:
+            continue
+        text = _str(ctx, where, raw, key)
+        d = parse_build(f"build {text}")
+        if d is None or not re.fullmatch(r"\d{6}|\d{8}|\d{4}-\d{2}-\d{2}", text.strip()):
+            raise ctx.fail(where, f"firmware '{key}' {text!r} is not a date (YYMMDD, YYYYMMDD or YYYY-MM-DD)")
+        dates[key] = d
+    if "build_from" in dates and "build_before" in dates and dates["build_from"] >= dates["build_before"]:
+        raise ctx.fail(where, "firmware build_from must be before build_before")
+    rng = FirmwareRange(models, bounds.get("from"), bounds.get("to"), bounds.get("below"), dates.get("build_from"),
+                        dates.get("build_before"), _str(ctx, where, raw, "fixed", required=False))
+    lo = rng.from_
+    for hi, strict in ((rng.to, False), (rng.below, True)):
+        if lo is None or hi is None or lo.version is None or hi.version is None:
+            continue
+        c = compare_versions(lo.version, hi.version)
+        if c is None or c > 0 or (strict and c == 0 and (lo.build is None or hi.build is None
+                                                          or lo.build >= hi.build)):
+            raise ctx.fail(where, f"firmware range is empty or not comparable: {lo.text!r} .. {hi.text!r}")
+    return rng
+
+
 def _load_advisories(doc: Any) -> tuple[Advisory, ...]:
     ctx = _Ctx("advisories.yaml")
     if doc is None:
@@ -557,22 +612,38 @@ def _load_advisories(doc: Any) -> tuple[Advisory, ...]:
     if not isinstance(doc, dict) or not isinstance(doc.get("advisories", []), list):
         raise ctx.fail("top level", "must be a mapping with an 'advisories' list")
     out: list[Advisory] = []
+    seen: set[str] = set()
     for i, a in enumerate(doc.get("advisories") or []):
         where = f"advisories[{i}]"
         if not isinstance(a, dict):
             raise ctx.fail(where, "must be a mapping")
         aid = _str(ctx, where, a, "id")
         where = f"advisory {aid}"
+        if aid in seen:
+            raise ctx.fail(where, "id used twice")
+        seen.add(aid)
+        bad = set(a) - _ADVISORY_KEYS
+        if bad:
+            raise ctx.fail(where, f"unknown keys {sorted(bad)}; allowed: {sorted(_ADVISORY_KEYS)}")
         models = _str(ctx, where, a, "models")
         _check_regex(ctx, where, models)
-        fw = a.get("firmware") or {}
-        if not isinstance(fw, dict) or set(fw) - {"from", "below"}:
-            raise ctx.fail(where, "field 'firmware' must be a mapping with 'from' and/or 'below'")
-        out.append(Advisory(aid, _str(ctx, where, a, "maker"), _str(ctx, where, a, "title"), models,
-                            None if fw.get("from") is None else str(fw["from"]),
-                            None if fw.get("below") is None else str(fw["below"]),
-                            _str(ctx, where, a, "source"), _str(ctx, where, a, "severity", required=False,
-                                                                default="unknown")))
+        fw = a.get("firmware")
+        raw_ranges = [] if fw is None else [fw] if isinstance(fw, dict) else fw
+        if not isinstance(raw_ranges, list):
+            raise ctx.fail(where, "field 'firmware' must be a range or a list of ranges")
+        ranges = tuple(_range(ctx, f"{where}: firmware[{j}]", r) for j, r in enumerate(raw_ranges))
+        source = _str(ctx, where, a, "source").strip()
+        if not source:
+            raise ctx.fail(where, "field 'source' must name where the advisory is published")
+        severity = _str(ctx, where, a, "severity", required=False, default="unknown")
+        if severity not in SEVERITIES:
+            raise ctx.fail(where, f"field 'severity' is {severity!r}; must be one of {', '.join(SEVERITIES)}")
+        kev = _str(ctx, where, a, "kev", required=False)
+        if kev and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", kev):
+            raise ctx.fail(where, f"field 'kev' is {kev!r}; must be the date CISA added it (YYYY-MM-DD)")
+        out.append(Advisory(aid, _str(ctx, where, a, "maker"), _str(ctx, where, a, "title"), models, ranges, source,
+                            severity, kev, _strlist(ctx, where, a, "references"),
+                            _str(ctx, where, a, "note", required=False)))
     return tuple(out)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
 from scanner.evaluate import BEST_KNOWN
 from scanner.match.composite import PARSERS, CompositeError
 from scanner.match.engine import Engine
+from scanner.match.firmware import parse_firmware
 from scanner.match.index import build
 from scanner.match.load import Database, Rule
 from scanner.signals import FAMILIES, FAMILY_OF
@@ -76,6 +78,38 @@ def check(engine: Engine) -> list[str]:
     for prefix, owners in db.oui_claims.items():
         if len(owners) > 1:
             problems.append(f"OUI {prefix} is claimed by several makers: {', '.join(owners)}")
+    problems.extend(check_advisories(db))
+    return problems
+
+
+_URL = re.compile(r"^https?://\S+")
+
+
+def check_advisories(db: Database) -> list[str]:
+    """Advisory problems: unknown maker, no source, a reference that is not a URL, a family that matches any
+    text, a range whose own published ends fall outside it, a KEV date without the CISA catalogue as a source."""
+    problems: list[str] = []
+    for a in db.advisories:
+        where = f"advisories.yaml: advisory {a.id}"
+        if a.maker not in db.makers:
+            problems.append(f"{where}: maker {a.maker!r} has no maker file")
+        if not a.source.strip():
+            problems.append(f"{where}: no source")
+        for ref in a.references:
+            if not _URL.match(ref):
+                problems.append(f"{where}: reference {ref!r} is not a URL")
+        if re.search(a.models, ""):
+            problems.append(f"{where}: model family {a.models!r} matches an empty model")
+        if a.kev and not any("cisa.gov" in s for s in (a.source, *a.references)):
+            problems.append(f"{where}: kev {a.kev} but no cisa.gov source or reference")
+        for i, r in enumerate(a.ranges):
+            for name, bound in (("from", r.from_), ("to", r.to)):
+                if bound is None or r.build_from is not None or r.build_before is not None:
+                    continue
+                if r.contains(parse_firmware(bound.text)) is False:
+                    problems.append(f"{where}: firmware[{i}] {name} {bound.text!r} is outside its own range")
+            if r.below is not None and r.contains(parse_firmware(r.below.text)) is True:
+                problems.append(f"{where}: firmware[{i}] below {r.below.text!r} is inside its own range")
     return problems
 
 

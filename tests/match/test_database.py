@@ -56,4 +56,4 @@ def test_every_concern_list_and_advisory_has_a_source() -> None:
     for c in db.concerns:
         assert c.source and c.date and c.makers
     for a in db.advisories:
-        assert a.source and (a.firmware_below or a.firmware_from)
+        assert a.source   # ranges are optional: an advisory with no published fix is only ever "possible"
