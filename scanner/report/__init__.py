@@ -145,8 +145,10 @@ def maker_rows(inv: Inventory) -> list[SummaryRow]:
 
 def concern_legend(inv: Inventory, lists: Mapping[str, ConcernList] | None = None) -> list[tuple[str, str, str, str]]:
     """(id, name, source, date) of every concern list a device of the inventory is on."""
-    lists = dict(lists) if lists is not None else concern_lists()
     used = sorted({c for d in inv.devices for c in d.concerns})
+    if not used:
+        return []
+    lists = dict(lists) if lists is not None else concern_lists()
     return [(c, lists[c].name, lists[c].source, lists[c].date) if c in lists else (c, "(not in this database)", "", "")
             for c in used]
 
