@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from scanner.errors import InputError
-from scanner.inventory.records import Inventory
+from scanner.inventory.records import Device, Inventory
 from scanner.inventory.serialise import to_json
 from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
 
@@ -36,7 +36,24 @@ _FORMULA_LEAD: Final = ("=", "+", "-", "@", "\t", "\r")
 # CommonMark backslash-escapable punctuation that changes a table or inline text
 _MD_SPECIAL: Final = frozenset("|`*_[]()#!~")
 CSV_COLUMNS: Final = ("ip", "mac", "vendor", "brand", "model", "firmware", "serial", "category", "confidence",
-                      "concerns", "advisories", "open_ports", "hostnames", "discovered_by", "channels", "survey")
+                      "concerns", "advisories", "open_ports", "hostnames", "discovered_by", "channels", "survey",
+                      "behind_recorder", "cameras_behind")
+
+
+def behind_text(d: Device) -> str:
+    """'198.18.0.20 channel 3' for a camera a recorder reported (with how it matched when also seen directly)."""
+    if d.via is None:
+        return ""
+    return f"{d.via.recorder} channel {d.via.channel}" + (f" (matched by {d.via.matched_by})"
+                                                          if d.via.matched_by else "")
+
+
+def cameras_behind_text(d: Device) -> str:
+    """A recorder's cameras behind it: 'N listed', 'not read' (no credentials), and the count it states."""
+    if d.behind is None:
+        return ""
+    listed = f"{d.behind.listed} listed" if d.behind.listed is not None else "unknown (not read)"
+    return listed + (f", {d.behind.stated} stated" if d.behind.stated is not None else "")
 
 
 def parse_formats(text: str) -> list[str]:
@@ -65,6 +82,7 @@ def to_csv(inv: Inventory) -> str:
             d.serial or "", d.category, d.confidence, ";".join(d.concerns),
             ";".join(a.id for a in d.advisories), ";".join(str(p) for p in d.open_ports),
             ";".join(d.hostnames), ";".join(d.discovered_by), len(d.channels), d.survey or "",
+            behind_text(d), cameras_behind_text(d),
         )])
     return buf.getvalue()
 
@@ -249,12 +267,14 @@ def to_markdown(inv: Inventory, lists: Mapping[str, ConcernList] | None = None) 
     lines += ["", f"Other hosts: {other.get('other', 0)} known not to be surveillance devices, "
               f"{other.get('unknown', 0)} unidentified ({sum(1 for d in inv.devices if named_unknown(d))} "
               "of them maker-named).", "", "## Devices", "",
-              "| ip | maker | brand | model | firmware | category | survey | confidence | concerns | advisories |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "| ip | maker | brand | model | firmware | category | survey | confidence | concerns | advisories "
+              "| behind recorder | cameras behind |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for d in inv.devices:
         if d.category in SURVEILLANCE_CATEGORIES or named_unknown(d):
             cells = (d.ip, d.vendor or "?", d.brand, d.model, d.firmware, d.category, d.survey, d.confidence,
-                     ", ".join(d.concerns), ", ".join(f"{a.id} ({a.status})" for a in d.advisories))
+                     ", ".join(d.concerns), ", ".join(f"{a.id} ({a.status})" for a in d.advisories),
+                     behind_text(d), cameras_behind_text(d))
             lines.append("| " + " | ".join(e(c) for c in cells) + " |")
     lines += ["", f"Ignored out-of-scope replies: {ignored_out_of_scope(inv)} (benign answers to discovery "
               "multicasts from addresses outside the targets; not errors)."]

@@ -137,3 +137,18 @@ def test_reports_say_which_recorder_a_camera_is_behind() -> None:
     page = html.render_inventory(inv)
     assert f"Behind recorder <strong>{NVR}</strong>, channel <strong>5</strong>" in page
     assert "Cameras behind it: 1 listed by the recorder" in page
+
+
+def test_csv_and_markdown_say_behind_which_recorder() -> None:
+    import csv
+    import io
+
+    from scanner import report
+    from scanner.inventory.records import Inventory
+
+    devs = scan((Channel("5", "10.1.1.5", model="IPC-HFW2431S-S-S2", source="dahua"),))
+    inv = Inventory(SITE, SCAN, tuple(devs))
+    rows = {r["ip"]: r for r in csv.DictReader(io.StringIO(report.to_csv(inv)))}
+    assert rows["10.1.1.5"]["behind_recorder"] == f"{NVR} channel 5" and rows[NVR]["cameras_behind"] == "1 listed"
+    md = report.to_markdown(inv)
+    assert f"| {NVR} channel 5 |" in md and "| 1 listed |" in md

@@ -95,12 +95,12 @@ def test_markdown_table_rows_stay_whole_and_keep_the_text() -> None:
     md = report.to_markdown(hostile_inventory())
     lines = md.splitlines()
     head = lines.index("| ip | maker | brand | model | firmware | category | survey | confidence | concerns "
-                       "| advisories |")
+                       "| advisories | behind recorder | cameras behind |")
     rows = lines[head + 2:head + 2 + len(HOSTILE)]
     assert all(r.startswith("| 198.18.0.") for r in rows), "a device string broke the table"
     for s, row in zip(HOSTILE, rows, strict=True):
         cells = md_cells(row)
-        assert len(cells) == 10, row
+        assert len(cells) == 12, row
         unescaped = " ".join(s.splitlines()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         assert cells[1] == cells[2] == cells[3] == cells[4] == unescaped.strip(), row
     assert lines[0] == "# camscan inventory: Example \\| Road Station"
