@@ -174,6 +174,15 @@ def print_summary(inv: Inventory, why: bool = False, file: IO[str] | None = None
                    f"{other} other, {unknown} unidentified ({named} maker-named); "
                    f"{report.error_count(inv)} errors, {report.ignored_out_of_scope(inv)} ignored out-of-scope replies"
                    + (f"; {float(secs):.1f}s" if isinstance(secs, int | float) else "")))
+    behind = [d for d in devs if d.via is not None and d.via.matched_by is None]
+    if behind:
+        con.print(Text(f"{len(behind)} of the devices are cameras seen only through their recorders' channel lists "
+                       "(counted once; their reported addresses were never contacted)."))
+    unread = [d for d in devs if d.behind is not None and d.behind.listed is None]
+    if unread:
+        stated = [d.behind.stated for d in unread if d.behind is not None and d.behind.stated is not None]
+        con.print(Text(f"{len(unread)} recorder(s) not read (no credentials for them): cameras behind them unknown"
+                       + (f"; they state {sum(stated)} channels in all" if stated else "") + "."))
     if why:
         for d in devs:
             if d.category in SURVEILLANCE_CATEGORIES or d.vendor:

@@ -65,6 +65,8 @@ def test_with_credentials_every_hidden_camera_is_counted_once_and_never_contacte
     assert (sc.behind, sc.behind_found, sc.duplicates) == (len(hidden), len(hidden), 0), sc.misses
     assert sc.found == sc.surveillance_truth and sc.rate(sc.maker_right) == 1.0, sc.misses
     assert sc.rebrands_right == sc.rebrands, sc.misses
+    assert f"{len(hidden)} of the devices are cameras seen only through their recorders" in " ".join(
+        inv["_log"].split())
     by_ip = {d["ip"]: d for d in devices if d["via"] and not d["via"]["matched_by"]}
     for t in hidden:   # right maker and brand, through the right recorder, at the address it reported
         d = by_ip[t["ip"]]
@@ -105,3 +107,6 @@ def test_without_credentials_recorders_say_what_they_state(lab: Lab, tmp_path: P
         assert d["behind"] is not None and d["behind"]["listed"] is None
         assert d["behind"]["stated"] == t["channels_stated"], (d["behind"], t)
     assert not [d for d in inv["devices"] if d["via"]], "nothing is read through a recorder without credentials"
+    stated = sum(t["channels_stated"] for t in recorders.values())
+    assert (f"{len(recorders)} recorder(s) not read (no credentials for them): cameras behind them unknown; they "
+            f"state {stated} channels in all") in " ".join(inv["_log"].split())
