@@ -40,11 +40,12 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 
 
 def _register() -> None:
-    from scanner.cli import fingerprints, history, identify, lab, manpage, report, scan, watch
+    from scanner.cli import advisories, fingerprints, history, identify, lab, manpage, report, scan, watch
 
     if cli.commands:
         return
     cli.add_command(identify.identify)
+    fingerprints.fingerprints.add_command(advisories.advisories)
     cli.add_command(fingerprints.fingerprints)
     cli.add_command(lab.lab)
     cli.add_command(scan.scan)
