@@ -16,7 +16,8 @@ from scanner.match.load import load_database
 from scanner.match.verify import check_advisories
 from tests.match.test_engine import write_db
 
-KEV = {"CVE-2021-36260", "CVE-2021-33044", "CVE-2021-33045", "CVE-2019-11001", "CVE-2021-40407"}
+KEV = {"CVE-2021-36260", "CVE-2021-33044", "CVE-2021-33045", "CVE-2019-11001", "CVE-2021-40407", "CVE-2017-7921",
+       "CVE-2018-14933", "CVE-2022-23227"}
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +73,8 @@ def test_version_ranges(eng: Engine) -> None:
     assert hits(eng, "axis", "M2036-LE", "11.11.73") == []
     assert hits(eng, "nuuo", "NVRmini 2", "03.09.0000.0000") == [
         ("CVE-2018-1149", "affected"), ("CVE-2018-1150", "affected"), ("CVE-2018-11523", "affected"),
-        ("CVE-2018-14933", "affected"), ("CVE-2018-19864", "affected")]
-    assert hits(eng, "nuuo", "NVRmini 2", "03.10.0000.0000") == []
+        ("CVE-2018-14933", "affected"), ("CVE-2018-19864", "affected"), ("CVE-2022-23227", "affected")]
+    assert hits(eng, "nuuo", "NVRmini 2", "03.10.0000.0000") == [("CVE-2022-23227", "affected")]   # through 3.11
 
 
 def test_identify_carries_the_hit_in_the_inventory_shape(eng: Engine) -> None:
