@@ -79,11 +79,13 @@ def test_dahua_2022_and_2025_build_windows(eng: Engine) -> None:
 
 
 def test_hikvision_san_and_nuuo_kev(eng: Engine) -> None:
-    """Hybrid SAN V2.x up to V2.3.8-6 (the -CVS models V1.x up to V1.1.4); NVRmini2 through 3.11 (KEV)."""
+    """Hybrid SAN V2.x up to V2.3.8-6 (the -CVS models V1.x up to V1.1.4); an NVR up to V4.76.005 build231012;
+    NVRmini2 through 3.11 (KEV)."""
     assert ("CVE-2022-28171", "affected") in hits(eng, "hikvision", "DS-A80624S", "V2.3.8-6")
     assert ("CVE-2022-28171", "affected") not in hits(eng, "hikvision", "DS-A80624S", "V2.3.8-8")
     assert ("CVE-2022-28171", "affected") in hits(eng, "hikvision", "DS-A71024R-CVS", "V1.1.4")
     assert hits(eng, "nuuo", "NVRmini 2", "03.12.0000.0000") == []
+    assert hits(eng, "hikvision", "DS-7604NXI-K1/4P", "V4.76.005 build 231012") == [("CVE-2024-29948", "affected")]
     (kev,) = [a for a in eng.db.advisories if a.id == "CVE-2022-23227"]
     assert str(kev.kev) == "2024-12-18"
 
