@@ -200,6 +200,7 @@ async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Lo
                                extra={"fields": {"ip": ob.ip, "module": name, "event": "host_found"}})
                 ctx.host(ob.ip)
             sink.append(ob)
+            ctx.last_result_at = time.monotonic()
             n += 1
     except asyncio.CancelledError:
         raise
@@ -304,6 +305,26 @@ async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log 
         progress.ctx = ctx
     obs: list[Observation] = []
     stopping = stop._bind() if stop is not None else None
+    ctx.t0 = time.monotonic()
+    try:
+        await _phases(p, ctx, obs, log, on_done, stop, stopping, progress)
+    finally:
+        _timings(ctx)
+    return ctx, obs
+
+
+def _timings(ctx: ScanContext) -> None:
+    """seconds.first_host and seconds.last_result (from the sweep's start) into the stats."""
+    t0 = ctx.t0
+    if t0 is None:
+        return
+    for key, at in (("first_host", ctx.first_host_at), ("last_result", ctx.last_result_at)):
+        if at is not None:
+            ctx.stats.counters[f"seconds.{key}"] = round(at - t0, 3)
+
+
+async def _phases(p: Plan, ctx: ScanContext, obs: list[Observation], log: Log | None, on_done: Log | None,
+                  stop: StopRequest | None, stopping: asyncio.Event | None, progress: Progress | None) -> None:
     for phase in (1, 2):
         mods = [cls() for cls in p.modules if cls.phase == phase]
         if not mods:
@@ -320,9 +341,12 @@ async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log 
         if progress is not None:
             progress.start_phase(phase, names)
         done = {type(m).name: asyncio.Event() for m in mods}
-        await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done, progress))
-                             for m in mods], stopping, stop, ctx.rate, log)
-    return ctx, obs
+        t = time.monotonic()
+        try:
+            await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done, progress))
+                                 for m in mods], stopping, stop, ctx.rate, log)
+        finally:
+            ctx.stats.counters[f"seconds.phase{phase}"] = round(time.monotonic() - t, 3)
 
 
 def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation], engine: Engine,

@@ -148,12 +148,17 @@ class ScanContext:
     privileged: bool = False
     per_host_concurrency: int = 4
     arp_swept: set[str] = field(default_factory=set)   # on-link addresses the ARP sweep asked (answered or not)
+    t0: float | None = None                 # time.monotonic() when the sweep started
+    first_host_at: float | None = None      # time.monotonic() when the first live host became known
+    last_result_at: float | None = None     # time.monotonic() of the last observation kept
 
     def host(self, ip: str) -> HostInfo:
         """The HostInfo for ip, created on first use."""
         h = self.hosts.get(ip)
         if h is None:
             h = self.hosts[ip] = HostInfo(ip)
+            if self.first_host_at is None:
+                self.first_host_at = time.monotonic()
         return h
 
 
