@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from scanner import __version__, caps
 from scanner.discovery import registry
-from scanner.discovery.base import TRACK, Module, Progress, RateLimiter, ScanContext, ScanStats
+from scanner.discovery.base import TRACK, HostModule, Module, Progress, RateLimiter, ScanContext, ScanStats
 from scanner.errors import InputError
 from scanner.inventory.build import HostFacts, build, site_info
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
@@ -182,6 +182,32 @@ def plan(req: ScanRequest) -> Plan:
     return Plan(scope, classes, iface, iface_ip, privileged, notes)
 
 
+def _keep(ob: Observation, name: str, ctx: ScanContext, sink: list[Observation]) -> bool:
+    """Keep one observation of module name (its address becomes a live host); False: out of scope, dropped."""
+    if ob.ip is not None and not ctx.scope.allows(ob.ip):
+        ctx.stats.out_of_scope(name, ob.ip, "observation from an address outside the scan scope was dropped")
+        return False
+    if ob.ip is not None:
+        if ob.ip not in ctx.hosts:
+            _log.debug("host %s found by %s", ob.ip, name,
+                       extra={"fields": {"ip": ob.ip, "module": name, "event": "host_found"}})
+        ctx.host(ob.ip)
+    sink.append(ob)
+    ctx.last_result_at = time.monotonic()
+    return True
+
+
+def _module_done(name: str, n: int, secs: float, ctx: ScanContext, log: Log | None, on_done: Log | None,
+                 progress: Progress | None) -> None:
+    ctx.stats.count(f"observations.{name}", n)
+    ctx.stats.counters[f"seconds.{name}"] = secs
+    if progress is not None:
+        progress.module_done(name)
+    _say(log, f"{name}: {n} observations in {secs:.1f}s", module=name, observations=n, seconds=secs)
+    if on_done is not None:
+        on_done(name)
+
+
 async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Log | None, on_done: Log | None,
                  progress: Progress | None = None) -> None:
     name = type(mod).name
@@ -191,29 +217,12 @@ async def _drain(mod: Module, ctx: ScanContext, sink: list[Observation], log: Lo
         TRACK.set((progress, name))   # this task's context: fan_out reports the module's hosts to progress
     try:
         async for ob in mod.run(ctx):
-            if ob.ip is not None and not ctx.scope.allows(ob.ip):
-                ctx.stats.out_of_scope(name, ob.ip, "observation from an address outside the scan scope was dropped")
-                continue
-            if ob.ip is not None:
-                if ob.ip not in ctx.hosts:
-                    _log.debug("host %s found by %s", ob.ip, name,
-                               extra={"fields": {"ip": ob.ip, "module": name, "event": "host_found"}})
-                ctx.host(ob.ip)
-            sink.append(ob)
-            ctx.last_result_at = time.monotonic()
-            n += 1
+            n += _keep(ob, name, ctx, sink)
     except asyncio.CancelledError:
         raise
     except Exception as e:   # a module failure is data; the other modules go on
         ctx.stats.error(name, None, f"module failed: {type(e).__name__}: {e}")
-    secs = round(time.monotonic() - t0, 3)
-    ctx.stats.count(f"observations.{name}", n)
-    ctx.stats.counters[f"seconds.{name}"] = secs
-    if progress is not None:
-        progress.module_done(name)
-    _say(log, f"{name}: {n} observations in {secs:.1f}s", module=name, observations=n, seconds=secs)
-    if on_done is not None:
-        on_done(name)
+    _module_done(name, n, round(time.monotonic() - t0, 3), ctx, log, on_done, progress)
 
 
 async def _ordered(m: Module, done: dict[str, asyncio.Event], ctx: ScanContext, obs: list[Observation],
@@ -284,7 +293,8 @@ async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event
 async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log | None = None,
                 stop: StopRequest | None = None,
                 progress: Progress | None = None) -> tuple[ScanContext, list[Observation]]:
-    """Run phase 1 (host discovery, link multicast) then phase 2 (per live host); return all observations.
+    """Run host discovery (phase 1) and per-host probing (phase 2), each host probed as soon as its ports are
+    known (see _Pipeline); return all observations.
 
     log None: progress lines go to the camscan.scan logger. With stop: once it is set, no new probe is sent,
     work in flight gets STOP_GRACE_S, and the sweep returns what it has (stop.cut tells whether anything was
@@ -323,30 +333,178 @@ def _timings(ctx: ScanContext) -> None:
             ctx.stats.counters[f"seconds.{key}"] = round(at - t0, 3)
 
 
+#: Host-discovery modules a host's per-host probing does not wait for: the ARP sweep (its replies make hosts at
+#: once) and the TCP probes (each host is handed on as soon as its own ports are known).
+STREAMING: Final = frozenset({"arp", "tcp"})
+
+
+class _Pipeline:
+    """Phase 2 without a barrier: each host goes to the per-host modules (HostModule) once its TCP ports are known
+    and the link-level discovery (multicast windows) is over; modules a module must follow on a host
+    (host_after) finish with that host first. Every probe still takes its slot from the one rate limiter."""
+
+    def __init__(self, mods: list[HostModule], ctx: ScanContext, sink: list[Observation], log: Log | None,
+                 on_done: Log | None, progress: Progress | None) -> None:
+        self.mods, self.ctx, self.sink, self.log, self.on_done, self.progress = mods, ctx, sink, log, on_done, progress
+        self.sems = {m.name: asyncio.Semaphore(max(1, m.concurrency)) for m in mods}
+        self.counts = {m.name: 0 for m in mods}
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.dispatched: set[str] = set()
+        self.ready: list[str] = []   # hosts whose ports became known before the link discovery was over
+        self.open = False
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.started: float | None = None
+
+    def _found(self, ip: str) -> None:
+        if self.progress is not None and ip not in self.dispatched:
+            self.progress.waiting.add(ip)
+
+    def _ports(self, ip: str) -> None:
+        if self.open:
+            self.dispatch(ip)
+        else:
+            self.ready.append(ip)
+
+    def dispatch(self, ip: str) -> None:
+        """Start the per-host modules on ip (once; never out of scope, never once the scan is stopping)."""
+        if ip in self.dispatched or not self.ctx.scope.allows(ip):
+            return
+        self.dispatched.add(ip)
+        if self.progress is not None:
+            self.progress.waiting.discard(ip)
+        if self.ctx.rate.halted:
+            return
+        t = asyncio.ensure_future(self._host(ip))
+        self.tasks.add(t)
+        t.add_done_callback(self.tasks.discard)
+
+    async def _host(self, ip: str) -> None:
+        events = {m.name: asyncio.Event() for m in self.mods}
+
+        async def one(m: HostModule) -> None:
+            try:
+                for dep in m.host_after:
+                    if dep in events:
+                        await events[dep].wait()
+                if not m.wants(self.ctx, ip):
+                    return
+                if self.progress is not None:
+                    self.progress._listing(m.name, [ip])
+                async with self.sems[m.name]:
+                    self.first.setdefault(m.name, time.monotonic())
+                    try:
+                        out = await m.host(self.ctx, ip)
+                    except Exception as e:   # a broken host is data, never the end of the sweep
+                        m.host_error(self.ctx, ip, e)
+                        out = []
+                for ob in out:
+                    self.counts[m.name] += _keep(ob, m.name, self.ctx, self.sink)
+                self.last[m.name] = time.monotonic()
+            finally:
+                events[m.name].set()
+                if self.progress is not None:
+                    self.progress._finished(m.name, ip)
+
+        await asyncio.gather(*(one(m) for m in self.mods))
+
+    async def run(self, gate: list[asyncio.Event], discovery: list[asyncio.Event]) -> None:
+        """Hand hosts on as they become ready until discovery is over and every host is done; then finish."""
+        ctx = self.ctx
+        for ip in ctx.hosts:
+            self._found(ip)
+        self.ready.extend(ctx.ports_known)   # known before this task ran
+        ctx.on_host.append(self._found)
+        ctx.on_ports.append(self._ports)
+        try:
+            for e in gate:
+                await e.wait()
+            self.open, self.started = True, time.monotonic()
+            names = [m.name for m in self.mods]
+            _say(self.log, f"phase 2: {', '.join(names)} per host, as each host's ports are known "
+                 f"({len(ctx.hosts)} live hosts so far)", phase=2, modules=names, live_hosts=len(ctx.hosts))
+            if self.progress is not None:
+                self.progress.start_phase(2, names)
+                for n in names:
+                    self.progress._listing(n, [])
+            for ip in self.ready:
+                self.dispatch(ip)
+            for e in discovery:
+                await e.wait()
+            for ip in list(ctx.hosts):   # found without TCP (no tcp module, or after it): after discovery
+                self.dispatch(ip)
+            while self.tasks:
+                await asyncio.wait(list(self.tasks))
+        finally:
+            ctx.on_host.remove(self._found)
+            ctx.on_ports.remove(self._ports)
+            for t in list(self.tasks):
+                t.cancel()
+        for m in self.mods:
+            try:
+                await m.finish(ctx)
+            except Exception as e:   # a module failure is data
+                ctx.stats.error(m.name, None, f"module failed: {type(e).__name__}: {e}")
+            secs = self.last.get(m.name, 0.0) - self.first.get(m.name, 0.0)
+            _module_done(m.name, self.counts[m.name], round(max(secs, 0.0), 3), ctx, self.log, self.on_done,
+                         self.progress)
+        if self.started is not None:
+            ctx.stats.counters["seconds.phase2"] = round(time.monotonic() - self.started, 3)
+
+
 async def _phases(p: Plan, ctx: ScanContext, obs: list[Observation], log: Log | None, on_done: Log | None,
                   stop: StopRequest | None, stopping: asyncio.Event | None, progress: Progress | None) -> None:
-    for phase in (1, 2):
-        mods = [cls() for cls in p.modules if cls.phase == phase]
-        if not mods:
-            continue
-        if stop is not None and stop.reason is not None:
-            ctx.rate.halt()
-            stop.cut = True
-            break
-        names = [type(m).name for m in mods]
-        _say(log, f"phase {phase}: {', '.join(names)}"
-             + (f" on {len(ctx.hosts)} live hosts" if phase == 2 else f" over {p.scope.size()} addresses"),
-             phase=phase, modules=names, **({"live_hosts": len(ctx.hosts)} if phase == 2
-                                             else {"addresses": p.scope.size()}))
+    """Host discovery with the per-host pipeline alongside, then any phase-2 module that is not per host."""
+    if stop is not None and stop.reason is not None:
+        ctx.rate.halt()
+        stop.cut = True
+        return
+    first = [cls() for cls in p.modules if cls.phase == 1]
+    per_host: list[HostModule] = [m for cls in p.modules if cls.phase != 1 and isinstance(m := cls(), HostModule)]
+    later = [cls() for cls in p.modules if cls.phase != 1 and not issubclass(cls, HostModule)]
+    done = {type(m).name: asyncio.Event() for m in first}
+    ctx.finished = done
+    tasks: list[asyncio.Task[None]] = []
+    if first:
+        names = [type(m).name for m in first]
+        _say(log, f"phase 1: {', '.join(names)} over {p.scope.size()} addresses", phase=1, modules=names,
+             addresses=p.scope.size())
         if progress is not None:
-            progress.start_phase(phase, names)
-        done = {type(m).name: asyncio.Event() for m in mods}
-        t = time.monotonic()
-        try:
-            await _finish_phase([asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done, progress))
-                                 for m in mods], stopping, stop, ctx.rate, log)
-        finally:
-            ctx.stats.counters[f"seconds.phase{phase}"] = round(time.monotonic() - t, 3)
+            progress.start_phase(1, names)
+        t1 = time.monotonic()
+
+        async def timed() -> None:
+            for e in done.values():
+                await e.wait()
+            ctx.stats.counters["seconds.phase1"] = round(time.monotonic() - t1, 3)
+
+        tasks = [asyncio.ensure_future(_ordered(m, done, ctx, obs, log, on_done, progress)) for m in first]
+        tasks.append(asyncio.ensure_future(timed()))
+    if per_host:
+        pipe = _Pipeline(per_host, ctx, obs, log, on_done, progress)
+        gate = [e for n, e in done.items() if n not in STREAMING]
+        tasks.append(asyncio.ensure_future(pipe.run(gate, list(done.values()))))
+    if tasks:
+        await _finish_phase(tasks, stopping, stop, ctx.rate, log)
+    if not later:
+        return
+    if stop is not None and stop.reason is not None:
+        ctx.rate.halt()
+        stop.cut = True
+        return
+    names = [type(m).name for m in later]
+    _say(log, f"phase 2: {', '.join(names)} on {len(ctx.hosts)} live hosts", phase=2, modules=names,
+         live_hosts=len(ctx.hosts))
+    if progress is not None and not per_host:
+        progress.start_phase(2, names)
+    t2 = time.monotonic()
+    mark = {type(m).name: asyncio.Event() for m in later}
+    try:
+        await _finish_phase([asyncio.ensure_future(_ordered(m, mark, ctx, obs, log, on_done, progress))
+                             for m in later], stopping, stop, ctx.rate, log)
+    finally:
+        ctx.stats.counters["seconds.phase2"] = round(
+            float(ctx.stats.counters.get("seconds.phase2", 0.0)) + time.monotonic() - t2, 3)
 
 
 def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation], engine: Engine,

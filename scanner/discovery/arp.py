@@ -2,19 +2,20 @@
 
 Protocol: ARP (RFC 826) over Ethernet: a broadcast who-has per address, is-at replies give the
 MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked.
-Frames go out through a scapy L2 socket (shared/docs/protocols.md section 9), paced at the scan's
-probe rate; a send the kernel refuses for lack of buffer (ENOBUFS, seen on big broadcast domains:
-scapy's own `srp` sender thread dies on it and silently skips the rest) is retried after a pause.
+Frames go out through a packet socket read and written by the event loop (shared/docs/protocols.md
+section 9), each in a send slot of the scan's one probe budget (--rate); a send the kernel refuses for
+lack of buffer (ENOBUFS, seen on big broadcast domains: scapy's own `srp` sender thread dies on it and
+silently skips the rest) is retried after a pause. Each reply makes a live host at once.
 A burst can still miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import ipaddress
-import logging
 import socket
 import struct
 import time
@@ -22,7 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.base import DecodeError, Module, RateLimiter, ScanContext
 from scanner.models import Observation
 
 ETH_P_ARP = 0x0806
@@ -30,7 +31,6 @@ ETH_P_8021Q = 0x8100
 ARP_IS_AT = 2
 FIRST_PASS_TIMEOUT = 1.0     # seconds after the last request is sent
 RETRY_TIMEOUT = 1.0
-SEND_INTERVAL = 0.0005       # seconds between requests when the scan sets no rate (bursts drop replies)
 MAX_RETRY = 4096             # silent addresses asked again; past this a paced sweep is trusted as is
 MAX_ADDRESSES_PER_LINK = 65536
 
@@ -134,61 +134,63 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
     return out
 
 
-def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, inter: float,
-           halted: Callable[[], bool] = lambda: False) -> tuple[list[bytes], list[str], int]:
-    """Blocking: send a who-has per target (paced), collect is-at frames; (frames, silent targets, unsent).
+RECV_BUFFER = 4 * 1024 * 1024   # bytes of replies the kernel may hold while the loop is busy elsewhere
+YIELD_EVERY = 64                # frames sent back to back (catching up with the rate) before other work runs
 
-    Once halted() (the scan is stopping) nothing more is sent and it returns at once.
+
+async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, rate: RateLimiter,
+                 on_reply: Callable[[bytes], None]) -> tuple[list[str], int]:
+    """Send a who-has per target, each in a send slot of the scan's rate; hand every is-at frame to on_reply as
+    it arrives (so other modules can start on the host at once); (silent targets, unsent).
+
+    Once the rate is halted (the scan is stopping) nothing more is sent and it returns at once.
     """
-    import select
-
-    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)  # "Unable to guess type" noise on veths
-    from scapy.arch.linux import L2Socket
-
     src = _hwaddr(iface)
-    sock = L2Socket(iface=iface, type=ETH_P_ARP, promisc=False)
-    raw = sock.ins
-    if raw is None:
-        raise OSError(f"no packet socket on {iface}")
-    frames: list[bytes] = []
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+    loop = asyncio.get_running_loop()
     answered: set[str] = set()
     unsent = 0
 
-    def drain(wait: float) -> None:
-        while True:
-            readable, _, _ = select.select([raw], [], [], max(wait, 0.0))
-            if not readable:
+    def readable() -> None:
+        for _ in range(4096):
+            try:
+                data = sock.recv(2048)
+            except OSError:   # nothing more to read (EAGAIN) or the link went away
                 return
-            data = raw.recv(2048)
             if is_reply(data):
-                frames.append(data)
                 answered.add(_sender_ip(data))
-            wait = 0.0
+                on_reply(data)
 
     try:
-        next_at = time.monotonic()
-        for ip in targets:
-            if halted():
+        sock.bind((iface, ETH_P_ARP))
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
+        loop.add_reader(sock.fileno(), readable)
+        for n, ip in enumerate(targets):
+            if not await rate.slot(priority=0):   # host discovery goes before the per-host probes
                 break
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
             frame = build_probe(src, own_ip, ip)
             for _ in range(ENOBUFS_TRIES):
                 try:
-                    raw.send(frame)
+                    sock.send(frame)
                     break
                 except OSError as e:
-                    if e.errno != errno.ENOBUFS:
+                    if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
                         raise
-                    drain(ENOBUFS_PAUSE)
+                    await asyncio.sleep(ENOBUFS_PAUSE)
             else:
                 unsent += 1
-            next_at += inter
-            drain(next_at - time.monotonic())
         deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0 and not halted():
-            drain(min(left, 0.05))
+        while (left := deadline - time.monotonic()) > 0 and not rate.halted:
+            await asyncio.sleep(min(left, 0.05))
     finally:
+        with contextlib.suppress(ValueError, OSError):
+            loop.remove_reader(sock.fileno())
         sock.close()
-    return frames, [ip for ip in targets if ip not in answered], unsent
+    return [ip for ip in targets if ip not in answered], unsent
 
 
 def _sender_ip(frame: bytes) -> str:
@@ -215,50 +217,51 @@ class ArpSweep(Module):
             return [lk for lk in links if lk[0] == ctx.interface]
         return [lk for lk in links if any(lk[2].overlaps(t) for t in ctx.scope.targets)]
 
-    def _accept(self, ctx: ScanContext, frame: bytes, seen: dict[str, str]) -> None:
+    def _accept(self, ctx: ScanContext, frame: bytes, seen: dict[str, str]) -> str | None:
+        """Record one is-at in seen; its address when it is in scope."""
         try:
             reply = parse_reply(frame)
         except DecodeError as e:
             ctx.stats.count("arp.undecodable")
             ctx.stats.error(self.name, None, f"undecodable reply: {e}")
-            return
+            return None
         if not ctx.scope.allows(reply.ip):
             ctx.stats.out_of_scope(self.name, reply.ip,
                                    f"ARP reply from {reply.ip} ({reply.mac}) outside the scope; ignored")
-            return
+            return None
         seen.setdefault(reply.ip, reply.mac)
+        return reply.ip
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Sweep each matching link; yield one `mac` observation per answering address."""
+        """Sweep each matching link; yield one `mac` observation per answering address.
+
+        Each answering address becomes a live host (with its MAC) the moment its reply arrives, so per-host
+        probing of it starts while the sweep goes on.
+        """
         addresses = [a for a in ctx.scope.hosts() if ctx.scope.allows(a)]
         seen: dict[str, str] = {}
-        inter = ctx.rate.interval if ctx.rate.interval > 0 else SEND_INTERVAL   # the scan's probe rate
-        rate = ctx.rate
 
-        def halted() -> bool:
-            return rate.halted
+        def on_reply(frame: bytes) -> None:
+            ip = self._accept(ctx, frame, seen)
+            if ip is not None and ip not in ctx.hosts:
+                ctx.host(ip).mac = seen[ip]
+
         for iface, own_ip, net in self._links(ctx):
             targets = link_targets(addresses, net, own_ip)
             if not targets:
                 continue
             ctx.stats.count("arp.requests", len(targets))
             try:
-                frames, silent, unsent = await asyncio.to_thread(_sweep, iface, own_ip, targets,
-                                                                 FIRST_PASS_TIMEOUT, inter, halted)
+                silent, unsent = await _sweep(iface, own_ip, targets, FIRST_PASS_TIMEOUT, ctx.rate, on_reply)
             except PermissionError:
                 # the capability check said yes but the kernel said no (a namespace or LSM rule): say it once
                 ctx.privileged = False
                 ctx.stats.error(self.name, None, self.without_raw)
                 return
-            for f in frames:
-                self._accept(ctx, f, seen)
-            if silent and len(silent) <= MAX_RETRY:
+            if silent and len(silent) <= MAX_RETRY and not ctx.rate.halted:
                 ctx.stats.count("arp.retries", len(silent))
-                frames, _, more = await asyncio.to_thread(_sweep, iface, own_ip, silent, RETRY_TIMEOUT, inter,
-                                                          halted)
+                _, more = await _sweep(iface, own_ip, silent, RETRY_TIMEOUT, ctx.rate, on_reply)
                 unsent += more
-                for f in frames:
-                    self._accept(ctx, f, seen)
             if unsent:
                 ctx.stats.error(self.name, None, f"{iface}: {unsent} ARP requests could not be sent "
                                 "(kernel out of buffers); those addresses may be missing")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import heapq
 import logging
 import math
 import time
@@ -103,7 +104,13 @@ class ScanStats:
 
 
 class RateLimiter:
-    """Global token bucket: at most `pps` new probes per second across all modules; halted, none at all."""
+    """Global probe budget: at most `pps` new probes per second across all modules; halted, none at all.
+
+    Send slots go out one interval apart, to the waiter of lowest priority number first (then first come):
+    host discovery (ARP, priority 0) is never queued behind the per-host probes it makes possible.
+    """
+
+    BURST = 0.002   # seconds of slots a late timer wake-up may still hand out at once (sub-millisecond pacing)
 
     def __init__(self, pps: float) -> None:
         if not (isinstance(pps, int | float) and math.isfinite(pps) and pps > 0):
@@ -112,24 +119,62 @@ class RateLimiter:
         self.halted = False   # the scan is stopping: no new probe (senders pacing in a thread read this too)
         self.granted = 0      # send slots granted so far: the probes sent
         self._next = 0.0
-        self._lock = asyncio.Lock()
+        self._seq = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._ticker: asyncio.Task[None] | None = None
 
     def halt(self) -> None:
-        """Grant no further send slot, from now on."""
+        """Grant no further send slot, from now on (waiters are told at once; call from the event loop)."""
         self.halted = True
+        for _, _, fut in self._waiters:
+            if not fut.done():
+                fut.set_result(None)
+        self._waiters.clear()
 
-    async def wait(self) -> None:
-        """Wait for the next send slot; once halted, wait until cancelled (nothing new is sent)."""
-        if not self.halted and self.interval > 0:
-            async with self._lock:
-                now = time.monotonic()
-                if self._next > now:
-                    await asyncio.sleep(self._next - now)
-                    now = self._next
-                self._next = max(now, self._next) + self.interval
+    def _take(self, now: float) -> bool:
+        if self._next > now:
+            return False
+        self._next = max(self._next, now - self.BURST) + self.interval
+        return True
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiters:
+            now = loop.time()
+            if not self._take(now):
+                await asyncio.sleep(self._next - now)
+                continue
+            while self._waiters:
+                _, _, fut = heapq.heappop(self._waiters)
+                if not fut.done():
+                    fut.set_result(None)
+                    break
+            else:
+                self._next -= self.interval   # every waiter had gone: the slot was not used
+
+    async def slot(self, priority: int = 1) -> bool:
+        """Wait for the next send slot: True to send, False once halted (nothing new may be sent)."""
         if self.halted:
-            await asyncio.Event().wait()
+            return False
+        loop = asyncio.get_running_loop()
+        if not self._waiters and self._take(loop.time()):
+            self.granted += 1
+            return True
+        fut: asyncio.Future[None] = loop.create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (priority, self._seq, fut))
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.ensure_future(self._tick())
+        await fut
+        if self.halted:
+            return False
         self.granted += 1
+        return True
+
+    async def wait(self, priority: int = 1) -> None:
+        """Wait for the next send slot; once halted, wait until cancelled (nothing new is sent)."""
+        if not await self.slot(priority):
+            await asyncio.Event().wait()
 
 
 @dataclass(slots=True)
@@ -151,15 +196,30 @@ class ScanContext:
     t0: float | None = None                 # time.monotonic() when the sweep started
     first_host_at: float | None = None      # time.monotonic() when the first live host became known
     last_result_at: float | None = None     # time.monotonic() of the last observation kept
+    ports_known: set[str] = field(default_factory=set)   # hosts whose TCP ports have all been probed
+    #: module name -> set once that host-discovery module has finished (filled by the sweep)
+    finished: dict[str, asyncio.Event] = field(default_factory=dict)
+    #: called with the address of each new live host, and of each host whose TCP ports are known
+    on_host: list[Callable[[str], None]] = field(default_factory=list)
+    on_ports: list[Callable[[str], None]] = field(default_factory=list)
 
     def host(self, ip: str) -> HostInfo:
-        """The HostInfo for ip, created on first use."""
+        """The HostInfo for ip, created on first use (then on_host is told)."""
         h = self.hosts.get(ip)
         if h is None:
             h = self.hosts[ip] = HostInfo(ip)
             if self.first_host_at is None:
                 self.first_host_at = time.monotonic()
+            for hook in list(self.on_host):
+                hook(ip)
         return h
+
+    def ports_probed(self, ip: str) -> None:
+        """TCP has probed every port of ip: per-host modules may start on it (on_ports is told)."""
+        if ip not in self.ports_known:
+            self.ports_known.add(ip)
+            for hook in list(self.on_ports):
+                hook(ip)
 
 
 @dataclass(slots=True)
@@ -176,6 +236,7 @@ class Progress:
     listed: dict[str, set[str]] = field(default_factory=dict)   # phase-2 module -> hosts it fans out over
     pending: dict[str, set[str]] = field(default_factory=dict)  # phase-2 module -> hosts not finished yet
     unlisted: set[str] = field(default_factory=set)             # phase-2 modules running without a host list
+    waiting: set[str] = field(default_factory=set)              # hosts found, not yet handed to phase 2
 
     def start_phase(self, phase: int, modules: Iterable[str]) -> None:
         """The sweep enters phase with these modules."""
@@ -202,7 +263,7 @@ class Progress:
         if self.phase < 2 or self.unlisted:
             return 0
         busy: set[str] = set().union(*self.pending.values()) if self.pending else set()
-        return max(0, self.hosts_found() - len(busy))
+        return max(0, self.hosts_found() - len(busy | self.waiting))
 
     def fraction(self) -> float | None:
         """Share of phase-2 (module, host) work done, or None when it cannot be told yet."""
@@ -281,3 +342,34 @@ async def fan_out(items: Iterable[T], worker: Callable[[T], Awaitable[list[Obser
     finally:
         for t in tasks:
             t.cancel()
+
+
+class HostModule(Module):
+    """A per-host module (phase 2): host() probes one host. The sweep hands it each host as soon as the host's
+    TCP ports are known and the modules in host_after are done with that host; run() does every known host."""
+
+    concurrency: ClassVar[int] = 64                  # hosts probed at once by this module
+    host_after: ClassVar[frozenset[str]] = frozenset()   # per-host modules to finish with a host first
+
+    def wants(self, ctx: ScanContext, ip: str) -> bool:
+        """True when ip shows what this module needs (an open port, a hint); False: nothing is sent to it."""
+        return ctx.scope.allows(ip)
+
+    async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        """Probe one host; never send to an address ctx.scope does not allow."""
+        raise NotImplementedError
+
+    async def finish(self, ctx: ScanContext) -> None:
+        """After every host: whatever needs all of them (default nothing)."""
+
+    def host_error(self, ctx: ScanContext, ip: str, e: Exception) -> None:
+        """Record a host() failure (a broken host is data, never the end of the sweep)."""
+        ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")
+
+    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
+        """Every known host this module wants, concurrency at once; then finish()."""
+        hosts = [ip for ip in list(ctx.hosts) if self.wants(ctx, ip)]
+        async for o in fan_out(hosts, lambda ip: self.host(ctx, ip), self.concurrency,
+                               lambda ip, e: self.host_error(ctx, ip, e)):
+            yield o
+        await self.finish(ctx)

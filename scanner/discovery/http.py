@@ -18,14 +18,14 @@ import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 import mmh3
 from cryptography import x509
 
-from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
+from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.models import Observation
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -409,7 +409,7 @@ T = TypeVar("T")
 HOST_CONCURRENCY = 64   # hosts probed at once
 
 
-class Http(Module):
+class Http(HostModule):
     """Banners, favicon, certificate and probe paths of every open web port of every live host."""
 
     name: ClassVar[str] = "http"
@@ -419,6 +419,7 @@ class Http(Module):
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 2
+    concurrency: ClassVar[int] = HOST_CONCURRENCY
 
     async def _request(self, ctx: ScanContext, ip: str, port: int, tls: bool, method: str, path: str,
                        body: bytes = b"", ctype: str | None = None, capped: list[str] | None = None
@@ -504,10 +505,12 @@ class Http(Module):
                 out.append(_obs("http.favicon_mmh3", favicon_hash(fav.body), ip, mac, port))
         except (FetchError, DecodeError):
             pass
-        control_hit = False
         try:
             ctl, _ = await self._request(ctx, ip, port, tls, "GET", CONTROL_PATH, capped=capped)
-            control_hit = ctl.status in (200, 401)
+            if ctl.status in (200, 401):
+                # every path answers alike: a path hit would prove nothing, so the probe paths are not sent
+                ctx.stats.count("http.control_hit")
+                return out
         except (FetchError, DecodeError):
             pass
         for probe in PROBE_PATHS:
@@ -518,7 +521,7 @@ class Http(Module):
                 if isinstance(e, FetchError) and e.hostile:
                     ctx.stats.error(self.name, ip, f"port {port} {probe.path}: {e}")
                 continue
-            out.extend(probe_observations(probe, r, ip, mac, port, control_hit))
+            out.extend(probe_observations(probe, r, ip, mac, port, False))
         return out
 
     async def _host(self, ctx: ScanContext, ip: str) -> list[Observation]:
@@ -537,13 +540,15 @@ class Http(Module):
         results = await asyncio.gather(*(guarded(p) for p in ports))
         return _dedupe(o for r in results for o in r)
 
-    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Probe each live in-scope host with open web ports; yield its observations."""
-        hosts = [ip for ip, h in list(ctx.hosts.items()) if ctx.scope.allows(ip)
-                 and any(p not in NOT_HTTP_PORTS for p in web_ports(h.open_ports, h.http_ports))]
-        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
-                               lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
-            yield o
+    def wants(self, ctx: ScanContext, ip: str) -> bool:
+        """A live in-scope host with an open (or stated) web port."""
+        h = ctx.hosts.get(ip)
+        return (h is not None and ctx.scope.allows(ip)
+                and any(p not in NOT_HTTP_PORTS for p in web_ports(h.open_ports, h.http_ports)))
+
+    async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        """Every web port of ip."""
+        return await self._host(ctx, ip)
 
 
 def web_ports(open_ports: Iterable[int], stated: Iterable[int]) -> set[int]:

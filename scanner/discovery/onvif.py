@@ -19,12 +19,12 @@ import os
 import re
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scanner.discovery import recorders
-from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
+from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.discovery.http import HttpResponse
 from scanner.discovery.recorders import (
     DAHUA_REMOTE_DEVICES,
@@ -258,7 +258,7 @@ def _to_dict(obj: Any) -> Any:
     return zeep.helpers.serialize_object(obj, dict)  # type: ignore[no-untyped-call]
 
 
-class Onvif(Module):
+class Onvif(HostModule):
     """GetSystemDateAndTime on every device service; with credentials, identity, MACs and channels."""
 
     name: ClassVar[str] = "onvif"
@@ -266,6 +266,11 @@ class Onvif(Module):
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 2
+    concurrency: ClassVar[int] = HOST_CONCURRENCY
+    host_after: ClassVar[frozenset[str]] = frozenset({"wsd_directed"})   # its XAddrs name the device service
+
+    def __init__(self) -> None:
+        self._reported: dict[str, dict[str, str]] = {}
 
     def _ports(self, ctx: ScanContext, ip: str) -> list[int]:
         h = ctx.host(ip)
@@ -458,17 +463,22 @@ class Onvif(Module):
             return []
         return await self._session(ctx, ip, port, cred[0], cred[1], skew)
 
-    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Query each in-scope live host that shows a possible device service."""
-        hosts = [ip for ip in list(ctx.hosts) if ctx.scope.allows(ip) and self._ports(ctx, ip)]
-        reported: dict[str, dict[str, str]] = {}
-        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
-                               lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
+    def wants(self, ctx: ScanContext, ip: str) -> bool:
+        """An in-scope live host that shows a possible device service."""
+        return ip in ctx.hosts and ctx.scope.allows(ip) and bool(self._ports(ctx, ip))
+
+    async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        """The device service of ip (and, with credentials, its identity and channels)."""
+        out = await self._host(ctx, ip)
+        for o in out:
             if o.ip and o.signal in CHANNEL_FIELDS:
-                reported.setdefault(o.ip, {})[CHANNEL_FIELDS[o.signal]] = o.value
-            yield o
+                self._reported.setdefault(o.ip, {})[CHANNEL_FIELDS[o.signal]] = o.value
+        return out
+
+    async def finish(self, ctx: ScanContext) -> None:
+        """Fill each recorder's channels with what the cameras behind it said themselves."""
         for h in ctx.hosts.values():
-            h.channels = fill_channels(h.channels, reported)
+            h.channels = fill_channels(h.channels, self._reported)
 
 
 MODULE = Onvif

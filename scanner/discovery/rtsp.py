@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
+from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.models import Observation
 
 RTSP_PORTS: frozenset[int] = frozenset({554, 8554, 10554})
@@ -103,7 +102,7 @@ async def exchange(ip: str, port: int, request: bytes, timeout: float) -> bytes:
     return bytes(data)
 
 
-class Rtsp(Module):
+class Rtsp(HostModule):
     """OPTIONS + DESCRIBE on each open RTSP port of each live host."""
 
     name: ClassVar[str] = "rtsp"
@@ -111,6 +110,7 @@ class Rtsp(Module):
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 2
+    concurrency: ClassVar[int] = HOST_CONCURRENCY
 
     async def _host(self, ctx: ScanContext, ip: str) -> list[Observation]:
         h = ctx.host(ip)
@@ -138,13 +138,14 @@ class Rtsp(Module):
                         out.append(o)
         return out
 
-    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Probe every in-scope live host with an open RTSP port."""
-        hosts = [ip for ip, h in list(ctx.hosts.items())
-                 if h.open_ports & RTSP_PORTS and ctx.scope.allows(ip)]
-        async for o in fan_out(hosts, lambda ip: self._host(ctx, ip), HOST_CONCURRENCY,
-                               lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
-            yield o
+    def wants(self, ctx: ScanContext, ip: str) -> bool:
+        """A live in-scope host with an open RTSP port."""
+        h = ctx.hosts.get(ip)
+        return h is not None and bool(h.open_ports & RTSP_PORTS) and ctx.scope.allows(ip)
+
+    async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        """OPTIONS and DESCRIBE on each open RTSP port of ip."""
+        return await self._host(ctx, ip)
 
 
 MODULE = Rtsp

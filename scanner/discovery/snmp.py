@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
-from scanner.discovery.base import DecodeError, Module, ScanContext, fan_out
+from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.models import Observation
 
 SNMP_PORT = 161
@@ -88,7 +88,7 @@ class SnmpError(Exception):
     """No answer (timeout / transport) or an agent error status."""
 
 
-class Snmp(Module):
+class Snmp(HostModule):
     """GET sysDescr/sysObjectID/sysName from each live host with the configured communities."""
 
     name: ClassVar[str] = "snmp"
@@ -97,8 +97,11 @@ class Snmp(Module):
     needs_raw: ClassVar[bool] = False
     phase: ClassVar[int] = 2
 
+    concurrency: ClassVar[int] = HOST_CONCURRENCY
+
     def __init__(self, timeout: float = TIMEOUT) -> None:
         self.timeout = timeout
+        self._engine: Any = None
 
     async def _get(self, engine: Any, ip: str, community: str, oids: Sequence[str]) -> dict[str, str]:
         from pysnmp.hlapi.v3arch.asyncio import (
@@ -142,19 +145,22 @@ class Snmp(Module):
             ctx.stats.error(self.name, ip, last)   # a timeout only means no agent / wrong community
         return []
 
-    async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Query every live in-scope host; does nothing when no community is configured."""
-        if not ctx.snmp_communities:
-            return
-        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
-        engine = SnmpEngine()
-        hosts = [ip for ip in list(ctx.hosts) if ctx.scope.allows(ip)]
-        try:
-            async for o in fan_out(hosts, lambda ip: self._host(ctx, engine, ip), HOST_CONCURRENCY,
-                                   lambda ip, e: ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")):
-                yield o
-        finally:
-            engine.close_dispatcher()
+    def wants(self, ctx: ScanContext, ip: str) -> bool:
+        """Every live in-scope host, when a community is configured (none: nothing is sent)."""
+        return bool(ctx.snmp_communities) and ctx.scope.allows(ip)
+
+    async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        """The system group of ip, with the first community that answers."""
+        if self._engine is None:
+            from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
+            self._engine = SnmpEngine()
+        return await self._host(ctx, self._engine, ip)
+
+    async def finish(self, ctx: ScanContext) -> None:
+        """Close the SNMP engine's dispatcher."""
+        if self._engine is not None:
+            self._engine.close_dispatcher()
+            self._engine = None
 
 
 MODULE = Snmp

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import resource
+import socket
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import ClassVar
@@ -159,7 +160,6 @@ class TcpConnect(Module):
     """Connect-probe every in-scope address; live hosts and their open ports go into ctx.hosts."""
 
     name: ClassVar[str] = "tcp"
-    after: ClassVar[frozenset[str]] = frozenset({"arp"})   # skip on-link addresses silent to ARP
     signals: ClassVar[frozenset[str]] = frozenset({*BANNER_PORTS.values(), "tcp.port"})
     per_link: ClassVar[bool] = False
     needs_raw: ClassVar[bool] = False
@@ -177,14 +177,16 @@ class TcpConnect(Module):
             await ctx.rate.wait()
             ctx.stats.count("tcp.probes")
             exc: BaseException | None = None
-            writer = None
+            # a bare non-blocking socket: no stream objects for a connection that is closed at once
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), self.timeout)
+                sock.setblocking(False)
+                async with asyncio.timeout(self.timeout):
+                    await asyncio.get_running_loop().sock_connect(sock, (ip, port))
             except (OSError, TimeoutError) as e:
                 exc = e
             finally:
-                if writer is not None:
-                    writer.transport.abort()
+                sock.close()
         state = classify(exc)
         if state != SILENT:
             h = ctx.host(ip)
@@ -193,40 +195,32 @@ class TcpConnect(Module):
                 ctx.stats.count("tcp.open")
         return state
 
-    async def _sweep(self, ctx: ScanContext) -> None:
-        gsem = asyncio.Semaphore(_concurrency_cap())
-        per_host = max(1, ctx.per_host_concurrency)
-        hsems: dict[str, asyncio.Semaphore] = {}
-
-        def hsem(ip: str) -> asyncio.Semaphore:
-            s = hsems.get(ip)
-            if s is None:
-                s = hsems[ip] = asyncio.Semaphore(per_host)
-            return s
-
-        addresses = [ip for ip in ctx.scope.hosts() if ctx.scope.allows(ip)]
-        known = {ip for ip in ctx.hosts if ctx.scope.allows(ip)}
-        # An on-link address that stayed silent to an ARP sweep cannot answer TCP either; skipping it
-        # saves a timeout round and an incomplete neighbour entry each (the ARP cache is machine-wide).
-        if ctx.arp_swept:
-            addresses = [ip for ip in addresses if ip not in ctx.arp_swept or ip in known]
-        now, unknown = plan(addresses, known, self.ports)
-        first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
-        rest = [p for p in self.ports if p not in first]
-
-        async def full(ip: str, port: int) -> None:
-            await self._probe(ctx, ip, port, gsem, hsem(ip))
-
-        async def staged(ip: str) -> None:
-            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem(ip)) for p in first))
-            if any(s != SILENT for s in states):
-                await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem(ip)) for p in rest))
-
-        async with asyncio.TaskGroup() as tg:
-            for ip, port in now:
-                tg.create_task(full(ip, port))
-            for ip in unknown:
-                tg.create_task(staged(ip))
+    async def _host(self, ctx: ScanContext, ip: str, staged: bool, gsem: asyncio.Semaphore,
+                    hsem: asyncio.Semaphore) -> list[Observation]:
+        """Probe ip (staged: liveness ports first, the rest only if it answers); its ports and greetings."""
+        if staged:
+            first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
+            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in first))
+            if all(s == SILENT for s in states):
+                return []
+            rest = [p for p in self.ports if p not in first]
+            await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in rest))
+        else:
+            await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in self.ports))
+        h = ctx.hosts.get(ip)
+        if h is None:
+            return []
+        ctx.ports_probed(ip)   # per-host modules may start on it now
+        now = time.time()
+        out = [Observation("tcp.port", str(port), ip=ip, mac=h.mac, port=port, source=self.name, at=now)
+               for port in sorted(h.open_ports)]
+        for port in sorted(h.open_ports):
+            if port in BANNER_PORTS:
+                async with gsem:
+                    o = await self._greeting(ctx, ip, port)
+                if o is not None:
+                    out.append(o)
+        return out
 
     async def _greeting(self, ctx: ScanContext, ip: str, port: int) -> Observation | None:
         """Read what the server on port says first (telnet options refused); its banner observation."""
@@ -270,23 +264,74 @@ class TcpConnect(Module):
         return Observation(signal, value, ip=ip, mac=mac, port=port, source=self.name, at=time.time())
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Probe and fill ctx.hosts, then yield the SSH/telnet greetings of hosts with 22/23 open."""
-        await self._sweep(ctx)
-        now = time.time()
-        for ip, h in list(ctx.hosts.items()):
-            for port in sorted(h.open_ports):
-                yield Observation("tcp.port", str(port), ip=ip, mac=h.mac, port=port, source=self.name, at=now)
-        todo = [(ip, p) for ip, h in list(ctx.hosts.items()) for p in sorted(h.open_ports) if p in BANNER_PORTS
-                and p in self.ports]
-        sem = asyncio.Semaphore(_concurrency_cap())
+        """Probe every in-scope address; yield each live host's open ports and SSH/telnet greetings as it is done.
 
-        async def one(ip: str, port: int) -> Observation | None:
-            async with sem:
-                return await self._greeting(ctx, ip, port)
+        A host already known (ARP reply, discovery answer) is probed on every port as soon as it is known,
+        while the other host-discovery modules go on; the addresses left are probed once the ARP sweep is over,
+        skipping on-link addresses silent to it (they cannot answer TCP either, and each would cost a timeout
+        and an incomplete neighbour entry in the machine-wide ARP cache).
+        """
+        gsem = asyncio.Semaphore(_concurrency_cap())
+        per_host = max(1, ctx.per_host_concurrency)
+        results: asyncio.Queue[list[Observation] | None] = asyncio.Queue()   # None: no more hosts to begin
+        started: set[str] = set()
+        tasks: set[asyncio.Task[None]] = set()
 
-        for o in await asyncio.gather(*(one(ip, p) for ip, p in todo)):
-            if o is not None:
-                yield o
+        async def one(ip: str, staged: bool) -> None:
+            out: list[Observation] = []
+            try:
+                out = await self._host(ctx, ip, staged, gsem, asyncio.Semaphore(per_host))
+            except Exception as e:   # one broken host is data, never the end of the sweep
+                ctx.stats.error(self.name, ip, f"{type(e).__name__}: {e}")
+            finally:
+                results.put_nowait(out)
+
+        def begin(ip: str, staged: bool = False) -> None:
+            if ip in started or not ctx.scope.allows(ip):
+                return
+            started.add(ip)
+            t = asyncio.ensure_future(one(ip, staged))
+            tasks.add(t)
+            t.add_done_callback(tasks.discard)
+
+        for ip in list(ctx.hosts):
+            begin(ip)
+        ctx.on_host.append(begin)
+
+        async def rest() -> None:
+            try:
+                arp = ctx.finished.get("arp")
+                if arp is not None:
+                    await arp.wait()
+                known = set(ctx.hosts)
+                for ip in ctx.scope.hosts():
+                    if ip not in started and ctx.scope.allows(ip) and (ip not in ctx.arp_swept or ip in known):
+                        begin(ip, staged=ip not in known)
+                # hosts the other discovery modules still find are probed too, until they have all finished
+                for name, e in list(ctx.finished.items()):
+                    if name != self.name:
+                        await e.wait()
+            finally:
+                results.put_nowait(None)
+
+        feeder = asyncio.ensure_future(rest())
+        fed = False
+        received = 0
+        try:
+            while not (fed and received == len(started)):
+                item = await results.get()
+                if item is None:
+                    fed = True
+                    continue
+                received += 1
+                for o in item:
+                    yield o
+            feeder.result()
+        finally:
+            ctx.on_host.remove(begin)
+            feeder.cancel()
+            for t in list(tasks):
+                t.cancel()
 
 
 MODULE = TcpConnect

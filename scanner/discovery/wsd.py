@@ -15,12 +15,13 @@ This file also holds the small UDP helpers the other link-level modules (sadp, d
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import socket
 import uuid
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -29,7 +30,8 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from scanner.discovery.base import DecodeError, HostInfo, Module, ScanContext
+from scanner.discovery.base import DecodeError, HostInfo, HostModule, Module, ScanContext
+from scanner.discovery.http import NOT_HTTP_PORTS, web_ports
 from scanner.macaddr import normalise_mac
 from scanner.models import Observation
 
@@ -410,7 +412,7 @@ Send = tuple[bytes, tuple[str, int]]
 
 
 async def link_replies(ctx: ScanContext, module: str, rounds: list[list[Send]], window: float,
-                       decode: Callable[[bytes], T], what: str) -> AsyncIterator[tuple[T, str]]:
+                       decode: Callable[[bytes], T], what: str) -> AsyncGenerator[tuple[T, str], None]:
     """Send each round of (datagram, address) REPEAT_GAP apart from one socket on the scan interface;
     yield (decoded reply, source ip) for in-scope replies. Out-of-scope and undecodable ones are recorded."""
     sock = open_socket(ctx, module)
@@ -568,27 +570,52 @@ class WsdMulticast(_WsdBase):
         return PROBE_TYPES
 
 
-class WsdDirected(_WsdBase):
+class WsdDirected(_WsdBase, HostModule):
     """Unicast Probes to each live in-scope host the multicast pass did not hear (reaches routed subnets)."""
 
     name: ClassVar[str] = "wsd_directed"
     per_link: ClassVar[bool] = False
     phase: ClassVar[int] = 2
+    concurrency: ClassVar[int] = 64
 
     def __init__(self, window: float = DIRECTED_WINDOW) -> None:
         super().__init__(window)
 
+    def wants(self, ctx: ScanContext, ip: str) -> bool:
+        """In scope, not heard by the multicast pass and, once its TCP ports are known, with a web port open
+        (where an ONVIF device service would be): a host showing no sign of ONVIF is not asked."""
+        h = ctx.hosts.get(ip)
+        if h is None or h.wsd_epr is not None or not is_ipv4(ip) or not ctx.scope.allows(ip):
+            return False
+        if ip not in ctx.ports_known:
+            return True
+        return bool(h.onvif_xaddrs) or any(p not in NOT_HTTP_PORTS for p in web_ports(h.open_ports, h.http_ports))
+
     def _targets(self, ctx: ScanContext) -> list[tuple[str, int]]:
-        out = []
-        for ip, h in sorted(ctx.hosts.items()):
-            if h.wsd_epr is not None or not is_ipv4(ip):
-                continue
-            if ctx.scope.allows(ip):
-                out.append((ip, PORT))
-        return out
+        return [(ip, PORT) for ip in sorted(ctx.hosts) if self.wants(ctx, ip)]
 
     def _variants(self) -> tuple[tuple[str, str, str] | None, ...]:
         return DIRECTED_TYPES
+
+    async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
+        """Probe ip alone; listen until it has answered every probe or the window is over."""
+        probes = [build_probe(t, f"urn:uuid:{uuid.uuid4()}") for t in self._variants()]
+        seen: set[tuple[str, str]] = set()
+        out: list[Observation] = []
+        heard = 0
+        replies = link_replies(ctx, self.name, [[(p, (ip, PORT)) for p in probes]], self.window, parse_reply,
+                               "WS-Discovery")
+        async with contextlib.aclosing(replies):
+            async for reply, src in replies:
+                for m in reply.matches:
+                    key = (m.epr or " ".join(m.xaddrs), src)
+                    if key not in seen:
+                        seen.add(key)
+                        out.extend(self._record(ctx, m, src))
+                heard += src == ip
+                if heard >= len(probes):
+                    break
+        return out
 
 
 MODULE = WsdMulticast
