@@ -25,9 +25,13 @@ done
 .venv/bin/python - "$OUT" <<'PY'
 import json, sys
 from scanner.evaluate import score
+from scanner.inventory.build import count_once
+from scanner.inventory.serialise import device_from_dict, device_to_dict
 out = sys.argv[1]
 truth = json.load(open(f"{out}/truth.json"))
-devices = [d for s in ("hq", "depot") for d in json.load(open(f"{out}/{s}/inventory.json"))["devices"]]
+# the two sites' devices, a camera one site's recorder lists and the other site sees counted once (as the survey does)
+sites = [[device_from_dict(d) for d in json.load(open(f"{out}/{s}/inventory.json"))["devices"]] for s in ("hq", "depot")]
+devices = [device_to_dict(d) for devs in count_once(sites) for d in devs]
 sc = score(truth, devices)
 print(f"against the lab's truth: {sc.found}/{sc.surveillance_truth} surveillance devices found, "
       f"maker {sc.rate(sc.maker_right):.0%}, model {sc.model_rate():.0%}, "

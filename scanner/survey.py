@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from scanner import __version__, config_schema
 from scanner.errors import InputError
+from scanner.inventory.build import count_once
 from scanner.inventory.records import Device, Inventory
 from scanner.inventory.serialise import from_dict
 from scanner.macaddr import normalise_mac
@@ -240,7 +241,9 @@ def _apply(sources: Sequence[Source],
            overrides: Overrides | None) -> tuple[list[_Row], list[tuple[int, _Row | None, _Row]]]:
     """Every counted row after overrides, and (override index, before, after) for each corrected or added row
     (before None for an addition); the index is the entry's place in the return's `overrides` list."""
-    rows: list[tuple[_Row, Device | None]] = [(_row(s.site, d), d) for s in sources for d in s.inventory.devices]
+    kept = count_once([s.inventory.devices for s in sources])
+    rows: list[tuple[_Row, Device | None]] = [(_row(s.site, d), d) for s, devs in zip(sources, kept, strict=True)
+                                              for d in devs]
     changed: list[tuple[int, _Row | None, _Row]] = []
     if overrides is None:
         return [r for r, _ in rows], changed

@@ -4,7 +4,7 @@ and attach what the scan knows of its host (open ports, a recorder's channels) a
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -139,7 +139,7 @@ def stated_channels(observations: Iterable[Observation]) -> tuple[int | None, st
     return None, None
 
 
-def _same_camera(ch: Channel, d: Device) -> str | None:
+def same_camera(ch: Channel, d: Device) -> str | None:
     """How a recorder's channel and a directly seen device are one camera: serial, mac, address+model, or address
     when the recorder says nothing but the address; None when they are not shown to be one."""
     if ch.serial and d.serial and ch.serial.strip().upper() == d.serial.strip().upper():
@@ -187,7 +187,7 @@ def behind_recorders(devices: list[Device], engine: Engine, groups: Mapping[str,
         for ch in r.channels:
             via = Via(r.ip, r.mac, r.serial, ch.token, ch.source, ch)
             hit = next(((j, how) for j, other in enumerate(out) if j != i and other.via is None
-                        and (how := _same_camera(ch, other))), None)
+                        and (how := same_camera(ch, other))), None)
             if hit is not None:
                 out[hit[0]] = replace(out[hit[0]], via=replace(via, matched_by=hit[1]))
                 continue
@@ -208,3 +208,15 @@ def site_info(name: str | None, organisation: str | None,
               ranges: Iterable[tuple[str, str | None, int | None]]) -> SiteInfo:
     """SiteInfo from a site's name, organisation and (cidr, survey, vlan) ranges."""
     return SiteInfo(name, organisation, tuple(SiteRange(c, s, v) for c, s, v in ranges))
+
+
+def count_once(inventories: Sequence[Sequence[Device]]) -> list[list[Device]]:
+    """Each scan's devices without the cameras it saw only through a recorder that another scan (another site)
+    saw directly with the same serial or MAC: one camera, one count, where it answered. Addresses are not
+    compared across scans (two sites' private networks reuse them: a Hikvision camera's factory 192.168.1.64)."""
+    direct = [d for devs in inventories for d in devs if d.via is None or d.via.matched_by is not None]
+    out = []
+    for devs in inventories:
+        out.append([d for d in devs if d.via is None or d.via.matched_by is not None
+                    or not any(same_camera(d.via.reported, x) in ("serial", "mac") for x in direct)])
+    return out

@@ -327,3 +327,25 @@ def test_cameras_behind_recorders_count_and_unread_recorders_are_listed() -> Non
     assert doc["recorders_not_read"] == [{"site": "HQ", "ip": "198.18.0.21", "vendor": "hikvision",
                                           "model": None, "stated": 16}]
     assert "cameras behind: 16 channels stated by the recorder" in survey.to_markdown(doc)
+
+
+def test_a_camera_listed_by_one_sites_recorder_and_seen_at_another_site_counts_once() -> None:
+    from dataclasses import replace
+
+    from scanner.inventory.records import Channel, Via
+
+    def behind(ip: str, serial: str | None, model: str) -> Device:
+        d = replace(dev(ip, "hikvision", "camera", "external", serial=serial), model=model)
+        return replace(d, via=Via("198.18.0.20", None, None, "1", "isapi", Channel("1", ip, model=model,
+                                                                                     serial=serial)))
+
+    a = inv("A", dev("198.18.0.20", "hikvision", "nvr", "internal"),
+            behind("198.18.0.40", "DS-2CD2143G0-I20200101AAWR1", "DS-2CD2143G0-I"),   # also answers at site B
+            behind("192.168.1.64", None, "DS-2CD2143G0-I"))     # a factory address, the same as B's camera below
+    b = inv("B", replace(dev("198.18.0.40", "hikvision", "camera", "external", serial="DS-2CD2143G0-I20200101AAWR1"),
+                         model="DS-2CD2143G0-I"),
+            replace(dev("192.168.1.64", "hikvision", "camera", "external"), model="DS-2CD2143G0-I"))
+    doc = build(a, b)
+    a_cats, b_cats = (s["categories"] for s in doc["sites"])
+    assert a_cats["external"]["total"] == 1 and b_cats["external"]["total"] == 2   # the serial match counts at B
+    assert doc["categories"]["external"]["total"] == 3 and doc["categories"]["internal"]["total"] == 1
