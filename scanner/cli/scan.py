@@ -207,7 +207,10 @@ def _check_rate(rate: float | None) -> float | None:
 @click.option("-iL", "--targets-file", "targets_files", multiple=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Read targets from FILE (nmap's -iL): separated by newlines or blanks, # starts a comment, "
                    "- reads stdin; repeatable, added to TARGET....")
-@click.option("--site", "site_file", type=click.Path(dir_okay=False), help="Site file (YAML); see examples/.")
+@click.option("--site", "site_files", multiple=True, type=click.Path(),
+              help="Site file (YAML; see examples/), or a folder of them. Repeatable: several sites are scanned one "
+                   "after another, each with its own ranges, rate and interface, recorded as its own scan and "
+                   "written to its own sub-folder of --out.")
 @click.option("--exclude", "excludes", multiple=True, help="CIDR or address never to probe (repeatable).")
 @click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Read addresses and CIDRs never to probe from FILE (same syntax as -iL); repeatable.")
@@ -238,7 +241,8 @@ def _check_rate(rate: float | None) -> float | None:
                    "$CAMSCAN_DB) or postgresql://...")
 @click.option("--no-store", is_flag=True, help="Do not record the scan in the store.")
 @log_options
-def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_file: str | None, excludes: tuple[str, ...],
+def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_files: tuple[str, ...],
+         excludes: tuple[str, ...],
          exclude_files: tuple[str, ...], out_dir: str, formats: str, json_out: bool, fail_on: list[str],
          interface: str | None, cred_file: str | None, modules: str | None, rate: float | None, engine: str,
          why: bool, allow_large: bool, allow_public: bool, concerns: str | None, db: str | None,
@@ -253,11 +257,23 @@ def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_file: st
     all_targets = list(targets) + [t for f in targets_files for t in read_list_file(f, "--targets-file")]
     all_excludes = list(excludes) + [t for f in exclude_files
                                      for t in read_list_file(f, "--exclude-file", empty_ok=True)]
-    site = load_site(site_file) if site_file else None
+    paths = site_paths(site_files)
+    sites = [load_site(f) for f in paths]
+    live = sys.stderr.isatty() and fmt == "text" and not quiet
+    if len(sites) > 1:
+        if all_targets:
+            raise InputError("TARGET and -iL cannot be combined with several --site files: each site scans its "
+                             "own ranges")
+        _scan_sites(sites, paths, excludes=tuple(all_excludes), cred_file=cred_file, modules=modules, rate=rate,
+                    interface=interface, engine=engine, allow_large=allow_large, allow_public=allow_public,
+                    concerns=concerns, allow_link_local=allow_link_local, out_dir=Path(out_dir), fmts=fmts,
+                    db=None if no_store else (db or ""), live=live, why=why, json_out=json_out, quiet=quiet,
+                    fail_on=fail_on)
+        return
+    site = sites[0] if sites else None
     req = build_request(all_targets, site, excludes=tuple(all_excludes), cred_file=cred_file, modules=modules,
                         rate=rate, interface=interface, engine=engine, allow_large=allow_large,
                         allow_public=allow_public, concerns=concerns, allow_link_local=allow_link_local)
-    live = sys.stderr.isatty() and fmt == "text" and not quiet
     res = execute_scan(req, Path(out_dir), fmts, db=None if no_store else (db or ""), interruptible=True,
                        live=live)
     inv = res.inv
@@ -275,8 +291,69 @@ def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_file: st
         sys.exit(code)
 
 
+def site_paths(given: Sequence[str]) -> list[Path]:
+    """--site values as site files: a folder stands for its *.yaml and *.yml files, in name order; InputError for
+    an empty folder."""
+    out: list[Path] = []
+    for g in given:
+        p = Path(g)
+        if p.is_dir():
+            files = sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml") and x.is_file())
+            if not files:
+                raise InputError(f"--site {g}: the folder holds no site file (*.yaml)")
+            out.extend(files)
+        else:
+            out.append(p)      # load_site says what is wrong with a missing or unreadable file
+    return out
+
+
+def _folder(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-.") or "site"
+
+
+def _scan_sites(sites: Sequence[Site], paths: Sequence[Path], *, out_dir: Path, fmts: list[str], db: str | None,
+                live: bool, why: bool, json_out: bool, quiet: bool, fail_on: list[str], **opts: Any) -> None:
+    """Scan several sites one after another (each its own scan, scope, rate and sub-folder of out_dir); every
+    site's input is checked before the first packet. A stop by signal ends the run; --json prints a list of
+    camscan.summary/1 documents, one per site scanned. Exit status: the first signal's, else 1 if any site met
+    a --fail-on condition, else 0."""
+    seen: dict[str, Path] = {}
+    for site, path in zip(sites, paths, strict=True):
+        if site.name in seen:
+            raise InputError(f"site {site.name!r} is named by both {seen[site.name]} and {path}")
+        seen[site.name] = path
+    reqs = [build_request([], site, **opts) for site in sites]
+    folders = [out_dir / _folder(site.name) for site in sites]
+    for req, folder in zip(reqs, folders, strict=True):
+        report.check_out(folder, fmts)
+        plan(req)   # targets, interface and scope of every site are checked before anything is sent
+    docs: list[dict[str, Any]] = []
+    code = EXIT_OK
+    for site, req, folder in zip(sites, reqs, folders, strict=True):
+        _log.info("site %s", site.name, extra={"fields": {"site": site.name}})
+        res = execute_scan(req, folder, fmts, db=db, interruptible=True, live=live)
+        inv = res.inv
+        failed = failed_conditions(inv, fail_on)
+        site_code = EXIT_FAIL_ON if failed else EXIT_OK
+        if not inv.scan.complete:
+            by = str(inv.scan.stats.get("stopped_by") or "")
+            site_code = 128 + signal.Signals[by].value if by in signal.Signals.__members__ else EXIT_RUNTIME
+        finish(inv, res.scan_id, res.files, why=why, json_out=json_out, quiet=quiet, fail_on=fail_on,
+               failed=failed, code=site_code, emit_json=False)
+        if json_out:
+            docs.append(report.summary_doc(inv, scan_id=res.scan_id, files=res.files, fail_on=fail_on,
+                                           failed=failed, exit_code=site_code))
+        code = site_code if site_code > EXIT_FAIL_ON or code == EXIT_OK else code
+        if site_code > EXIT_RUNTIME:
+            break     # stopped by a signal: the remaining sites are not scanned
+    if json_out:
+        click.echo(json.dumps(docs, indent=1, ensure_ascii=False))
+    if code:
+        sys.exit(code)
+
+
 def finish(inv: Inventory, scan_id: str | None, files: Sequence[Path], *, why: bool, json_out: bool, quiet: bool,
-           fail_on: Sequence[str], failed: Sequence[str], code: int) -> None:
+           fail_on: Sequence[str], failed: Sequence[str], code: int, emit_json: bool = True) -> None:
     """Print what the operator reads: the human summary (stdout, or stderr with --json; none with -q), the
     files written and the scan id, the JSON summary (--json) and which --fail-on conditions were met."""
     human = sys.stderr if json_out else sys.stdout
@@ -289,7 +366,7 @@ def finish(inv: Inventory, scan_id: str | None, files: Sequence[Path], *, why: b
     if failed:
         _log.warning("--fail-on met: %s (exit %d)", ", ".join(failed), EXIT_FAIL_ON,
                      extra={"fields": {"failed": list(failed), "exit_code": code}})
-    if json_out:
+    if json_out and emit_json:
         doc = report.summary_doc(inv, scan_id=scan_id, files=files, fail_on=fail_on, failed=failed, exit_code=code)
         click.echo(json.dumps(doc, indent=1, ensure_ascii=False))
 

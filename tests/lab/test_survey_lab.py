@@ -133,3 +133,31 @@ def test_survey_of_a_lab_scanned_as_two_sites_matches_the_truth(lab_small: Lab, 
     assert all((out2 / f"survey.{f}").stat().st_size > 0 for f in survey.FORMATS)
     wb = openpyxl.load_workbook(out2 / "survey.xlsx")
     assert len(wb.sheetnames) >= 2
+
+
+def test_several_sites_in_one_command_are_several_scans(lab_small: Lab, tmp_path: Path) -> None:
+    truth_doc = lab_small.truth()
+    hq, depot, where = _site_files(tmp_path, truth_doc["subnet"])
+    db, out = str(tmp_path / "s.db"), tmp_path / "out"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Bad\nranges: [not-a-range]\n")
+    # a bad site file among them: refused before the first site is scanned, nothing written or recorded
+    p = lab_small.exec(sys.executable, "-m", "scanner", "scan", "--site", str(hq), "--site", str(bad), "--db", db,
+                       "-o", str(out), check=False, timeout=120)
+    assert p.returncode == 2 and "bad.yaml" in p.stderr and not out.exists(), p.stderr
+    p = lab_small.exec(sys.executable, "-m", "scanner", "scan", "--site", str(hq), "--site", str(depot),
+                       "--db", db, "-o", str(out), "--credentials", CREDS, "--json", timeout=600)
+    docs = json.loads(p.stdout)
+    assert [d["site"] for d in docs] == ["HQ", "Depot"] and all(d["complete"] for d in docs)
+    assert sorted(x.name for x in out.iterdir()) == ["Depot", "HQ"]
+    for name in ("HQ", "Depot"):
+        inv = json.loads((out / name / "inventory.json").read_text())
+        assert inv["site"]["name"] == name
+        mine = [ipaddress.ip_network(c) for c, (s, _) in where.items() if s == name]
+        assert list(ipaddress.collapse_addresses(ipaddress.ip_network(t) for t in inv["scan"]["targets"])) == \
+            list(ipaddress.collapse_addresses(mine))     # its own ranges, nothing else
+    history = json.loads(lab_small.camscan("history", "--db", db, "--format", "json").stdout)["scans"]
+    assert sorted(s["site"] for s in history) == ["Depot", "HQ"]
+    ret = tmp_path / "ret"
+    lab_small.camscan("survey", "--db", db, "-o", str(ret), "--format", "json")
+    assert _got(json.loads((ret / "survey.json").read_text())) == _expected(truth_doc["devices"], where, {})
