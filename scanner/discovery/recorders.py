@@ -162,15 +162,13 @@ def digest_authorization(method: str, uri: str, user: str, password: str, challe
 
 
 def merge_channels(onvif: list[Channel], dialect: list[Channel]) -> list[Channel]:
-    """One list from a recorder's ONVIF channels and its own dialect's (richer) list: dialect entries first;
-    an ONVIF entry is kept only when no dialect entry has its address (or, with no addresses, when the dialect
-    list is shorter)."""
+    """One list from a recorder's ONVIF channels and its own dialect's (richer, authoritative) list: the dialect
+    entries, then any ONVIF receiver whose camera address no dialect entry has. ONVIF video sources without an
+    address add nothing (a recorder may list a source per input, connected or not)."""
     if not dialect:
         return onvif
     seen = {c.ip for c in dialect if c.ip}
     extra = [c for c in onvif if c.ip and c.ip not in seen]
-    if not any(c.ip for c in onvif) and len(onvif) > len(dialect):
-        extra = onvif[len(dialect):]
     return (dialect + extra)[:MAX_CHANNELS]
 
 

@@ -171,8 +171,9 @@ def behind_recorders(devices: list[Device], engine: Engine, groups: Mapping[str,
                      lists: list[str] | None) -> list[Device]:
     """The cameras behind each recorder as devices of their own: a channel that is a directly seen device is
     merged into it (its `via` says how they matched); any other becomes a device identified from what the
-    recorder reports (`via`, discovered_by 'recorder', address as reported, never contacted). Recorders get
-    `behind`: how many channels they listed and how many they state without credentials."""
+    recorder reports (`via`, discovered_by 'recorder', address as reported, never contacted); a bare video
+    source (no address, maker, model, serial or MAC) is no camera. Recorders get `behind`: how many channels
+    they listed and how many they state without credentials."""
     out = list(devices)
     recorders: list[int] = []
     for i, d in enumerate(devices):
@@ -185,6 +186,8 @@ def behind_recorders(devices: list[Device], engine: Engine, groups: Mapping[str,
     for i in recorders:
         r = out[i]
         for ch in r.channels:
+            if not (ch.ip or ch.identified):
+                continue    # a bare video source: recorders list one per input, connected or not
             via = Via(r.ip, r.mac, r.serial, ch.token, ch.source, ch)
             hit = next(((j, how) for j, other in enumerate(out) if j != i and other.via is None
                         and (how := same_camera(ch, other))), None)

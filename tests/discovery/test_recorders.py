@@ -141,5 +141,5 @@ def test_dialect_list_wins_and_onvif_keeps_what_it_alone_saw() -> None:
     own = [Channel("1", "10.0.0.1", model="DS-2CD2322WD-I", source="isapi")]
     assert [(c.token, c.ip) for c in merge_channels(onvif, own)] == [("1", "10.0.0.1"), ("b", "10.0.0.9")]
     assert merge_channels(onvif, []) == onvif
-    sources = [Channel("VS1"), Channel("VS2"), Channel("VS3")]   # video sources only: the list with more wins out
-    assert [c.token for c in merge_channels(sources, own)] == ["1", "VS2", "VS3"]
+    sources = [Channel("VS1"), Channel("VS2"), Channel("VS3")]   # bare video sources add no camera to the list
+    assert [c.token for c in merge_channels(sources, own)] == ["1"]

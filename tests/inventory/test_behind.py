@@ -46,7 +46,7 @@ def test_every_camera_behind_a_recorder_is_counted_once_whichever_way_it_matched
         Channel("3", "198.18.0.33", model="DS-2CD2387G2-LU", source="isapi"),                         # by address+model
         Channel("4", "198.18.0.34", source="onvif"),                       # the address alone: the stream's source
         Channel("5", "10.1.1.5", model="IPC-HFW2431S-S-S2", serial="6J0A1B2PAZ00001", source="dahua"),  # hidden
-        Channel("6", None, source="onvif"),                                 # a video source the recorder names only
+        Channel("6", None, source="onvif"),        # a bare video source: an input, connected or not: no camera
     )
     devs = scan(channels,
                 cam("198.18.0.31", "44:19:b6:00:00:31", "DS-2CD2143G0-I", "DS-2CD2143G0-I20200101AAWR000000001"),
@@ -54,7 +54,7 @@ def test_every_camera_behind_a_recorder_is_counted_once_whichever_way_it_matched
                 cam("198.18.0.33", "44:19:b6:00:00:33", "DS-2CD2387G2-LU"),
                 cam("198.18.0.34", "44:19:b6:00:00:34", "DS-2CD1043G0-I"))
     by = {(d.ip, d.via.channel if d.via else None): d for d in devs}
-    assert len(devs) == 1 + 4 + 2                       # the NVR, four direct cameras, two seen only through it
+    assert len(devs) == 1 + 4 + 1                       # the NVR, four direct cameras, one seen only through it
     matched = {d.ip: d.via.matched_by for d in devs if d.via and d.via.matched_by}
     assert matched == {"198.18.0.31": "serial", "198.18.0.32": "mac", "198.18.0.33": "address+model",
                        "198.18.0.34": "address"}
@@ -63,13 +63,12 @@ def test_every_camera_behind_a_recorder_is_counted_once_whichever_way_it_matched
                                                                                      ("recorder",), "internal")
     assert hidden.via is not None and hidden.via.recorder == NVR and hidden.via.matched_by is None
     assert {e.value for e in hidden.evidence} >= {"IPC-HFW2431S-S-S2"}
-    unnamed = by[(NVR, "6")]                            # no address: listed at the recorder's, still counted
-    assert unnamed.category == "video" and unnamed.vendor is None
+    assert (NVR, "6") not in by
     recorder = by[(NVR, None)]
     assert recorder.behind is not None and recorder.behind.listed == 6
-    assert sum(d.category in SURVEILLANCE_CATEGORIES for d in devs) == 7
+    assert sum(d.category in SURVEILLANCE_CATEGORIES for d in devs) == 6
     # each hidden camera is listed right after its recorder
-    assert [d.ip for d in devs][:3] == [NVR, "10.1.1.5", NVR]
+    assert [d.ip for d in devs][:2] == [NVR, "10.1.1.5"]
 
 
 def test_a_multi_sensor_cameras_video_sources_are_not_cameras_behind_it() -> None:
