@@ -241,15 +241,21 @@ class ArpSweep(Module):
         addresses = [a for a in ctx.scope.hosts() if ctx.scope.allows(a)]
         seen: dict[str, str] = {}
 
-        def on_reply(frame: bytes) -> None:
-            ip = self._accept(ctx, frame, seen)
-            if ip is not None and ip not in ctx.hosts:
-                ctx.host(ip).mac = seen[ip]
-
         for iface, own_ip, net in self._links(ctx):
             targets = link_targets(addresses, net, own_ip)
             if not targets:
                 continue
+            multicast_link = own_ip == ctx.interface_ip
+
+            def on_reply(frame: bytes, multicast_link: bool = multicast_link) -> None:
+                ip = self._accept(ctx, frame, seen)
+                if ip is None:
+                    return
+                if multicast_link:
+                    ctx.link_hosts.add(ip)
+                if ip not in ctx.hosts:
+                    ctx.host(ip).mac = seen[ip]
+
             ctx.stats.count("arp.requests", len(targets))
             try:
                 silent, unsent = await _sweep(iface, own_ip, targets, FIRST_PASS_TIMEOUT, ctx.rate, on_reply)

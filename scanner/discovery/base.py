@@ -193,6 +193,8 @@ class ScanContext:
     privileged: bool = False
     per_host_concurrency: int = 4
     arp_swept: set[str] = field(default_factory=set)   # on-link addresses the ARP sweep asked (answered or not)
+    #: hosts that answered ARP on the interface link multicast goes out of (interface_ip): on the multicast link
+    link_hosts: set[str] = field(default_factory=set)
     t0: float | None = None                 # time.monotonic() when the sweep started
     first_host_at: float | None = None      # time.monotonic() when the first live host became known
     last_result_at: float | None = None     # time.monotonic() of the last observation kept

@@ -385,15 +385,19 @@ async def send(ctx: ScanContext, sock: socket.socket, data: bytes, addr: tuple[s
     return True
 
 
-async def receive(sock: socket.socket, sending: asyncio.Task[None], window: float,
-                  tail: float = TAIL) -> AsyncIterator[tuple[bytes, str, int]]:
+async def receive(sock: socket.socket, sending: asyncio.Task[None], window: float, tail: float = TAIL,
+                  silent: Callable[[], bool] | None = None) -> AsyncIterator[tuple[bytes, str, int]]:
     """Yield (datagram, source ip, source port) until `window` seconds from the start have passed
-    and `tail` seconds have passed since the `sending` task finished (long unicast lists)."""
+    and `tail` seconds have passed since the `sending` task finished (long unicast lists); at once when
+    the sending is over and silent() says nothing went out (no reply can come)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
     deadline: float | None = None
+    await asyncio.sleep(0)   # let the sender start: a single unsent round is then known before any wait
     while True:
         if deadline is None and sending.done():
+            if silent is not None and silent():
+                return
             deadline = max(start + window, loop.time() + tail)
         left = 0.2 if deadline is None else deadline - loop.time()
         if left <= 0:
@@ -419,17 +423,20 @@ async def link_replies(ctx: ScanContext, module: str, rounds: list[list[Send]], 
     if sock is None:
         return
 
+    sent = 0
+
     async def sender() -> None:
+        nonlocal sent
         for r, sends in enumerate(rounds):
             for data, addr in sends:
-                await send(ctx, sock, data, addr, module)
+                sent += await send(ctx, sock, data, addr, module)
             if r + 1 < len(rounds):
                 await asyncio.sleep(REPEAT_GAP)
 
     task = asyncio.create_task(sender())
     per_source: dict[str, int] = {}
     try:
-        async for data, ip, _port in receive(sock, task, window):
+        async for data, ip, _port in receive(sock, task, window, silent=lambda: sent == 0):
             if not admit(ctx, module, ip):
                 continue
             n = per_source[ip] = per_source.get(ip, 0) + 1
@@ -582,10 +589,16 @@ class WsdDirected(_WsdBase, HostModule):
         super().__init__(window)
 
     def wants(self, ctx: ScanContext, ip: str) -> bool:
-        """In scope, not heard by the multicast pass and, once its TCP ports are known, with a web port open
-        (where an ONVIF device service would be): a host showing no sign of ONVIF is not asked."""
+        """In scope, not heard by the multicast pass (nor silent to it on the multicast link) and, once its TCP
+        ports are known, with a web port open (where an ONVIF device service would be): a host showing no sign of
+        ONVIF is not asked."""
         h = ctx.hosts.get(ip)
         if h is None or h.wsd_epr is not None or not is_ipv4(ip) or not ctx.scope.allows(ip):
+            return False
+        heard = ctx.finished.get(WsdMulticast.name)
+        if ip in ctx.link_hosts and heard is not None and heard.is_set():
+            # on the link the multicast Probes went out of (it answered ARP there) and silent to all of them:
+            # a unicast copy of the same Probes finds nothing more (directed probing is for routed hosts)
             return False
         if ip not in ctx.ports_known:
             return True

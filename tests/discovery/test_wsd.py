@@ -268,3 +268,23 @@ def test_lab_hostile_site_bomb_is_an_error_and_every_other_device_is_found(link_
     assert {ip for ip, _ in outside} & hostile                                        # XAddrs elsewhere
     for ip in {ip for ip, _ in outside} & hostile:
         assert ctx.hosts[ip].onvif_xaddrs[0].startswith(f"http://{ip}")          # never elsewhere
+
+
+@pytest.mark.lab
+def test_lab_small_site_directed_pass_skips_hosts_silent_to_multicast_on_its_link(link_lab_small) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from scanner.discovery import arp
+
+    site = link_lab_small
+    ctx = site.ctx([])
+    site.run(lambda: linklab.collect(arp.ArpSweep(), ctx))
+    assert {d["ip"] for d in site.devices} <= ctx.link_hosts   # every device answered ARP on this link
+    multicast_over = asyncio.Event()
+    multicast_over.set()
+    ctx.finished[wsd.WsdMulticast.name] = multicast_over        # as if the multicast pass heard none of them
+    routed = site.with_service("wsd")[0]
+    ctx.link_hosts.discard(routed)                              # as if it were behind a router
+    obs = site.run(lambda: linklab.collect(wsd.WsdDirected(), ctx))
+    assert {o.ip for o in obs if o.signal == "wsd.epr"} == {routed}
+    assert ctx.stats.counters["wsd_directed.sent"] == len(wsd.DIRECTED_TYPES)
