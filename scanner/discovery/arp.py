@@ -16,6 +16,7 @@ import contextlib
 import errno
 import fcntl
 import ipaddress
+import queue
 import socket
 import struct
 import time
@@ -135,13 +136,54 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
 
 
 RECV_BUFFER = 4 * 1024 * 1024   # bytes of replies the kernel may hold while the loop is busy elsewhere
-YIELD_EVERY = 64                # frames sent back to back (catching up with the rate) before other work runs
+YIELD_EVERY = 64                # frames handed on back to back (catching up with the rate) before other work runs
+MAX_QUEUED = 256                # frames granted but not yet sent before the sweep waits for the sender thread
+
+
+class _Sender:
+    """Sends queued frames from a thread of its own: on a big broadcast domain each send() costs the kernel
+    hundreds of microseconds (a software bridge copies the frame to every port in the sender's syscall), time
+    the event loop then spends on the other modules' probes. Frames are queued only in granted send slots."""
+
+    def __init__(self, iface: str, rate: RateLimiter) -> None:
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)   # protocol 0: sends, receives nothing
+        self.rate = rate
+        self.frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.unsent = 0
+        self.error: OSError | None = None
+        try:
+            self.sock.bind((iface, 0))
+        except OSError:
+            self.sock.close()
+            raise
+
+    def run(self) -> None:
+        """Send until the None sentinel (after a halt or an error, drain without sending)."""
+        while (frame := self.frames.get()) is not None:
+            if self.rate.halted or self.error is not None:
+                continue
+            for _ in range(ENOBUFS_TRIES):
+                try:
+                    self.sock.send(frame)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
+                        self.error = e
+                        break
+                    time.sleep(ENOBUFS_PAUSE)
+            else:
+                self.unsent += 1
+
+    def close(self) -> None:
+        """Close the socket (after run has returned)."""
+        self.sock.close()
 
 
 async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, rate: RateLimiter,
                  on_reply: Callable[[bytes], None]) -> tuple[list[str], int]:
-    """Send a who-has per target, each in a send slot of the scan's rate; hand every is-at frame to on_reply as
-    it arrives (so other modules can start on the host at once); (silent targets, unsent).
+    """Send a who-has per target, each in a send slot of the scan's rate (sent by a _Sender thread); hand every
+    is-at frame to on_reply as it arrives (so other modules can start on the host at once); (silent targets,
+    unsent).
 
     Once the rate is halted (the scan is stopping) nothing more is sent and it returns at once.
     """
@@ -149,7 +191,10 @@ async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, ra
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     loop = asyncio.get_running_loop()
     answered: set[str] = set()
-    unsent = 0
+    sender: _Sender | None = None
+    done: asyncio.Future[None] | None = None
+    # the frame is the same but for the target address (its last four bytes before the padding)
+    template = bytearray(build_probe(src, own_ip, "0.0.0.0"))
 
     def readable() -> None:
         for _ in range(4096):
@@ -167,30 +212,35 @@ async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, ra
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         loop.add_reader(sock.fileno(), readable)
+        sender = _Sender(iface, rate)
+        done = loop.run_in_executor(None, sender.run)
         for n, ip in enumerate(targets):
             if not await rate.slot(priority=0):   # host discovery goes before the per-host probes
                 break
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-            frame = build_probe(src, own_ip, ip)
-            for _ in range(ENOBUFS_TRIES):
-                try:
-                    sock.send(frame)
-                    break
-                except OSError as e:
-                    if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                        raise
-                    await asyncio.sleep(ENOBUFS_PAUSE)
-            else:
-                unsent += 1
+            while sender.frames.qsize() >= MAX_QUEUED and not done.done():
+                await asyncio.sleep(0.001)    # the kernel is slower than the rate: slots follow what it sends
+            template[38:42] = socket.inet_aton(ip)
+            sender.frames.put(bytes(template))
+        sender.frames.put(None)
+        await done
+        if sender.error is not None:
+            raise sender.error
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0 and not rate.halted:
             await asyncio.sleep(min(left, 0.05))
     finally:
+        if sender is not None:
+            sender.frames.put(None)
+            if done is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(done)
+            sender.close()
         with contextlib.suppress(ValueError, OSError):
             loop.remove_reader(sock.fileno())
         sock.close()
-    return [ip for ip in targets if ip not in answered], unsent
+    return [ip for ip in targets if ip not in answered], sender.unsent if sender is not None else 0
 
 
 def _sender_ip(frame: bytes) -> str:
