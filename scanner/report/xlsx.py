@@ -26,6 +26,7 @@ from openpyxl.writer.excel import ExcelWriter
 
 from scanner.inventory.records import Device, Inventory
 from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
+from scanner.report import behind_text, cameras_behind_text
 from scanner.sites import SURVEY_CATEGORIES
 from scanner.survey import survey_category as _survey_of
 
@@ -165,22 +166,6 @@ EVIDENCE_COLUMNS: Final = ("device ip", "rule", "signal", "value", "vendor", "br
 ERROR_COLUMNS: Final = ("module", "ip", "error")
 
 
-def _via_text(d: Device) -> str:
-    """'198.18.0.20 channel 3' (and how it matched a directly seen device), or '' for a device not behind one."""
-    if d.via is None:
-        return ""
-    return f"{d.via.recorder} channel {d.via.channel}" + (f" (also seen directly, matched by {d.via.matched_by})"
-                                                          if d.via.matched_by else "")
-
-
-def _behind_text(d: Device) -> str:
-    """A recorder's cameras behind it: listed, stated, or unknown; '' for other devices."""
-    if d.behind is None:
-        return ""
-    listed = f"{d.behind.listed} listed" if d.behind.listed is not None else "not read"
-    return listed + (f", {d.behind.stated} stated" if d.behind.stated is not None else "")
-
-
 def _channel_text(ch: Any) -> str:
     return " ".join(x for x in (ch.ip, ch.maker, ch.model, ch.firmware) if x) or ch.token
 
@@ -205,7 +190,7 @@ def render_inventory(inv: Inventory, *, concern_names: dict[str, str] | None = N
          d.confidence, "; ".join(concerns.get(c, c) for c in d.concerns),
          "; ".join(f"{a.id} ({a.severity}, {a.status})" for a in d.advisories),
          ", ".join(str(p) for p in d.open_ports), "; ".join(d.hostnames), ", ".join(d.discovered_by),
-         "; ".join(_channel_text(c) for c in d.channels), _via_text(d), _behind_text(d))
+         "; ".join(_channel_text(c) for c in d.channels), behind_text(d), cameras_behind_text(d))
         for d in inv.devices))
     _widths(ws, {10: 11})
 
