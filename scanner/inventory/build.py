@@ -183,14 +183,24 @@ def behind_recorders(devices: list[Device], engine: Engine, groups: Mapping[str,
             stated, stated_by = stated_channels(groups[d.ip].observations) if d.ip in groups else (None, None)
             out[i] = replace(d, behind=Behind(len(d.channels) if d.channels else None, stated, stated_by))
     extra: list[Device] = []
+    index: dict[str, list[int]] = {}    # serial, MAC and addresses -> devices: candidates for same_camera
+    for j, d in enumerate(devices):
+        keys = {f"s:{d.serial.strip().upper()}" if d.serial else "", f"m:{d.mac}" if d.mac else "",
+                *(f"a:{a}" for a in (d.ip, *d.ips))} - {""}
+        for k in keys:
+            index.setdefault(k, []).append(j)
     for i in recorders:
         r = out[i]
         for ch in r.channels:
             if not (ch.ip or ch.identified):
                 continue    # a bare video source: recorders list one per input, connected or not
             via = Via(r.ip, r.mac, r.serial, ch.token, ch.source, ch)
-            hit = next(((j, how) for j, other in enumerate(out) if j != i and other.via is None
-                        and (how := same_camera(ch, other))), None)
+            mac = normalise_mac(ch.mac or "")
+            near = sorted({j for k in (f"s:{ch.serial.strip().upper()}" if ch.serial else "",
+                                       f"m:{mac}" if mac else "", f"a:{ch.ip}" if ch.ip else "")
+                           for j in index.get(k, ())})
+            hit = next(((j, how) for j in near if j != i and out[j].via is None
+                        and (how := same_camera(ch, out[j]))), None)
             if hit is not None:
                 out[hit[0]] = replace(out[hit[0]], via=replace(via, matched_by=hit[1]))
                 continue
