@@ -19,6 +19,7 @@ from scanner.match.index import _TextScan, build, required_options
 from scanner.match.load import Rule
 from scanner.match.verify import example_value
 from scanner.signals import COMPOSITE
+from tests.match.test_index import _naive
 
 # characters that trip case folding, Unicode lowering and UTF-8 writers, beside what banners are made of
 TRICKY = "İıKΣςßﬁ\u0307\ud800\x00\t\n é中"
@@ -65,25 +66,6 @@ def _hostile(rng: random.Random, values: list[str], n: int) -> Iterator[str]:
             yield base * rng.randrange(2, 5)
         else:
             yield "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(0, 80)))
-
-
-def _naive(rules: list[Rule], value: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
-    out = set()
-    v = value.strip()
-    for r in rules:
-        if r.kind == "equals":
-            hit = (v.lower() == r.pattern.lower()) if r.ci else v == r.pattern
-            fields: tuple[tuple[str, str], ...] = ()
-        elif r.kind == "prefix":
-            hit = v.lower().startswith(r.pattern.lower()) if r.ci else v.startswith(r.pattern)
-            fields = ()
-        else:
-            m = re.match(r.pattern, v)
-            hit = m is not None
-            fields = tuple((k, x) for k, x in m.groupdict().items() if x is not None) if m else ()
-        if hit:
-            out.add((r.id, tuple(sorted(fields))))
-    return out
 
 
 def test_index_equals_trying_every_rule_on_hostile_strings(engine: Engine) -> None:
