@@ -27,13 +27,14 @@ from rich.text import Text
 
 from scanner import __version__, report
 from scanner import log as logmod
+from scanner.cli import parallel as parallel_run
 from scanner.discovery.base import Progress
 from scanner.errors import InputError
 from scanner.inventory.build import build, site_info
 from scanner.inventory.merge import ip_key
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
-from scanner.inventory.serialise import to_dict
-from scanner.match.engine import get_engine
+from scanner.inventory.serialise import from_dict, to_dict
+from scanner.match.engine import Engine, get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
 from scanner.scan import DEFAULT_RATE, Plan, ScanRequest, StopRequest, plan, run
 from scanner.scope import parse_target
@@ -209,8 +210,11 @@ def _check_rate(rate: float | None) -> float | None:
                    "- reads stdin; repeatable, added to TARGET....")
 @click.option("--site", "site_files", multiple=True, type=click.Path(),
               help="Site file (YAML; see examples/), or a folder of them. Repeatable: several sites are scanned one "
-                   "after another, each with its own ranges, rate and interface, recorded as its own scan and "
-                   "written to its own sub-folder of --out.")
+                   "after another (or --parallel N at once), each with its own ranges, rate and interface, "
+                   "recorded as its own scan and written to its own sub-folder of --out.")
+@click.option("--parallel", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="With several sites: scan up to N of them at once, each in a process of its own; the same "
+                   "scans, files, summaries and exit status as one after another.")
 @click.option("--exclude", "excludes", multiple=True, help="CIDR or address never to probe (repeatable).")
 @click.option("--exclude-file", "exclude_files", multiple=True, type=click.Path(dir_okay=False, allow_dash=True),
               help="Read addresses and CIDRs never to probe from FILE (same syntax as -iL); repeatable.")
@@ -241,7 +245,7 @@ def _check_rate(rate: float | None) -> float | None:
                    "$CAMSCAN_DB) or postgresql://...")
 @click.option("--no-store", is_flag=True, help="Do not record the scan in the store.")
 @log_options
-def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_files: tuple[str, ...],
+def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_files: tuple[str, ...], parallel: int,
          excludes: tuple[str, ...],
          exclude_files: tuple[str, ...], out_dir: str, formats: str, json_out: bool, fail_on: list[str],
          interface: str | None, cred_file: str | None, modules: str | None, rate: float | None, engine: str,
@@ -264,11 +268,15 @@ def scan(targets: tuple[str, ...], targets_files: tuple[str, ...], site_files: t
         if all_targets:
             raise InputError("TARGET and -iL cannot be combined with several --site files: each site scans its "
                              "own ranges")
-        _scan_sites(sites, paths, excludes=tuple(all_excludes), cred_file=cred_file, modules=modules, rate=rate,
-                    interface=interface, engine=engine, allow_large=allow_large, allow_public=allow_public,
-                    concerns=concerns, allow_link_local=allow_link_local, out_dir=Path(out_dir), fmts=fmts,
-                    db=None if no_store else (db or ""), live=live, why=why, json_out=json_out, quiet=quiet,
-                    fail_on=fail_on)
+        opts: dict[str, Any] = dict(excludes=tuple(all_excludes), cred_file=cred_file, modules=modules, rate=rate,
+                                    interface=interface, engine=engine, allow_large=allow_large,
+                                    allow_public=allow_public, concerns=concerns, allow_link_local=allow_link_local)
+        out: dict[str, Any] = dict(out_dir=Path(out_dir), fmts=fmts, db=None if no_store else (db or ""), why=why,
+                                   json_out=json_out, quiet=quiet, fail_on=fail_on)
+        if parallel > 1:
+            _scan_sites_parallel(sites, paths, parallel=parallel, verbose=verbose, log_format=fmt, **out, **opts)
+        else:
+            _scan_sites(sites, paths, live=live, **out, **opts)
         return
     site = sites[0] if sites else None
     req = build_request(all_targets, site, excludes=tuple(all_excludes), cred_file=cred_file, modules=modules,
@@ -317,6 +325,27 @@ def _scan_sites(sites: Sequence[Site], paths: Sequence[Path], *, out_dir: Path, 
     site's input is checked before the first packet. A stop by signal ends the run; --json prints a list of
     camscan.summary/1 documents, one per site scanned. Exit status: the first signal's, else 1 if any site met
     a --fail-on condition, else 0."""
+    reqs, folders = _check_sites(sites, paths, out_dir, fmts, **opts)
+    docs: list[dict[str, Any]] = []
+    code = EXIT_OK
+    for site, req, folder in zip(sites, reqs, folders, strict=True):
+        _log.info("site %s", site.name, extra={"fields": {"site": site.name}})
+        res = execute_scan(req, folder, fmts, db=db, interruptible=True, live=live)
+        site_code = _site_done(res.inv, res.scan_id, res.files, docs, why=why, json_out=json_out, quiet=quiet,
+                               fail_on=fail_on)
+        code = _merge_code(code, site_code)
+        if site_code > EXIT_RUNTIME:
+            break     # stopped by a signal: the remaining sites are not scanned
+    if json_out:
+        click.echo(json.dumps(docs, indent=1, ensure_ascii=False))
+    if code:
+        sys.exit(code)
+
+
+def _check_sites(sites: Sequence[Site], paths: Sequence[Path], out_dir: Path, fmts: list[str],
+                 **opts: Any) -> tuple[list[ScanRequest], list[Path]]:
+    """Every site's request and output folder, each checked (names unique, targets, scope, interface, output
+    files) before anything is sent; InputError for the first problem."""
     seen: dict[str, Path] = {}
     for site, path in zip(sites, paths, strict=True):
         if site.name in seen:
@@ -327,29 +356,110 @@ def _scan_sites(sites: Sequence[Site], paths: Sequence[Path], *, out_dir: Path, 
     for req, folder in zip(reqs, folders, strict=True):
         report.check_out(folder, fmts)
         plan(req)   # targets, interface and scope of every site are checked before anything is sent
+    return reqs, folders
+
+
+def _site_done(inv: Inventory, scan_id: str | None, files: Sequence[Path], docs: list[dict[str, Any]], *,
+               why: bool, json_out: bool, quiet: bool, fail_on: list[str]) -> int:
+    """Print one site's result as a scan of it alone would (its summary added to docs with --json); its exit
+    status: 128+N if a signal stopped it, else 1 if it met a --fail-on condition, else 0."""
+    failed = failed_conditions(inv, fail_on)
+    site_code = EXIT_FAIL_ON if failed else EXIT_OK
+    if not inv.scan.complete:
+        by = str(inv.scan.stats.get("stopped_by") or "")
+        site_code = 128 + signal.Signals[by].value if by in signal.Signals.__members__ else EXIT_RUNTIME
+    finish(inv, scan_id, files, why=why, json_out=json_out, quiet=quiet, fail_on=fail_on,
+           failed=failed, code=site_code, emit_json=False)
+    if json_out:
+        docs.append(report.summary_doc(inv, scan_id=scan_id, files=files, fail_on=fail_on, failed=failed,
+                                       exit_code=site_code))
+    return site_code
+
+
+def _merge_code(code: int, site_code: int) -> int:
+    """The run's exit status so far after one more site: a status above 1 (error, signal) replaces what came
+    before, a 1 replaces only a 0."""
+    return site_code if site_code > EXIT_FAIL_ON or code == EXIT_OK else code
+
+
+def _child_argv(path: Path, folder: Path, fmts: Sequence[str], db: str | None, verbose: int, log_format: str,
+                opts: dict[str, Any]) -> tuple[str, ...]:
+    """The `camscan scan` command that scans one site alone as this run would (no --fail-on: the parent judges);
+    quiet unless -v was given, its summary as JSON on stdout."""
+    argv = [sys.executable, "-m", "scanner", "scan", "--site", str(path), "--out", str(folder),
+            "--format", ",".join(fmts), "--json", "--log-format", log_format, *(["-v"] * verbose or ["-q"])]
+    for x in opts["excludes"]:
+        argv += ["--exclude", x]
+    for opt, key in (("--credentials", "cred_file"), ("--modules", "modules"), ("--interface", "interface"),
+                     ("--concerns", "concerns")):
+        if opts[key] is not None:
+            argv += [opt, str(opts[key])]
+    if opts["rate"] is not None:
+        argv += ["--rate", repr(float(opts["rate"]))]
+    argv += ["--engine", str(opts["engine"])]
+    argv += [flag for flag, key in (("--allow-large", "allow_large"), ("--allow-public", "allow_public"),
+                                    ("--allow-link-local", "allow_link_local")) if opts[key]]
+    argv += ["--no-store"] if db is None else (["--db", db] if db else [])
+    return tuple(argv)
+
+
+def _scan_sites_parallel(sites: Sequence[Site], paths: Sequence[Path], *, parallel: int, verbose: int,
+                         log_format: str, out_dir: Path, fmts: list[str], db: str | None, why: bool,
+                         json_out: bool, quiet: bool, fail_on: list[str], **opts: Any) -> None:
+    """_scan_sites with up to `parallel` sites at once, each a child `camscan scan` of its own: every site is
+    checked here first, the store prepared once, then the children's results are printed and merged in site
+    order exactly as one after another. A child that fails is that site's error (its message, exit status 2 or
+    3) while the others go on; a signal stops every running site (each writes its incomplete inventory), starts
+    no more, and the run exits 128+N."""
+    reqs, folders = _check_sites(sites, paths, out_dir, fmts, **opts)
+    check_concerns(reqs[0].concern_lists)
+    if db is not None:
+        open_store(db or None).close()     # created and migrated once, before any child opens it
+    jobs = [parallel_run.Job(site.name, _child_argv(path, folder, fmts, db, verbose, log_format, opts))
+            for site, path, folder in zip(sites, paths, folders, strict=True)]
     docs: list[dict[str, Any]] = []
+    codes: list[int] = []
+
+    def on_done(i: int, out: parallel_run.Outcome) -> None:
+        codes.append(_child_done(sites[i].name, folders[i], out, docs, why=why, json_out=json_out, quiet=quiet,
+                                 fail_on=fail_on))
+
+    stopped_by = parallel_run.run_jobs(jobs, parallel, on_done, tag_lines=log_format == "text")
     code = EXIT_OK
-    for site, req, folder in zip(sites, reqs, folders, strict=True):
-        _log.info("site %s", site.name, extra={"fields": {"site": site.name}})
-        res = execute_scan(req, folder, fmts, db=db, interruptible=True, live=live)
-        inv = res.inv
-        failed = failed_conditions(inv, fail_on)
-        site_code = EXIT_FAIL_ON if failed else EXIT_OK
-        if not inv.scan.complete:
-            by = str(inv.scan.stats.get("stopped_by") or "")
-            site_code = 128 + signal.Signals[by].value if by in signal.Signals.__members__ else EXIT_RUNTIME
-        finish(inv, res.scan_id, res.files, why=why, json_out=json_out, quiet=quiet, fail_on=fail_on,
-               failed=failed, code=site_code, emit_json=False)
-        if json_out:
-            docs.append(report.summary_doc(inv, scan_id=res.scan_id, files=res.files, fail_on=fail_on,
-                                           failed=failed, exit_code=site_code))
-        code = site_code if site_code > EXIT_FAIL_ON or code == EXIT_OK else code
-        if site_code > EXIT_RUNTIME:
-            break     # stopped by a signal: the remaining sites are not scanned
+    for c in codes:
+        code = _merge_code(code, c)
+    if stopped_by is not None:
+        code = 128 + signal.Signals[stopped_by].value
     if json_out:
         click.echo(json.dumps(docs, indent=1, ensure_ascii=False))
     if code:
         sys.exit(code)
+
+
+def _child_done(name: str, folder: Path, out: parallel_run.Outcome, docs: list[dict[str, Any]], *, why: bool,
+                json_out: bool, quiet: bool, fail_on: list[str]) -> int:
+    """One child's result printed like a one-after-another site (_site_done) when it wrote its inventory and
+    summary; otherwise an error naming the site and what went wrong. The site's exit status."""
+    summary: Any = None
+    if out.returncode == EXIT_OK or out.returncode > 128:
+        try:
+            summary = json.loads(out.stdout)
+        except ValueError:
+            summary = None
+    if isinstance(summary, dict) and summary.get("schema") == "camscan.summary/1":
+        inv = from_dict(json.loads((folder / "inventory.json").read_text(encoding="utf-8")),
+                        str(folder / "inventory.json"))
+        return _site_done(inv, summary.get("scan_id"), [Path(f) for f in summary.get("files", [])], docs, why=why,
+                          json_out=json_out, quiet=quiet, fail_on=fail_on)
+    if out.returncode < 0:
+        what = f"killed by {parallel_run.signame(-out.returncode)} before it wrote an inventory"
+        code = 128 - out.returncode if -out.returncode in (signal.SIGINT, signal.SIGTERM) else EXIT_RUNTIME
+    else:
+        what = f"exit {out.returncode}"
+        code = out.returncode if out.returncode in (EXIT_INPUT, EXIT_RUNTIME) else EXIT_RUNTIME
+    _log.error("site %s: scan failed (%s)%s", name, what, f": {out.last_error}" if out.last_error else "",
+               extra={"fields": {"site": name, "exit_code": code}})
+    return code
 
 
 def finish(inv: Inventory, scan_id: str | None, files: Sequence[Path], *, why: bool, json_out: bool, quiet: bool,
@@ -401,6 +511,17 @@ def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, ex
         interface=interface or (site.interface if site else None), credentials=creds, engine=engine,
         allow_large=allow_large, allow_public=allow_public, allow_link_local=allow_link_local,
         concern_lists=[c.strip() for c in concerns.split(",")] if concerns else None)
+
+
+def check_concerns(lists: Sequence[str] | None) -> Engine:
+    """The fingerprint engine, after checking that every concern list id named is one it knows (InputError)."""
+    eng = get_engine()
+    if lists is not None:
+        known = {c.id for c in eng.db.concerns}
+        bad = [c for c in lists if c not in known]
+        if bad:
+            raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    return eng
 
 
 def _stop_on_signals(stop: StopRequest | None) -> Callable[[], None]:
@@ -477,12 +598,7 @@ def execute_scan(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | Non
     and what was found is written and stored as an incomplete scan. live: a progress display on stderr
     (hosts found and done, probes sent, ETA); otherwise progress goes to the log.
     """
-    eng = get_engine()
-    if req.concern_lists is not None:
-        known = {c.id for c in eng.db.concerns}
-        bad = [c for c in req.concern_lists if c not in known]
-        if bad:
-            raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    eng = check_concerns(req.concern_lists)
     report.check_out(out_dir, fmts)
     p = plan(req)   # every input error is raised here, before anything is sent
     store = open_store(db or None) if db is not None else None
