@@ -2,9 +2,11 @@
 
 Protocol: HTTP/1.1 (RFC 9112) over TCP, and over TLS (RFC 8446) without certificate
 verification. Per open web port: `GET /` (Server, WWW-Authenticate, <title>, a body snippet,
-redirects followed only on the same host), `GET /favicon.ico` (Shodan-style mmh3), the TLS peer
-certificate's subject and issuer (RFC 4514), then a neutral list of read-only probe paths
-(PROBE_PATHS). Credentials are never sent. Every reply is capped in bytes and seconds.
+redirects followed only on the same host) and the TLS peer certificate's subject and issuer (RFC 4514).
+Then once per web application the host serves (ports whose front pages have the same status, Server,
+realm and title are one application; a root answering 404/5xx serves none): `GET /favicon.ico`
+(Shodan-style mmh3) and a neutral list of read-only probe paths (PROBE_PATHS), where its front page was
+finally served. Credentials are never sent. Every reply is capped in bytes and seconds.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import asyncio
 import base64
 import codecs
 import contextlib
+import functools
 import html
 import re
 import ssl
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
@@ -454,19 +457,16 @@ class Http(HostModule):
                 last = e
         raise FetchError(str(last))
 
-    async def _port(self, ctx: ScanContext, ip: str, mac: str | None, port: int) -> list[Observation]:
+    async def _front(self, ctx: ScanContext, ip: str, mac: str | None, port: int) -> _Front | None:
+        """GET / on port (redirects followed on the host): its certificate and page observations; None if not HTTP."""
         capped: list[str] = []
         try:
-            out = await self._port_probes(ctx, ip, mac, port, capped)
+            return await self._front_page(ctx, ip, mac, port, capped)
         finally:
-            if capped:
-                ctx.stats.error(self.name, ip, f"port {port}: reply exceeded the "
-                                f"{MAX_HEADER_BYTES + MAX_BODY_BYTES}-byte cap (truncated) for "
-                                + ", ".join(capped))
-        return out
+            _report_capped(ctx, self.name, ip, port, capped)
 
-    async def _port_probes(self, ctx: ScanContext, ip: str, mac: str | None, port: int,
-                           capped: list[str]) -> list[Observation]:
+    async def _front_page(self, ctx: ScanContext, ip: str, mac: str | None, port: int,
+                          capped: list[str]) -> _Front | None:
         out: list[Observation] = []
         try:
             tls, resp, cert = await self._root(ctx, ip, port, capped)
@@ -474,7 +474,7 @@ class Http(HostModule):
             ctx.stats.count("http.not_http")
             if e.hostile:
                 ctx.stats.error(self.name, ip, f"port {port}: {e}")
-            return out
+            return None
         ctx.stats.count("http.ports")
         if cert:
             try:
@@ -497,8 +497,22 @@ class Http(HostModule):
                 break
             cur_tls, cur_port = n_tls, n_port
             out.extend(page_observations(final, ip, mac, port, with_body=False))
-        out.extend(o for o in page_observations(final, ip, mac, port)
-                   if o.signal in ("http.title", "http.body"))
+        page = [o for o in page_observations(final, ip, mac, port) if o.signal in ("http.title", "http.body")]
+        out.extend(page)
+        title = next((o.value for o in page if o.signal == "http.title"), None)
+        return _Front(port, cur_port, cur_tls, app_key(final, cur_port, title), serves_app(final), out)
+
+    async def _app_probes(self, ctx: ScanContext, ip: str, mac: str | None, front: _Front) -> list[Observation]:
+        """Favicon, control path and probe paths of one web application (sent once, where its front page was)."""
+        capped: list[str] = []
+        try:
+            return await self._app_paths(ctx, ip, mac, front.final_port, front.final_tls, capped)
+        finally:
+            _report_capped(ctx, self.name, ip, front.final_port, capped)
+
+    async def _app_paths(self, ctx: ScanContext, ip: str, mac: str | None, port: int, tls: bool,
+                         capped: list[str]) -> list[Observation]:
+        out: list[Observation] = []
         try:
             fav, _ = await self._request(ctx, ip, port, tls, "GET", "/favicon.ico", capped=capped)
             if fav.status == 200 and fav.body and not fav.truncated:
@@ -529,16 +543,23 @@ class Http(HostModule):
         ports = sorted(p for p in web_ports(h.open_ports, h.http_ports) if p not in NOT_HTTP_PORTS)
         sem = asyncio.Semaphore(max(1, ctx.per_host_concurrency))
 
-        async def guarded(port: int) -> list[Observation]:
+        async def guarded(port: int, work: Callable[[], Awaitable[T]], empty: T) -> T:
             async with sem:
                 try:
-                    return await self._port(ctx, ip, h.mac, port)
+                    return await work()
                 except Exception as e:  # a broken host is data, never the end of the sweep
                     ctx.stats.error(self.name, ip, f"port {port}: {type(e).__name__}: {e}")
-                    return []
+                    return empty
 
-        results = await asyncio.gather(*(guarded(p) for p in ports))
-        return _dedupe(o for r in results for o in r)
+        front = functools.partial(self._front, ctx, ip, h.mac)
+        fronts = await asyncio.gather(*(guarded(p, functools.partial(front, p), None) for p in ports))
+        apps = distinct_apps(f for f in fronts if f is not None)
+        no_obs: list[Observation] = []
+        ctx.stats.count("http.apps", len(apps))
+        probes = functools.partial(self._app_probes, ctx, ip, h.mac)
+        paths = await asyncio.gather(*(guarded(f.final_port, functools.partial(probes, f), no_obs) for f in apps))
+        return _dedupe([*(o for f in fronts if f is not None for o in f.observations),
+                        *(o for r in paths for o in r)])
 
     def wants(self, ctx: ScanContext, ip: str) -> bool:
         """A live in-scope host with an open (or stated) web port."""
@@ -554,6 +575,56 @@ class Http(HostModule):
 def web_ports(open_ports: Iterable[int], stated: Iterable[int]) -> set[int]:
     """Open ports plus the web ports a device stated in discovery (SADP/DHIP)."""
     return set(open_ports) | {p for p in stated if 0 < p < 65536}
+
+
+@dataclass(frozen=True, slots=True)
+class _Front:
+    """One web port's front page: where it was finally served, what it looks like, its observations."""
+
+    port: int
+    final_port: int
+    final_tls: bool
+    key: tuple[object, ...]
+    serves_app: bool
+    observations: list[Observation]
+
+
+_REALM = re.compile(r'realm\s*=\s*"([^"]{0,200})"', re.IGNORECASE)
+
+
+def app_key(final: HttpResponse, final_port: int, title: str | None) -> tuple[object, ...]:
+    """What tells two web ports' front pages apart: status, Server, realms (never nonces), title; the port
+    they were finally served from is not part of it (80 redirecting to 443 is 443's application)."""
+    realms = tuple(sorted(m.group(1) for w in final.header_all("WWW-Authenticate") for m in _REALM.finditer(w)))
+    return (final.status, final.header("Server"), realms, title)
+
+
+def serves_app(final: HttpResponse) -> bool:
+    """A front page that is a web application (served, protected or redirecting), not an error for the root:
+    only such a server gets the favicon and probe-path requests (a 404/5xx root has no UI to fingerprint)."""
+    return final.status < 400 or final.status in (401, 403)
+
+
+def distinct_apps(fronts: Iterable[_Front]) -> list[_Front]:
+    """One front per web application of a host (ports in the order given): a port serving the same front page
+    as an earlier one, or serving no application, gets no favicon or probe-path requests of its own."""
+    seen: set[tuple[object, ...]] = set()
+    out: list[_Front] = []
+    for f in fronts:
+        if not f.serves_app:
+            continue
+        k = (*f.key, f.final_port) if f.key[1] is None and not f.key[2] and f.key[3] is None else f.key
+        if k in seen:
+            continue
+        seen.add(k)
+        out.append(f)
+    return out
+
+
+def _report_capped(ctx: ScanContext, module: str, ip: str, port: int, capped: list[str]) -> None:
+    if capped:
+        ctx.stats.error(module, ip, f"port {port}: reply exceeded the {MAX_HEADER_BYTES + MAX_BODY_BYTES}-byte "
+                        "cap (truncated) for " + ", ".join(capped))
 
 
 def _dedupe(obs: Iterable[Observation]) -> list[Observation]:

@@ -298,3 +298,59 @@ def test_probe_of_live_servers(pair) -> None:  # type: ignore[no-untyped-def]
     assert all(o.source == "http" and o.ip == ip for o in obs)
     assert seen[8000] == ["connect", "GET / HTTP/1.1"]                # silent port: one plain try, no TLS retry
     assert "port 8000" not in errors and 8000 not in by_port          # and silence is not an error
+
+
+def test_app_key_ignores_digest_nonces_and_unnamed_fronts_stay_apart() -> None:
+    def resp(nonce: str) -> http.HttpResponse:
+        return http.parse_response(b'HTTP/1.1 401 Unauthorized\r\nServer: box\r\nWWW-Authenticate: Digest '
+                                   b'realm="cam", nonce="' + nonce.encode() + b'"\r\nContent-Length: 0\r\n\r\n')
+    assert http.app_key(resp("aaa"), 80, None) == http.app_key(resp("bbb"), 443, None)
+    bare = http.parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    fronts = [http._Front(p, p, False, http.app_key(bare, p, None), True, []) for p in (80, 8080)]
+    assert [f.port for f in http.distinct_apps(fronts)] == [80, 8080]   # nothing tells them alike
+    assert not http.serves_app(http.parse_response(NOT_FOUND))
+    assert http.serves_app(resp("x"))
+
+
+@pytest.mark.lab
+@lab
+def test_favicon_and_probe_paths_go_once_per_web_application(pair) -> None:  # type: ignore[no-untyped-def]
+    def other_app(path: str) -> bytes:
+        return _ok(b"<title>Printer</title>", b"Server: other\r\n") if path == "/" else NOT_FOUND
+
+    def to_8443(path: str) -> bytes:
+        return b"HTTP/1.1 301 Moved\r\nLocation: http://%s:8443/\r\nContent-Length: 0\r\n\r\n" % pair.ip_b.encode()
+
+    routes: dict[int, Any] = {80: camera_routes, 8080: camera_routes, 5357: lambda p: NOT_FOUND,
+                              8081: other_app, 8888: to_8443, 8443: other_app}
+    ip = pair.ip_b
+    seen: dict[int, list[str]] = {p: [] for p in routes}
+    socks = {p: pair.listen_b(p) for p in routes}
+    ctx = netpair.make_ctx(["198.18.32.0/24"], [], timeout=1.5)
+    ctx.host(ip).open_ports.update(routes)
+
+    async def go() -> list[Any]:
+        servers = [await _serve(socks[p], routes[p], seen[p]) for p in routes]
+        try:
+            return await netpair.collect(http.Http(), ctx)
+        finally:
+            for s in servers:
+                s.close()
+
+    obs = pair.run_in_a(go)
+    paths = {p.path for p in http.PROBE_PATHS}
+
+    def asked(port: int) -> set[str]:
+        return {line.split(" ")[1] for line in seen[port]}
+
+    assert paths | {"/favicon.ico"} <= asked(80)                  # the camera application, probed on its first port
+    assert asked(8080).isdisjoint(paths | {"/favicon.ico"})        # the same application again: front page only
+    assert asked(5357) == {"/"}                                    # a 404 root serves no application
+    assert paths | {"/favicon.ico"} <= asked(8081)                 # a different application gets its own probes
+    assert asked(8888) == {"/"}                                    # redirects to 8443, which is 8081's app again
+    assert asked(8443) == {"/"}
+    got = {(o.port, o.signal, o.value) for o in obs}
+    assert (80, "http.path", "/ISAPI/System/deviceInfo") in got
+    assert (80, "http.favicon_mmh3", http.favicon_hash(ICON)) in got
+    assert (8080, "http.server", "App-webs/") in got               # every port's own banner is still read
+    assert (5357, "http.server", "App-webs/") not in got
