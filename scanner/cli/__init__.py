@@ -6,6 +6,7 @@ changes), 2 bad input or usage (nothing sent or written), 3 runtime failure, 128
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -19,7 +20,37 @@ EXIT_INPUT = 2
 EXIT_RUNTIME = 3
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: command name -> (module under scanner.cli, attribute): imported only when the command runs or is listed,
+#: so `camscan scan` does not pay for the report, survey, lab and store commands' imports.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "identify": ("identify", "identify"), "fingerprints": ("fingerprints", "fingerprints"), "lab": ("lab", "lab"),
+    "scan": ("scan", "scan"), "import-nmap": ("scan", "import_nmap"), "history": ("history", "history"),
+    "show": ("history", "show"), "diff": ("history", "diff"), "watch": ("watch", "watch"),
+    "schedule": ("watch", "schedule"), "report": ("report", "report_cmd"), "survey": ("report", "survey"),
+    "man": ("manpage", "man"),
+}
+
+
+class LazyGroup(click.Group):
+    """The top-level group: commands from COMMANDS, each module imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, sorted."""
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command, importing its module the first time; None for an unknown name."""
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            mod, attr = COMMANDS[cmd_name]
+            cmd = getattr(importlib.import_module(f"scanner.cli.{mod}"), attr)
+            if cmd_name == "fingerprints":
+                from scanner.cli import advisories
+                cmd.add_command(advisories.advisories)
+            self.add_command(cmd, cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="camscan",
                       help="Show camscan's version and exit.")
 @click.option("-v", "--verbose", count=True,
@@ -40,30 +71,15 @@ def cli(ctx: click.Context, verbose: int, quiet: bool, log_format: str) -> None:
 
 
 def _register() -> None:
-    from scanner.cli import advisories, fingerprints, history, identify, lab, manpage, report, scan, watch
-
-    if cli.commands:
-        return
-    cli.add_command(identify.identify)
-    fingerprints.fingerprints.add_command(advisories.advisories)
-    cli.add_command(fingerprints.fingerprints)
-    cli.add_command(lab.lab)
-    cli.add_command(scan.scan)
-    cli.add_command(scan.import_nmap)
-    cli.add_command(history.history)
-    cli.add_command(history.show)
-    cli.add_command(history.diff)
-    cli.add_command(watch.watch)
-    cli.add_command(watch.schedule)
-    cli.add_command(report.report_cmd)
-    cli.add_command(report.survey)
-    cli.add_command(manpage.man)
+    """Load every command now (for tools that walk cli.commands)."""
+    ctx = click.Context(cli)
+    for name in COMMANDS:
+        cli.get_command(ctx, name)
 
 
 def main() -> None:
     """Entry point: run the CLI; a CamscanError becomes a one-line message and exit status 2, any other failure
     a logged traceback and exit status 3."""
-    _register()
     try:
         cli.main(prog_name="camscan", standalone_mode=False)
     except click.exceptions.Exit as e:
