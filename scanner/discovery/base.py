@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from scanner.discovery.rtt import RoundTrip
 from scanner.models import Channel, Observation
 from scanner.scope import Scope
 
@@ -38,6 +39,7 @@ class HostInfo:
     onvif_service: str | None = None                       # the ONVIF device service that answered
     clock_skew_s: float | None = None                      # its clock minus ours, from GetSystemDateAndTime
     channels: list[Channel] = field(default_factory=list)  # cameras a recorder reports behind it
+    rtt: RoundTrip = field(default_factory=RoundTrip)      # its round trips, from the connects made to it
 
 
 #: Error entries kept per (module, host) and per module over all hosts; the rest are only counted
