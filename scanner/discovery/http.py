@@ -433,7 +433,9 @@ class Http(HostModule):
         await ctx.rate.wait()
         ctx.stats.count("http.requests")
         req = build_request(method, ip, port, path, body, ctype, 443 if tls else 80)
-        got = await exchange(ip, port, req, tls=tls, timeout=max(ctx.timeout, 0.5))
+        h = ctx.hosts.get(ip)
+        base = max(ctx.timeout, 0.5)
+        got = await exchange(ip, port, req, tls=tls, timeout=h.rtt.reply_timeout(base) if h else base)
         if got.capped and capped is not None:
             capped.append(path)
         return parse_response(got.data, truncated=got.capped), got.cert_der

@@ -116,6 +116,7 @@ class Rtsp(HostModule):
         h = ctx.host(ip)
         seen: set[tuple[str, str, int]] = set()
         out: list[Observation] = []
+        wait = h.rtt.reply_timeout(ctx.timeout)
         for port in sorted(h.open_ports & RTSP_PORTS):
             for cseq, method in enumerate(("OPTIONS", "DESCRIBE"), start=1):
                 if not ctx.scope.allows(ip):
@@ -123,7 +124,7 @@ class Rtsp(HostModule):
                 await ctx.rate.wait()
                 ctx.stats.count("rtsp.requests")
                 try:
-                    data = await exchange(ip, port, build_probe(method, ip, port, cseq), ctx.timeout)
+                    data = await exchange(ip, port, build_probe(method, ip, port, cseq), wait)
                     reply = parse_reply(data)
                 except (OSError, TimeoutError) as e:
                     ctx.stats.error(self.name, ip, f"port {port} {method}: {type(e).__name__}: {e}")

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import ClassVar
 
 from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.rtt import CONNECT_MAX
 from scanner.models import Observation
 
 #: Ports probed by default, with why. Sources: shared/docs/protocols.md section 7 ("Per vendor"
@@ -60,7 +61,7 @@ DEFAULT_PORTS: tuple[int, ...] = (
 #: First-pass ports for addresses not yet known to be live (cheap, widely answered).
 LIVENESS_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 22)
 
-DEFAULT_TIMEOUT = 0.75        # seconds per connect; refusals come back in well under a millisecond
+DEFAULT_TIMEOUT = 0.75        # seconds per connect before the host's round trip is measured (then rtt.py)
 GLOBAL_CONCURRENCY = 512      # connects in flight at once across the whole sweep
 
 #: Ports whose server speaks first, and the signal its greeting becomes.
@@ -170,26 +171,34 @@ class TcpConnect(Module):
         self.timeout = timeout
 
     async def _probe(self, ctx: ScanContext, ip: str, port: int, gsem: asyncio.Semaphore,
-                     hsem: asyncio.Semaphore) -> str:
+                     hsem: asyncio.Semaphore, timeout: float | None = None) -> str:
+        """Connect to ip:port once; its state. A refusal or an accept is a round-trip sample of the host, and
+        the wait is the host's measured timeout (rtt.py) once it has samples, else timeout or the default."""
         if not ctx.scope.allows(ip):
             return SILENT
         async with gsem, hsem:
             await ctx.rate.wait()
             ctx.stats.count("tcp.probes")
             exc: BaseException | None = None
+            known = ctx.hosts.get(ip)
+            wait = timeout if timeout is not None else (
+                known.rtt.connect_timeout(self.timeout) if known is not None else self.timeout)
             # a bare non-blocking socket: no stream objects for a connection that is closed at once
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            t0 = time.monotonic()
             try:
                 sock.setblocking(False)
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout(wait):
                     await asyncio.get_running_loop().sock_connect(sock, (ip, port))
             except (OSError, TimeoutError) as e:
                 exc = e
             finally:
+                took = time.monotonic() - t0
                 sock.close()
         state = classify(exc)
         if state != SILENT:
             h = ctx.host(ip)
+            h.rtt.add(took)
             if state == OPEN:
                 h.open_ports.add(port)
                 ctx.stats.count("tcp.open")
@@ -206,7 +215,9 @@ class TcpConnect(Module):
             rest = [p for p in self.ports if p not in first]
             await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in rest))
         else:
-            await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in self.ports))
+            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in self.ports))
+            if all(s == SILENT for s in states):
+                await self._slow_host(ctx, ip, gsem, hsem)
         h = ctx.hosts.get(ip)
         if h is None:
             return []
@@ -221,6 +232,16 @@ class TcpConnect(Module):
                 if o is not None:
                     out.append(o)
         return out
+
+    async def _slow_host(self, ctx: ScanContext, ip: str, gsem: asyncio.Semaphore, hsem: asyncio.Semaphore) -> None:
+        """A live host silent on every port within the default timeout: its liveness ports once more with the
+        longest wait; if one answers (a slow link, now measured), every port again within its measured timeout."""
+        ctx.stats.count("tcp.slow_hosts")
+        first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
+        states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, CONNECT_MAX) for p in first))
+        if all(s == SILENT for s in states):
+            return
+        await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in self.ports if p not in first))
 
     async def _greeting(self, ctx: ScanContext, ip: str, port: int) -> Observation | None:
         """Read what the server on port says first (telnet options refused); its banner observation."""
