@@ -32,9 +32,13 @@ def lab() -> None:
 @click.option("--subnet", default=None,
               help="Lab subnet (default 198.18.0.0/24, /16 for sparse16); must not overlap this "
                    "machine's routes unless inside 198.18.0.0/15.")
-def up(profile: str, seed: int, subnet: str | None) -> None:
+@click.option("--arp-filter/--no-arp-filter", default=True, show_default=True, envvar="CAMSCAN_LAB_ARP_FILTER",
+              help="Drop the scanner's ARP requests for addresses no lab host holds at its bridge port, as if a "
+                   "switch flooded them to hosts that ignore them (lab emulation cost, not scanner speed); "
+                   "--no-arp-filter (or CAMSCAN_LAB_ARP_FILTER=0) floods every request to every host namespace.")
+def up(profile: str, seed: int, subnet: str | None, arp_filter: bool) -> None:
     """Build the site and return when every host answers."""
-    result = control.up(instance_name(), profile, seed, subnet)
+    result = control.up(instance_name(), profile, seed, subnet, arp_filter=arp_filter)
     click.echo(result.summary())
 
 

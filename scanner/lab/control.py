@@ -48,12 +48,13 @@ class UpResult:
     hosts: int
     snmpd: int
     seconds: float
+    arp_filter: bool = True
 
     def summary(self) -> str:
         """The one-line report printed by `camscan lab up`."""
         return (f"lab '{self.instance}' up: profile {self.profile}, {self.hosts} hosts on {self.subnet}, "
                 f"scanner {self.scanner_ip} (camscan lab exec -- ...), {self.snmpd} snmpd, "
-                f"{self.seconds:.1f}s")
+                f"{self.seconds:.1f}s" + ("" if self.arp_filter else ", ARP filter off"))
 
 
 load_personas = lab_state.load_personas
@@ -247,8 +248,10 @@ def is_present(instance: str) -> bool:
             or bool(topology.instance_namespaces(instance, topology.list_namespaces())))
 
 
-def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -> UpResult:
-    """Build the topology, start the daemon and return once every host answers."""
+def up(instance: str, profile_name: str, seed: int, subnet: str | None = None, arp_filter: bool = True
+       ) -> UpResult:
+    """Build the topology (with the ARP flood filter unless told not to: topology.set_arp_filter), start the
+    daemon and return once every host answers."""
     topology.require_privileges()
     t0 = time.monotonic()
     profile = profiles.get_profile(profile_name)
@@ -268,7 +271,7 @@ def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -
                       next_index=len(hosts) + 1)
         lab_state.save(st)  # first, so that `lab down` finds everything if this run dies
         try:
-            topology.build(instance, _scanner_link(st), net.prefixlen, _links(hosts))
+            topology.build(instance, _scanner_link(st), net.prefixlen, _links(hosts), arp_filter=arp_filter)
             proc = _spawn_daemon(instance)
             _wait_daemon(instance, proc)
             reply = _sync(instance)
@@ -282,7 +285,7 @@ def up(instance: str, profile_name: str, seed: int, subnet: str | None = None) -
                 raise type(e)(f"{e} (daemon log: {kept})") from None
             raise
         return UpResult(instance, profile.name, str(net), scanner_ip, len(hosts), int(reply.get("snmpd", 0)),
-                        time.monotonic() - t0)
+                        time.monotonic() - t0, arp_filter)
 
 
 def _alive(pid: int) -> bool:
@@ -472,6 +475,7 @@ def mutate(instance: str, add: int = 0, remove: int = 0, reflash: int = 0, move:
         lines += [f"added {h.ip} {h.persona}" for h in new]
 
         scanner = topology.HostLink(0, st.scanner_ip, topology.scanner_mac(instance))
+        topology.update_arp_filter(instance, [h.ip for h in hosts])
         topology.remove_hosts(instance, [h.index for h in moving])
         topology.add_hosts(instance, st.prefixlen, _links(new + moved), scanner)
         st2 = replace(st, hosts=tuple(hosts), next_index=st.next_index + add + move, mutations=st.mutations + 1)
