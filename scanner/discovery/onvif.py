@@ -1,20 +1,24 @@
 """ONVIF device service queries (phase 2, per host, the device service on the XAddr or web ports).
 
 Protocol: ONVIF Core over SOAP 1.2 / HTTP, POST to `http://<ip>:<port>/onvif/device_service`
-(shared/docs/protocols.md section 2), through onvif-zeep-async. Without credentials only the
-PRE_AUTH GetSystemDateAndTime is sent: it proves a device service and gives the clock skew
-(kept in hints, needed to sign WS-Security tokens). With the operator's credentials for the host,
-one authenticated session: GetDeviceInformation first (if it fails, nothing more is sent with
-those credentials: cameras lock accounts), then GetNetworkInterfaces, GetServices and, through
-the media and receiver services, the video sources and receivers behind a recorder.
+(shared/docs/protocols.md section 2). Without credentials only the PRE_AUTH GetSystemDateAndTime is
+sent: it proves a device service and gives the clock skew (kept in hints, needed to sign WS-Security
+tokens). With the operator's credentials for the host, one authenticated session: GetDeviceInformation
+first (if it fails, nothing more is sent with those credentials: cameras lock accounts), then
+GetNetworkInterfaces, GetServices (GetCapabilities where GetServices is missing) and, through the media
+and receiver services, the video sources and receivers behind a recorder. Each call is one SOAP envelope
+built here, signed with a WS-Security UsernameToken (PasswordDigest, OASIS UsernameToken Profile 1.0) on
+the device's clock, and its reply read by element names: no WSDL is loaded (building SOAP clients from
+the ONVIF WSDLs cost more CPU than the rest of a credentialed scan). Only Get* operations are sent.
 Every URL the device advertises is pinned back to the device's own address before use.
 """
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import dataclasses
 import datetime as dt
+import hashlib
 import os
 import re
 import time
@@ -22,6 +26,8 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from xml.etree.ElementTree import Element
+from xml.sax.saxutils import escape
 
 from scanner.discovery import recorders
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
@@ -56,9 +62,18 @@ DEVICE_INFO_SIGNALS: dict[str, str] = {
     "HardwareId": "onvif.hardware_id",
 }
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
+SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"   # some older device services still answer in 1.1
 TDS = "http://www.onvif.org/ver10/device/wsdl"
+TRT = "http://www.onvif.org/ver10/media/wsdl"
+TRV = "http://www.onvif.org/ver10/receiver/wsdl"
 TT = "http://www.onvif.org/ver10/schema"
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+PASSWORD_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+                   "#PasswordDigest")
+BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 MAX_REPLY_BYTES = 64 * 1024
+SESSION_REPLY_BYTES = 512 * 1024      # a recorder's receivers and video sources: up to MAX_CHANNELS of each
 
 #: Signals copied into a recorder's channel entries when the channel's camera answered too.
 CHANNEL_FIELDS: dict[str, str] = {"onvif.manufacturer": "maker", "onvif.model": "model", "onvif.firmware": "firmware"}
@@ -115,6 +130,102 @@ def parse_reply(body: bytes) -> TimeReply:
     values = {part: {k: utc.findtext(f"{{{TT}}}{part}/{{{TT}}}{k}") for k in keys}
               for part, keys in (("Date", ("Year", "Month", "Day")), ("Time", ("Hour", "Minute", "Second")))}
     return TimeReply(device_utc({"UTCDateTime": values}))
+
+
+class OnvifFault(Exception):
+    """An authenticated call was refused: a SOAP fault or an HTTP error status (the message names which)."""
+
+
+def soap_envelope(namespace: str, operation: str, params: str = "", security: str = "") -> bytes:
+    """A SOAP 1.2 envelope calling namespace:operation with params (XML in that namespace, prefix `m`)."""
+    header = f"<s:Header>{security}</s:Header>" if security else ""
+    return (f'<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="{SOAP_ENV}">{header}<s:Body>'
+            f'<m:{operation} xmlns:m="{namespace}">{params}</m:{operation}></s:Body></s:Envelope>').encode()
+
+
+def username_token(user: str, password: str, created: dt.datetime, nonce: bytes) -> str:
+    """The wsse:Security header of a PasswordDigest UsernameToken: Base64(SHA-1(nonce + Created + password)),
+    Created in UTC 'Z' form to the second (created is the device's clock, not ours)."""
+    stamp = created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    digest = base64.b64encode(hashlib.sha1(nonce + stamp.encode() + password.encode()).digest()).decode()
+    return (f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
+            f"<wsse:Username>{escape(user)}</wsse:Username>"
+            f'<wsse:Password Type="{PASSWORD_DIGEST}">{digest}</wsse:Password>'
+            f'<wsse:Nonce EncodingType="{BASE64_BINARY}">{base64.b64encode(nonce).decode()}</wsse:Nonce>'
+            f"<wsu:Created>{stamp}</wsu:Created></wsse:UsernameToken></wsse:Security>")
+
+
+def _local(tag: Any) -> str:
+    return str(tag).rsplit("}", 1)[-1]
+
+
+def parse_call_reply(status: int, body: bytes, operation: str) -> Element:
+    """The <operation>Response element of a reply; raises OnvifFault (SOAP fault or HTTP error status) or
+    OnvifDecodeError (anything else)."""
+    from defusedxml import ElementTree as SafeET
+    if status in (401, 403):
+        raise OnvifFault(f"HTTP {status}: not authorized")
+    if len(body) > SESSION_REPLY_BYTES:
+        raise OnvifDecodeError("SOAP reply over the size cap")
+    try:
+        root = SafeET.fromstring(body)
+    except Exception as e:   # ParseError, defusedxml's forbidden constructs, LookupError for encoding="x-..."
+        if status >= 400:
+            raise OnvifFault(f"HTTP {status}") from None
+        raise OnvifDecodeError(f"not XML: {type(e).__name__}") from None
+    env = str(root.tag)[1:].split("}", 1)[0] if str(root.tag).startswith("{") else ""
+    if env not in (SOAP_ENV, SOAP11_ENV) or _local(root.tag) != "Envelope":
+        raise OnvifDecodeError(f"not a SOAP envelope: <{str(root.tag)[:80]}>")
+    body_el = root.find(f"{{{env}}}Body")
+    fault = body_el.find(f"{{{env}}}Fault") if body_el is not None else None
+    if fault is not None:   # SOAP 1.2 Code/Value and Subcode/Value, Reason/Text; SOAP 1.1 faultcode, faultstring
+        codes = [_text(v.text) for v in fault.iter() if _local(v.tag) in ("Value", "faultcode")]
+        reason = next((_text(v.text) for v in fault.iter() if _local(v.tag) in ("Text", "faultstring")), "")
+        raise OnvifFault(f"SOAP fault {' / '.join(c for c in codes if c) or 'without a code'}"
+                         + (f": {reason}" if reason else ""))
+    if status >= 400:
+        raise OnvifFault(f"HTTP {status}")
+    resp: Element | None = next((el for el in (body_el if body_el is not None else [])
+                                 if _local(el.tag) == f"{operation}Response"), None)
+    if resp is None:
+        raise OnvifDecodeError(f"no {operation}Response in the SOAP body")
+    return resp
+
+
+def element_fields(el: Element) -> dict[str, Any]:
+    """An element as a mapping: its attributes, then each child's local name (first of each) to the child's text,
+    or to the child's own mapping when it has children."""
+    out: dict[str, Any] = dict(el.attrib)
+    for child in el:
+        name = _local(child.tag)
+        if name not in out:
+            out[name] = element_fields(child) if len(child) else (child.text or "")
+    return out
+
+
+def reply_items(resp: Element) -> list[dict[str, Any]]:
+    """The repeated entries of a list reply (NetworkInterfaces, Service, VideoSources, Receivers) as mappings."""
+    return [element_fields(child) for child in resp]
+
+
+def service_xaddrs(resp: Element) -> dict[str, str]:
+    """Namespace -> XAddr from a GetServicesResponse, or from a GetCapabilitiesResponse (media, and the
+    receiver under its Extension)."""
+    out: dict[str, str] = {}
+    if _local(resp.tag) == "GetServicesResponse":
+        for svc in reply_items(resp):
+            ns, xaddr = _text(svc.get("Namespace")), _text(svc.get("XAddr"))
+            if ns and xaddr and ns not in out:
+                out[ns] = xaddr
+        return out
+    caps = next(iter(resp), None)
+    where = {"Device": TDS, "Media": TRT, "Receiver": TRV}
+    for el in caps.iter() if caps is not None else []:
+        service = where.get(_local(el.tag))
+        xaddr = next((_text(x.text) for x in el if _local(x.tag) == "XAddr"), "")
+        if service and xaddr and service not in out:
+            out[service] = xaddr
+    return out
 
 
 def _text(v: Any) -> str:
@@ -248,14 +359,18 @@ def is_auth_failure(exc: BaseException) -> bool:
 
 # ---- I/O -------------------------------------------------------------------------------------
 
-def _wsdl_dir() -> str:
-    import onvif
-    return str(os.path.dirname(onvif.__file__)) + "/wsdl/"
+@dataclass(frozen=True, slots=True)
+class _Login:
+    """The operator's credentials for one host and that host's clock offset (signing happens on its clock)."""
 
+    user: str
+    password: str = dataclasses.field(repr=False)
+    skew: float | None
 
-def _to_dict(obj: Any) -> Any:
-    import zeep.helpers
-    return zeep.helpers.serialize_object(obj, dict)  # type: ignore[no-untyped-call]
+    def header(self) -> str:
+        """A fresh UsernameToken (new nonce, Created now on the device's clock)."""
+        created = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.skew or 0.0)
+        return username_token(self.user, self.password, created, os.urandom(16))
 
 
 class Onvif(HostModule):
@@ -278,13 +393,25 @@ class Onvif(HostModule):
         ports.extend(p for p in CANDIDATE_PORTS if p in h.open_ports and p not in ports)
         return ports
 
-    async def _call(self, ctx: ScanContext, ip: str, coro_fn: Any) -> Any:
-        if not ctx.scope.allows(ip):
+    async def _call(self, ctx: ScanContext, ip: str, url: str, namespace: str, operation: str, login: _Login,
+                    params: str = "") -> Element:
+        """One signed SOAP call to url (already pinned to ip): its <operation>Response; raises OnvifFault,
+        DecodeError, FetchError or PermissionError (out of scope)."""
+        from scanner.discovery.http import build_request, exchange, parse_response
+        u = urllib.parse.urlsplit(url)
+        if u.hostname != ip or not ctx.scope.allows(ip):
             raise PermissionError("address outside the scan scope")
+        tls = u.scheme == "https"
+        port = u.port or (443 if tls else 80)
+        path = u.path + (f"?{u.query}" if u.query else "")
         await ctx.rate.wait()
         ctx.stats.count("onvif.requests")
-        async with asyncio.timeout(max(ctx.timeout, 1.0)):
-            return await coro_fn()
+        req = build_request("POST", ip, port, path, soap_envelope(namespace, operation, params, login.header()),
+                            f'application/soap+xml; charset=utf-8; action="{namespace}/{operation}"',
+                            default_port=443 if tls else 80)
+        got = await exchange(ip, port, req, tls=tls, timeout=max(ctx.timeout, 1.0), cap=SESSION_REPLY_BYTES)
+        resp = parse_response(got.data, truncated=got.capped)
+        return parse_call_reply(resp.status, resp.body, operation)
 
     async def _find_service(self, ctx: ScanContext, ip: str) -> tuple[int, float | None] | None:
         """First port whose device service answers GetSystemDateAndTime; (port, clock skew or None)."""
@@ -330,42 +457,34 @@ class Onvif(HostModule):
     async def _session(self, ctx: ScanContext, ip: str, port: int, user: str, password: str,
                        skew: float | None) -> list[Observation]:
         """The one authenticated session for this host."""
-        from onvif import ONVIFCamera
         h = ctx.host(ip)
         out: list[Observation] = []
-        cam = ONVIFCamera(ip, port, user, password, wsdl_dir=_wsdl_dir(), no_cache=True)
-        if skew is not None:
-            cam.dt_diff = dt.timedelta(seconds=skew)
+        login = _Login(user, password, skew)
+        device = f"http://{ip}:{port}{DEVICE_PATH}"
+        ctx.stats.count("onvif.logins")
         try:
-            dev = await cam.create_devicemgmt_service()
-            ctx.stats.count("onvif.logins")
-            try:
-                info = _to_dict(await self._call(ctx, ip, dev.GetDeviceInformation)) or {}
-            except Exception as e:
-                why = "credentials rejected" if is_auth_failure(e) else f"{type(e).__name__}: {e}"
-                ctx.stats.error(self.name, ip, f"GetDeviceInformation failed ({why}); no further "
-                                "authenticated requests to this host")
+            info = element_fields(await self._call(ctx, ip, device, TDS, "GetDeviceInformation", login))
+        except Exception as e:
+            why = "credentials rejected" if is_auth_failure(e) else f"{type(e).__name__}: {e}"
+            ctx.stats.error(self.name, ip, f"GetDeviceInformation failed ({why}); no further "
+                            "authenticated requests to this host")
+            return out
+        out.extend(device_info_observations(info, ip, h.mac, port))
+        try:
+            macs = interface_macs(reply_items(await self._call(ctx, ip, device, TDS, "GetNetworkInterfaces", login)))
+            for mac in macs:
+                out.append(Observation("mac", mac, ip=ip, mac=mac, port=port, source="onvif", at=time.time()))
+            if macs and not h.mac:
+                h.mac = macs[0]
+        except Exception as e:
+            if is_auth_failure(e):
                 return out
-            out.extend(device_info_observations(info, ip, h.mac, port))
-            try:
-                nics = _to_dict(await self._call(ctx, ip, dev.GetNetworkInterfaces)) or []
-                macs = interface_macs(nics if isinstance(nics, list) else [nics])
-                for mac in macs:
-                    out.append(Observation("mac", mac, ip=ip, mac=mac, port=port, source="onvif",
-                                           at=time.time()))
-                if macs and not h.mac:
-                    h.mac = macs[0]
-            except Exception as e:
-                if is_auth_failure(e):
-                    return out
-                ctx.stats.error(self.name, ip, f"GetNetworkInterfaces: {type(e).__name__}: {e}")
-            channels = await self._channels(ctx, ip, cam)
-            # several video sources, or any receiver pulling another device's stream, is a recorder's list
-            if channels and (len(channels) > 1 or any(ch.ip for ch in channels)):
-                own = await self._dialect_channels(ctx, ip, port, user, password, _text(info.get("Manufacturer")))
-                h.channels = merge_channels(channels, own)
-        finally:
-            await cam.close()
+            ctx.stats.error(self.name, ip, f"GetNetworkInterfaces: {type(e).__name__}: {e}")
+        channels = await self._channels(ctx, ip, device, login)
+        # several video sources, or any receiver pulling another device's stream, is a recorder's list
+        if channels and (len(channels) > 1 or any(ch.ip for ch in channels)):
+            own = await self._dialect_channels(ctx, ip, port, user, password, _text(info.get("Manufacturer")))
+            h.channels = merge_channels(channels, own)
         return out
 
     async def _get(self, ctx: ScanContext, ip: str, port: int, path: str,
@@ -419,32 +538,45 @@ class Onvif(HostModule):
         ctx.stats.count(f"onvif.recorder_channels.{dialect}", len(got))
         return got
 
-    async def _channels(self, ctx: ScanContext, ip: str, cam: Any) -> list[Channel] | None:
-        """Video sources / receivers behind the device, or None when it does not say."""
-        dt_diff = cam.dt_diff
+    async def _xaddrs(self, ctx: ScanContext, ip: str, device: str, login: _Login) -> dict[str, str]:
+        """The device's services (GetServices, else GetCapabilities), each pinned to ip; raises what the last
+        call raised when neither answers, and stops at a rejected token."""
         try:
-            await self._call(ctx, ip, cam.update_xaddrs)
+            found = service_xaddrs(await self._call(ctx, ip, device, TDS, "GetServices", login,
+                                                    "<m:IncludeCapability>false</m:IncludeCapability>"))
+        except Exception as e:
+            if is_auth_failure(e):
+                raise
+            found = {}
+        if not found:
+            found = service_xaddrs(await self._call(ctx, ip, device, TDS, "GetCapabilities", login,
+                                                    "<m:Category>All</m:Category>"))
+        return {ns: p for ns, x in found.items() if (p := pin_url(x, ip))}
+
+    async def _channels(self, ctx: ScanContext, ip: str, device: str, login: _Login) -> list[Channel] | None:
+        """Video sources / receivers behind the device, or None when it does not say."""
+        try:
+            xaddrs = await self._xaddrs(ctx, ip, device, login)
         except Exception as e:
             ctx.stats.error(self.name, ip, f"GetServices: {type(e).__name__}: {e}")
             return None
-        cam.dt_diff = dt_diff   # update_xaddrs() resets it; later services must still sign on the device clock
-        cam.xaddrs = {ns: p for ns, x in cam.xaddrs.items() if (p := pin_url(x, ip))}
-        sources: list[Any] = []
-        receivers: list[Any] = []
+        sources: list[dict[str, Any]] = []
+        receivers: list[dict[str, Any]] = []
         try:
-            media = await cam.create_media_service()
-            sources = _to_dict(await self._call(ctx, ip, media.GetVideoSources)) or []
+            if TRT not in xaddrs:
+                raise LookupError("no media service")
+            sources = reply_items(await self._call(ctx, ip, xaddrs[TRT], TRT, "GetVideoSources", login))
         except Exception as e:
             ctx.stats.count("onvif.no_media")
             if is_auth_failure(e):
                 return None
         try:
-            recv = await cam.create_onvif_service("receiver")
-            receivers = _to_dict(await self._call(ctx, ip, recv.GetReceivers)) or []
+            if TRV not in xaddrs:
+                raise LookupError("no receiver service")
+            receivers = reply_items(await self._call(ctx, ip, xaddrs[TRV], TRV, "GetReceivers", login))
         except Exception:
             ctx.stats.count("onvif.no_receiver")
-        return channels_from([s for s in sources if isinstance(s, Mapping)],
-                             [r for r in receivers if isinstance(r, Mapping)])
+        return channels_from(sources, receivers)
 
     async def _host(self, ctx: ScanContext, ip: str) -> list[Observation]:
         found = await self._find_service(ctx, ip)

@@ -1,4 +1,4 @@
-"""ONVIF module: pure helpers, and real onvif-zeep-async sessions against a tiny SOAP device in a private netns."""
+"""ONVIF module: pure helpers, and real signed sessions against a tiny SOAP device in a private netns."""
 
 from __future__ import annotations
 
@@ -126,6 +126,91 @@ def test_probe_is_anonymous_soap() -> None:
     req = onvif.build_probe("10.0.0.9", 80)
     assert req.startswith(b"POST /onvif/device_service HTTP/1.1\r\n")
     assert b"GetSystemDateAndTime" in req and b"Security" not in req and b"Authorization" not in req
+
+
+def test_signed_call_passes_an_independent_token_check_on_the_device_clock() -> None:
+    from scanner.lab.services.auth import TokenChecker
+    from scanner.lab.services.onvif import parse_soap
+    device_clock = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    token = onvif.username_token("admin", "s3cret&<x>", device_clock, os.urandom(16))
+    body = onvif.soap_envelope(onvif.TDS, "GetDeviceInformation", security=token)
+    assert b"s3cret" not in body                                  # only the digest travels
+    call = parse_soap(body)
+    assert (call.namespace, call.operation) == (onvif.TDS, "GetDeviceInformation")
+    assert call.token is not None
+    assert TokenChecker("admin", "s3cret&<x>", 5.0).check(call.token, device_clock)
+    assert not TokenChecker("admin", "other", 5.0).check(call.token, device_clock)
+    assert not TokenChecker("admin", "s3cret&<x>", 5.0).check(call.token, dt.datetime.now(dt.UTC))  # our clock
+    params = onvif.soap_envelope(onvif.TDS, "GetServices", "<m:IncludeCapability>false</m:IncludeCapability>")
+    assert parse_soap(params).body.findtext(f"{{{onvif.TDS}}}IncludeCapability") == "false"
+
+
+def _reply(name: str, op: str, **values: str) -> Any:
+    text = (FIX / name).read_text()
+    for k, v in values.items():
+        text = text.replace("{" + k + "}", v)
+    return onvif.parse_call_reply(200, text.encode(), op)
+
+
+def test_session_replies_are_read_by_element_names() -> None:
+    info = onvif.element_fields(_reply("GetDeviceInformation.xml", "GetDeviceInformation"))
+    assert {(o.signal, o.value) for o in onvif.device_info_observations(info, "10.0.0.4", None, 80)} >= {
+        ("onvif.manufacturer", "HIKVISION"), ("onvif.model", "DS-7608NI-K2/8P"), ("onvif.hardware_id", "88")}
+    nics = onvif.reply_items(_reply("GetNetworkInterfaces.xml", "GetNetworkInterfaces"))
+    assert onvif.interface_macs(nics) == ["44:19:b6:12:34:56"]
+    assert onvif.service_xaddrs(_reply("GetServices.xml", "GetServices")) == {
+        onvif.TDS: "http://192.168.1.64/onvif/device_service", onvif.TRT: "http://192.168.1.64/onvif/Media",
+        onvif.TRV: "http://192.168.1.64/onvif/Receiver"}
+    sources = onvif.reply_items(_reply("GetVideoSources.xml", "GetVideoSources"))
+    receivers = onvif.reply_items(_reply("GetReceivers.xml", "GetReceivers", camera1="10.0.0.21",
+                                         camera2="10.0.0.22"))
+    assert onvif.channels_from(sources, receivers) == [Channel("Receiver_1", "10.0.0.21"),
+                                                       Channel("Receiver_2", "10.0.0.22")]
+    assert [c.token for c in onvif.channels_from(sources, [])] == [f"VideoSource_{i}" for i in range(1, 5)]
+
+
+def test_capabilities_name_the_media_and_receiver_services() -> None:
+    body = (f'<e:Envelope xmlns:e="{onvif.SOAP_ENV}" xmlns:tds="{onvif.TDS}" xmlns:tt="{onvif.TT}"><e:Body>'
+            "<tds:GetCapabilitiesResponse><tds:Capabilities>"
+            "<tt:Device><tt:XAddr>http://192.168.1.64/onvif/device_service</tt:XAddr></tt:Device>"
+            "<tt:Events><tt:XAddr>http://192.168.1.64/onvif/Events</tt:XAddr></tt:Events>"
+            "<tt:Media><tt:XAddr>http://192.168.1.64/onvif/Media</tt:XAddr></tt:Media>"
+            "<tt:Extension><tt:Receiver><tt:XAddr>http://192.168.1.64:8000/onvif/Receiver</tt:XAddr>"
+            "</tt:Receiver></tt:Extension></tds:Capabilities></tds:GetCapabilitiesResponse></e:Body></e:Envelope>")
+    got = onvif.service_xaddrs(onvif.parse_call_reply(200, body.encode(), "GetCapabilities"))
+    assert got == {onvif.TDS: "http://192.168.1.64/onvif/device_service", onvif.TRT: "http://192.168.1.64/onvif/Media",
+                   onvif.TRV: "http://192.168.1.64:8000/onvif/Receiver"}
+
+
+SOAP11_FAULT = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+                b"<faultcode>s:Client</faultcode><faultstring>Sender not authorized</faultstring>"
+                b"</s:Fault></s:Body></s:Envelope>")
+UNSUPPORTED = (f'<e:Envelope xmlns:e="{onvif.SOAP_ENV}"><e:Body><e:Fault><e:Code><e:Value>e:Receiver</e:Value>'
+               "<e:Subcode><e:Value>ter:ActionNotSupported</e:Value></e:Subcode></e:Code><e:Reason>"
+               "<e:Text>Optional Action Not Implemented</e:Text></e:Reason></e:Fault></e:Body></e:Envelope>").encode()
+
+
+@pytest.mark.parametrize(("status", "body", "refused_login"), [
+    (400, (FIX / "NotAuthorized.xml").read_bytes(), True),
+    (401, b"", True),                                           # HTTP Digest challenge instead of a fault
+    (500, SOAP11_FAULT, True),
+    (500, UNSUPPORTED, False),                                  # a missing service, not a refused login
+])
+def test_refusals_are_faults_and_say_whether_the_login_was_refused(status: int, body: bytes,
+                                                                   refused_login: bool) -> None:
+    with pytest.raises(onvif.OnvifFault) as e:
+        onvif.parse_call_reply(status, body, "GetDeviceInformation")
+    assert onvif.is_auth_failure(e.value) is refused_login
+
+
+@pytest.mark.parametrize("body", [
+    b"<html><title>camera</title></html>",
+    (FIX / "GetServices.xml").read_bytes(),                      # an answer to another operation
+    b'<!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><x>&b;</x>',
+])
+def test_replies_that_are_not_the_answer_are_decode_errors(body: bytes) -> None:
+    with pytest.raises(DecodeError):
+        onvif.parse_call_reply(200, body, "GetDeviceInformation")
 
 
 # ---- a tiny ONVIF device service ---------------------------------------------------------------
