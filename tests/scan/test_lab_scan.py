@@ -106,3 +106,18 @@ def test_site_profile_meets_the_accuracy_bar(tmp_path: Path) -> None:
     assert sc.category_rate() >= 0.95, report
     assert sc.rebrands_right == sc.rebrands, report
     assert sc.false_surveillance == 0, report
+
+
+def test_sparse16_every_device_found_across_the_slash16(tmp_path: Path) -> None:
+    """About 300 hosts spread over 65,536 addresses: a /16 sweep at a high rate finds and names every one."""
+    with running_lab("sp16", "--profile", "sparse16") as lab:
+        truth = lab.truth()
+        inv = _scan(lab, tmp_path, "--rate", "10000", "--no-store")
+    sc = score(truth, inv["devices"])
+    report = "\n".join(sc.misses)
+    stats = inv["scan"]["stats"]
+    assert stats["addresses"] >= 65_000 and stats["arp.requests"] >= 65_000   # the whole /16 was asked
+    assert len(inv["devices"]) == len(truth["devices"]), report               # every live host, nothing more
+    assert sc.found == sc.surveillance_truth, report
+    assert sc.maker_right == sc.surveillance_truth, report
+    assert sc.false_surveillance == 0, report
