@@ -531,9 +531,11 @@ def inventory(p: Plan, req: ScanRequest, ctx: ScanContext, obs: list[Observation
                                                                            "devices": len(inv.devices)}))
 
 
-def run(req: ScanRequest, engine: Engine, log: Log | None = None, scan_plan: Plan | None = None,
-        on_done: Log | None = None, stop: StopRequest | None = None, progress: Progress | None = None) -> Inventory:
+def run(req: ScanRequest, engine: Engine | Callable[[], Engine], log: Log | None = None,
+        scan_plan: Plan | None = None, on_done: Log | None = None, stop: StopRequest | None = None,
+        progress: Progress | None = None) -> Inventory:
     """Plan (if not given), sweep and build the inventory; on_done(module) after each module finishes.
+    engine may be a callable giving it (asked for once the sweep is over: it may still be compiling).
 
     log None: progress lines go to the camscan.scan logger (notes as warnings). A stop (see sweep) that left
     work undone gives an inventory of what was found, marked incomplete.
@@ -544,6 +546,8 @@ def run(req: ScanRequest, engine: Engine, log: Log | None = None, scan_plan: Pla
     started = datetime.now(UTC)
     ctx, obs = asyncio.run(sweep(p, req, log, on_done, stop, progress))
     finished = datetime.now(UTC)
+    if not isinstance(engine, Engine):
+        engine = engine()
     if stop is None or not stop.cut:
         return inventory(p, req, ctx, obs, engine, started, finished)
     _say(log, f"scan stopped by {stop.reason}: the inventory holds what was found and is marked incomplete",

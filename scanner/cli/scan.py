@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
@@ -35,7 +36,7 @@ from scanner.inventory.merge import ip_key
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
 from scanner.inventory.serialise import from_dict, to_dict
 from scanner.match.engine import Engine, get_engine
-from scanner.match.load import SURVEILLANCE_CATEGORIES
+from scanner.match.load import SURVEILLANCE_CATEGORIES, Database, load_database
 from scanner.scan import DEFAULT_RATE, Plan, ScanRequest, StopRequest, plan, run
 from scanner.scope import parse_target
 from scanner.sites import Credentials, Site, load_credentials, load_site
@@ -516,12 +517,27 @@ def build_request(targets: tuple[str, ...] | list[str], site: Site | None, *, ex
 def check_concerns(lists: Sequence[str] | None) -> Engine:
     """The fingerprint engine, after checking that every concern list id named is one it knows (InputError)."""
     eng = get_engine()
+    _check_concern_ids(eng.db, lists)
+    return eng
+
+
+def _check_concern_ids(db: Database, lists: Sequence[str] | None) -> None:
     if lists is not None:
-        known = {c.id for c in eng.db.concerns}
+        known = {c.id for c in db.concerns}
         bad = [c for c in lists if c not in known]
         if bad:
             raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-    return eng
+
+
+def engine_in_background(lists: Sequence[str] | None) -> Callable[[], Engine]:
+    """Load the database and check the concern list ids now (InputError), and compile the engine's rule index in a
+    thread while the sweep runs (it is needed only once the sweep is over); the callable returned waits for it."""
+    db = load_database()
+    _check_concern_ids(db, lists)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camscan-engine")
+    fut = pool.submit(Engine, db)
+    pool.shutdown(wait=False)
+    return fut.result
 
 
 def _stop_on_signals(stop: StopRequest | None) -> Callable[[], None]:
@@ -598,7 +614,7 @@ def execute_scan(req: ScanRequest, out_dir: Path, fmts: list[str], db: str | Non
     and what was found is written and stored as an incomplete scan. live: a progress display on stderr
     (hosts found and done, probes sent, ETA); otherwise progress goes to the log.
     """
-    eng = check_concerns(req.concern_lists)
+    eng = engine_in_background(req.concern_lists)
     report.check_out(out_dir, fmts)
     p = plan(req)   # every input error is raised here, before anything is sent
     store = open_store(db or None) if db is not None else None
