@@ -1,11 +1,13 @@
 """ARP sweep of the in-scope addresses on the scanner's own links (phase 1, needs raw sockets).
 
 Protocol: ARP (RFC 826) over Ethernet: a broadcast who-has per address, is-at replies give the
-MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked.
-Frames go out through a packet socket read and written by the event loop (shared/docs/protocols.md
-section 9), each in a send slot of the scan's one probe budget (--rate); a send the kernel refuses for
-lack of buffer (ENOBUFS, seen on big broadcast domains: scapy's own `srp` sender thread dies on it and
-silently skips the rest) is retried after a pause. Each reply makes a live host at once.
+MAC. Only addresses inside the subnet of a local interface can answer, so only those are asked, each
+checked against the scope as an integer (a /16 is 65,534 of them). Replies are read by the event loop from
+a packet socket (shared/docs/protocols.md section 9); each request takes a send slot of the scan's one
+probe budget (--rate), granted in batches of those already due, and a sender thread sends them paced one
+rate interval apart; a send the kernel refuses for lack of buffer (ENOBUFS, seen on big broadcast
+domains: scapy's own `srp` sender thread dies on it and silently skips the rest) is retried after a
+pause. Each reply makes a live host at once.
 A burst can still miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
 """
 
@@ -16,16 +18,18 @@ import contextlib
 import errno
 import fcntl
 import ipaddress
+import itertools
 import queue
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
 from scanner.discovery.base import DecodeError, Module, RateLimiter, ScanContext
 from scanner.models import Observation
+from scanner.scope import Scope
 
 ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
@@ -103,10 +107,12 @@ def to_observations(reply: ArpReply) -> list[Observation]:
     return [Observation("mac", reply.mac, ip=reply.ip, mac=reply.mac, source="arp", at=time.time())]
 
 
-def link_targets(addresses: Iterable[str], network: ipaddress.IPv4Network, own_ip: str) -> list[str]:
-    """The addresses that can answer ARP on a link: inside its subnet, not our own, capped."""
-    out = [a for a in addresses if a != own_ip and ipaddress.IPv4Address(a) in network]
-    return out[:MAX_ADDRESSES_PER_LINK]
+def link_targets(scope: Scope, network: ipaddress.IPv4Network, own_ip: str) -> Iterator[int]:
+    """The addresses that can answer ARP on a link, as integers, lazily: in scope (each checked on its own), inside
+    the link's subnet, not our own; at most MAX_ADDRESSES_PER_LINK."""
+    own = int(ipaddress.IPv4Address(own_ip))
+    return itertools.islice((a for a in scope.host_ints(network) if a != own and scope.allows_int(a)),
+                            MAX_ADDRESSES_PER_LINK)
 
 
 def _ioctl_addr(sock: socket.socket, name: str, req: int) -> str:
@@ -136,65 +142,82 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
 
 
 RECV_BUFFER = 4 * 1024 * 1024   # bytes of replies the kernel may hold while the loop is busy elsewhere
-YIELD_EVERY = 64                # frames handed on back to back (catching up with the rate) before other work runs
+SEND_BATCH = 64                 # send slots asked for at once (only those already due are granted together)
 MAX_QUEUED = 256                # frames granted but not yet sent before the sweep waits for the sender thread
+PACE_CATCH_UP = 0.001           # seconds of lateness the sender may make up by sending frames back to back
+_ADDR = struct.Struct("!I")
 
 
 class _Sender:
-    """Sends queued frames from a thread of its own: on a big broadcast domain each send() costs the kernel
-    hundreds of microseconds (a software bridge copies the frame to every port in the sender's syscall), time
-    the event loop then spends on the other modules' probes. Frames are queued only in granted send slots."""
+    """Sends the frames of granted send slots from a thread of its own, one rate interval apart (sub-millisecond
+    sleeps), building each from the template. On a big broadcast domain each send() can cost the kernel hundreds
+    of microseconds (a software bridge copies the frame to every port in the sender's syscall), time the event
+    loop then spends on the other modules' probes. Batches are packed 4-byte target addresses."""
 
-    def __init__(self, iface: str, rate: RateLimiter) -> None:
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)   # protocol 0: sends, receives nothing
+    def __init__(self, sock: socket.socket, template: bytes, rate: RateLimiter) -> None:
+        self.sock = sock
+        self.template = template
         self.rate = rate
-        self.frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.batches: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self.queued = 0      # frames handed over (written by the event loop only)
+        self.finished = 0    # frames sent, given up or skipped (written by the sender thread only)
         self.unsent = 0
         self.error: OSError | None = None
-        try:
-            self.sock.bind((iface, 0))
-        except OSError:
-            self.sock.close()
-            raise
+
+    def backlog(self) -> int:
+        """Frames handed over and not yet sent."""
+        return self.queued - self.finished
+
+    def put(self, addrs: bytes) -> None:
+        """Queue one frame per packed address (call only with granted send slots)."""
+        self.queued += len(addrs) // 4
+        self.batches.put(addrs)
+
+    def _send(self, frame: bytearray) -> None:
+        for _ in range(ENOBUFS_TRIES):
+            try:
+                self.sock.send(frame)
+                return
+            except OSError as e:
+                if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
+                    self.error = e
+                    return
+                time.sleep(ENOBUFS_PAUSE)
+        self.unsent += 1
 
     def run(self) -> None:
-        """Send until the None sentinel (after a halt or an error, drain without sending)."""
-        while (frame := self.frames.get()) is not None:
-            if self.rate.halted or self.error is not None:
-                continue
-            for _ in range(ENOBUFS_TRIES):
-                try:
-                    self.sock.send(frame)
+        """Send until the None sentinel, at most one frame per rate interval (after a halt or an error, drain
+        without sending)."""
+        frame = bytearray(self.template)
+        due = time.monotonic()
+        while (batch := self.batches.get()) is not None:
+            for i in range(0, len(batch), 4):
+                if self.rate.halted or self.error is not None:
+                    self.finished += (len(batch) - i) // 4
                     break
-                except OSError as e:
-                    if e.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                        self.error = e
-                        break
-                    time.sleep(ENOBUFS_PAUSE)
-            else:
-                self.unsent += 1
-
-    def close(self) -> None:
-        """Close the socket (after run has returned)."""
-        self.sock.close()
+                now = time.monotonic()
+                if due > now:
+                    time.sleep(due - now)
+                due = max(due, now - PACE_CATCH_UP) + self.rate.interval
+                frame[38:42] = batch[i:i + 4]
+                self._send(frame)
+                self.finished += 1
 
 
-async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, rate: RateLimiter,
-                 on_reply: Callable[[bytes], None]) -> tuple[list[str], int]:
-    """Send a who-has per target, each in a send slot of the scan's rate (sent by a _Sender thread); hand every
-    is-at frame to on_reply as it arrives (so other modules can start on the host at once); (silent targets,
-    unsent).
+async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float, rate: RateLimiter,
+                 on_reply: Callable[[bytes], None], asked: list[int]) -> tuple[list[int], int]:
+    """Send a who-has per target (integer addresses), in send slots of the scan's rate taken in batches and
+    paced by a _Sender thread; hand every is-at frame to on_reply as it arrives (so other modules can start on
+    the host at once); append each address asked to ASKED; (silent addresses asked, unsent).
 
     Once the rate is halted (the scan is stopping) nothing more is sent and it returns at once.
     """
     src = _hwaddr(iface)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
     loop = asyncio.get_running_loop()
-    answered: set[str] = set()
+    answered: set[int] = set()
     sender: _Sender | None = None
     done: asyncio.Future[None] | None = None
-    # the frame is the same but for the target address (its last four bytes before the padding)
-    template = bytearray(build_probe(src, own_ip, "0.0.0.0"))
 
     def readable() -> None:
         for _ in range(4096):
@@ -203,7 +226,8 @@ async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, ra
             except OSError:   # nothing more to read (EAGAIN) or the link went away
                 return
             if is_reply(data):
-                answered.add(_sender_ip(data))
+                off = 16 if data[12:14] == b"\x81\x00" else 12
+                answered.add(int.from_bytes(data[off + 14:off + 18], "big"))
                 on_reply(data)
 
     try:
@@ -212,18 +236,34 @@ async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, ra
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
         loop.add_reader(sock.fileno(), readable)
-        sender = _Sender(iface, rate)
+        out = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)   # protocol 0: sends, receives nothing
+        try:
+            out.bind((iface, 0))
+        except OSError:
+            out.close()
+            raise
+        # the frame is the same but for the target address (its last four bytes before the padding)
+        sender = _Sender(out, build_probe(src, own_ip, "0.0.0.0"), rate)
         done = loop.run_in_executor(None, sender.run)
-        for n, ip in enumerate(targets):
-            if not await rate.slot(priority=0):   # host discovery goes before the per-host probes
+        it = iter(targets)
+        pending: list[int] = []
+        rounds = 0
+        while True:
+            pending += itertools.islice(it, SEND_BATCH - len(pending))
+            if not pending:
                 break
-            if n % YIELD_EVERY == 0:
-                await asyncio.sleep(0)
-            while sender.frames.qsize() >= MAX_QUEUED and not done.done():
+            while sender.backlog() >= MAX_QUEUED and not done.done():
                 await asyncio.sleep(0.001)    # the kernel is slower than the rate: slots follow what it sends
-            template[38:42] = socket.inet_aton(ip)
-            sender.frames.put(bytes(template))
-        sender.frames.put(None)
+            k = await rate.slots(len(pending), priority=0)   # host discovery goes before the per-host probes
+            if k == 0:
+                break
+            sender.put(struct.pack(f"!{k}I", *pending[:k]))
+            asked += pending[:k]
+            del pending[:k]
+            rounds += 1
+            if rounds % 16 == 0:
+                await asyncio.sleep(0)   # slots granted without waiting: let the other modules run too
+        sender.batches.put(None)
         await done
         if sender.error is not None:
             raise sender.error
@@ -232,20 +272,19 @@ async def _sweep(iface: str, own_ip: str, targets: list[str], timeout: float, ra
             await asyncio.sleep(min(left, 0.05))
     finally:
         if sender is not None:
-            sender.frames.put(None)
+            sender.batches.put(None)
             if done is not None:
                 with contextlib.suppress(BaseException):
                     await asyncio.shield(done)
-            sender.close()
+            sender.sock.close()
         with contextlib.suppress(ValueError, OSError):
             loop.remove_reader(sock.fileno())
         sock.close()
-    return [ip for ip in targets if ip not in answered], sender.unsent if sender is not None else 0
+    return [a for a in asked if a not in answered], sender.unsent if sender is not None else 0
 
 
-def _sender_ip(frame: bytes) -> str:
-    off = 16 if frame[12:14] == b"\x81\x00" else 12
-    return socket.inet_ntoa(frame[off + 16:off + 20])
+def _dotted(a: int) -> str:
+    return socket.inet_ntoa(_ADDR.pack(a))
 
 
 class ArpSweep(Module):
@@ -288,12 +327,12 @@ class ArpSweep(Module):
         Each answering address becomes a live host (with its MAC) the moment its reply arrives, so per-host
         probing of it starts while the sweep goes on.
         """
-        addresses = [a for a in ctx.scope.hosts() if ctx.scope.allows(a)]
         seen: dict[str, str] = {}
 
         for iface, own_ip, net in self._links(ctx):
-            targets = link_targets(addresses, net, own_ip)
-            if not targets:
+            candidates = link_targets(ctx.scope, net, own_ip)
+            first = next(candidates, None)
+            if first is None:
                 continue
             multicast_link = own_ip == ctx.interface_ip
 
@@ -306,22 +345,25 @@ class ArpSweep(Module):
                 if ip not in ctx.hosts:
                     ctx.host(ip).mac = seen[ip]
 
-            ctx.stats.count("arp.requests", len(targets))
+            asked: list[int] = []
             try:
-                silent, unsent = await _sweep(iface, own_ip, targets, FIRST_PASS_TIMEOUT, ctx.rate, on_reply)
+                silent, unsent = await _sweep(iface, own_ip, itertools.chain([first], candidates),
+                                              FIRST_PASS_TIMEOUT, ctx.rate, on_reply, asked)
             except PermissionError:
                 # the capability check said yes but the kernel said no (a namespace or LSM rule): say it once
                 ctx.privileged = False
                 ctx.stats.error(self.name, None, self.without_raw)
                 return
+            finally:
+                ctx.stats.count("arp.requests", len(asked))
             if silent and len(silent) <= MAX_RETRY and not ctx.rate.halted:
                 ctx.stats.count("arp.retries", len(silent))
-                _, more = await _sweep(iface, own_ip, silent, RETRY_TIMEOUT, ctx.rate, on_reply)
+                _, more = await _sweep(iface, own_ip, silent, RETRY_TIMEOUT, ctx.rate, on_reply, [])
                 unsent += more
             if unsent:
                 ctx.stats.error(self.name, None, f"{iface}: {unsent} ARP requests could not be sent "
                                 "(kernel out of buffers); those addresses may be missing")
-            ctx.arp_swept.update(targets)
+            ctx.arp_swept.update(map(_dotted, asked))
         for ip, mac in sorted(seen.items(), key=lambda kv: ipaddress.IPv4Address(kv[0])):
             ctx.host(ip).mac = mac
             ctx.stats.count("arp.answered")

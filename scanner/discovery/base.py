@@ -173,6 +173,18 @@ class RateLimiter:
         self.granted += 1
         return True
 
+    async def slots(self, n: int, priority: int = 1) -> int:
+        """Wait for the next send slot, then take up to n-1 more that are already due (none while a waiter of the
+        same or a more urgent priority is queued): how many were granted, 0 once halted."""
+        if not await self.slot(priority):
+            return 0
+        now = asyncio.get_running_loop().time()
+        got = 1
+        while got < n and not (self._waiters and self._waiters[0][0] <= priority) and self._take(now):
+            got += 1
+        self.granted += got - 1
+        return got
+
     async def wait(self, priority: int = 1) -> None:
         """Wait for the next send slot; once halted, wait until cancelled (nothing new is sent)."""
         if not await self.slot(priority):

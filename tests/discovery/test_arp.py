@@ -12,6 +12,7 @@ import pytest
 
 from scanner.discovery import arp
 from scanner.discovery.base import DecodeError
+from scanner.scope import Scope
 
 HERE = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("camscan_netpair", HERE / "fixtures_host" / "netpair.py")
@@ -61,9 +62,11 @@ def test_bad_frames_are_decode_errors(frame: bytes) -> None:
         arp.parse_reply(frame)
 
 
-def test_only_on_link_addresses_are_asked() -> None:
+def test_only_on_link_in_scope_addresses_are_asked() -> None:
     net = ipaddress.IPv4Network("10.1.2.0/24")
-    assert arp.link_targets(["10.1.2.1", "10.1.2.7", "10.1.3.7"], net, "10.1.2.1") == ["10.1.2.7"]
+    scope = Scope.build(["10.1.2.1", "10.1.2.7-10.1.2.9", "10.1.3.7"], ["10.1.2.8"], links=[net])
+    assert list(arp.link_targets(scope, net, "10.1.2.1")) == [int(ipaddress.IPv4Address(a))
+                                                               for a in ("10.1.2.7", "10.1.2.9")]
 
 
 def test_module_declares_raw_phase1() -> None:
