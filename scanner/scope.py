@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
+import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from scanner.errors import InputError
 
 IPv4Net = ipaddress.IPv4Network
+_PACK = struct.Struct("!I")
 MAX_PREFIX_WITHOUT_FLAG = 16
 
 _N = ipaddress.IPv4Network
@@ -90,6 +93,13 @@ class Scope:
     targets: tuple[IPv4Net, ...]
     excludes: tuple[IPv4Net, ...] = ()
     edges: frozenset[ipaddress.IPv4Address] = frozenset()  # network/broadcast addresses (edge_addresses)
+    _spans: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = field(
+        default=((), ()), init=False, repr=False, compare=False)   # (targets, excludes) as integer bounds
+
+    def __post_init__(self) -> None:
+        spans = tuple(tuple((int(n.network_address), int(n.broadcast_address)) for n in ns)
+                      for ns in (self.targets, self.excludes))
+        object.__setattr__(self, "_spans", spans)
 
     @classmethod
     def build(cls, targets: Iterable[str], excludes: Iterable[str] = (), *, allow_large: bool = False,
@@ -122,13 +132,36 @@ class Scope:
             return False
         return any(a in n for n in self.targets) and not any(a in n for n in self.excludes)
 
+    def allows_int(self, a: int) -> bool:
+        """allows() for an IPv4 address given as its integer value (a sweep's per-address check)."""
+        targets, excludes = self._spans
+        for lo, hi in targets:
+            if lo <= a <= hi:
+                break
+        else:
+            return False
+        return not any(lo <= a <= hi for lo, hi in excludes)
+
+    def host_ints(self, within: IPv4Net | None = None) -> Iterator[int]:
+        """hosts() as integers, in the same order; only those inside WITHIN when given."""
+        edges = {int(a) for a in self.edges}
+        w_lo, w_hi = (int(within.network_address), int(within.broadcast_address)) if within else (0, 2**32 - 1)
+        for n in self.targets:
+            lo, hi = max(w_lo, int(n.network_address)), min(w_hi, int(n.broadcast_address))
+            cuts = sorted((max(lo, e_lo), min(hi, e_hi)) for e_lo, e_hi in self._spans[1])
+            for c_lo, c_hi in [*((a, b) for a, b in cuts if a <= b), (hi + 1, hi + 1)]:
+                yield from (a for a in range(lo, c_lo) if a not in edges)
+                lo = max(lo, c_hi + 1)
+
     def hosts(self) -> Iterator[str]:
         """Every address in scope, less the network/broadcast addresses of its links (edge_addresses)."""
-        for n in self.targets:
-            for a in n:
-                if a not in self.edges and not any(a in e for e in self.excludes):
-                    yield str(a)
+        pack = _PACK.pack
+        for a in self.host_ints():
+            yield socket.inet_ntoa(pack(a))
 
     def size(self) -> int:
-        """Number of addresses hosts() yields."""
-        return sum(1 for _ in self.hosts())
+        """Number of addresses hosts() yields (counted from the ranges, not one by one)."""
+        total = sum(n.num_addresses - sum(min(n.num_addresses, e.num_addresses)
+                                          for e in self.excludes if e.overlaps(n))
+                    for n in self.targets)
+        return total - sum(1 for a in self.edges if self.allows_int(int(a)))
