@@ -9,7 +9,7 @@ the machine's CPU time busy during the run (everyone's work, other users' includ
 seconds, and maker accuracy against the lab's truth; the device sets of the two modes are compared.
 
 Run as root, under the bench lock: flock /tmp/camscan-bench.lock .venv/bin/python bench/multisite.py
-             [--profile site] [--runs 3] [--parallel 2]
+             [--profile site] [--runs 3] [--parallel 2] [--rate PPS --label rateN]
 Writes bench/results/multisite.json and .md. Every packet stays inside the lab's namespaces.
 """
 
@@ -113,6 +113,8 @@ def main() -> None:
     ap.add_argument("--seed", default="1")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--parallel", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=None, help="each site file's rate: (default: camscan's own)")
+    ap.add_argument("--label", default="", help="suffix of the result files (e.g. rate500)")
     args = ap.parse_args()
     env = {**os.environ, "CAMSCAN_LAB": f"hparb{os.getpid() % 10000}"}
     load = os.getloadavg()[0]
@@ -126,7 +128,8 @@ def main() -> None:
             sites = []
             for name, net in zip(SITES, halves, strict=True):
                 f = Path(sdir) / f"{name.lower()}.yaml"
-                f.write_text(f"name: {name}\nranges:\n  - cidr: {net}\n")
+                f.write_text(f"name: {name}\nranges:\n  - cidr: {net}\n"
+                             + (f"rate: {args.rate:g}\n" if args.rate is not None else ""))
                 sites.append(f)
             for _ in range(args.runs):
                 for par in (1, args.parallel):
@@ -144,7 +147,8 @@ def main() -> None:
                    "maker_accuracy": [r["maker_accuracy"] for r in rs], "found": [r["found"] for r in rs]}
                for m, rs in modes.items()}
     seq, par = (summary[m]["wall_s"]["median"] for m in modes)
-    result = {"benchmark": "multisite", "profile": args.profile, "seed": args.seed, "hosts": len(truth["devices"]),
+    result = {"benchmark": "multisite", "profile": args.profile, "seed": args.seed, "site_rate": args.rate,
+              "hosts": len(truth["devices"]),
               "sites": {n: str(h) for n, h in zip(SITES, halves, strict=True)}, "runs": [
                   {k: v for k, v in r.items() if k != "device_set"} for r in runs],
               "summary": summary, "speedup": round(seq / par, 2), "same_devices_every_run": len(sets) == 1,
@@ -154,13 +158,15 @@ def main() -> None:
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     res = REPO / "bench" / "results"
     res.mkdir(exist_ok=True)
-    (res / "multisite.json").write_text(json.dumps(result, indent=1) + "\n")
+    stem = "multisite" + (f".{args.label}" if args.label else "")
+    (res / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = [f"# multisite: two sites in one `camscan scan`, one after another vs `--parallel {args.parallel}`", "",
           f"{result['date']}, commit {result['commit']}, lab `{args.profile}` (seed {args.seed}, {result['hosts']} "
-          f"hosts) split into {', '.join(f'{n} {h}' for n, h in result['sites'].items())}; {args.runs} runs of "
-          f"each, alternating; {os.cpu_count()} CPUs shared, 1-min load before: {load:.2f}. Whole command from the "
-          "lab's scanner namespace (`camscan lab exec -- python -m scanner scan --site ... --site ... -q --json "
-          "--no-store`). Median (min-max).", "",
+          f"hosts) split into {', '.join(f'{n} {h}' for n, h in result['sites'].items())}"
+          + (f", each site file with `rate: {args.rate:g}`" if args.rate is not None else "")
+          + f"; {args.runs} runs of each, alternating; {os.cpu_count()} CPUs shared, 1-min load before: "
+          f"{load:.2f}. Whole command from the lab's scanner namespace (`camscan lab exec -- python -m scanner scan "
+          "--site ... --site ... -q --json --no-store`). Median (min-max).", "",
           "| mode | wall s | camscan CPU s | lab daemon CPU s | both CPUs busy | "
           + " | ".join(f"{s} scan s" for s in SITES) + " | maker accuracy |",
           "|---|---|---|---|---|" + "---|" * len(SITES) + "---|"]
@@ -171,8 +177,9 @@ def main() -> None:
                   + f" | {s['maker_accuracy']} |")
     md += ["", f"Speed-up (median wall, sequential / parallel): {result['speedup']}x. Same device set in every run: "
            f"{result['same_devices_every_run']}.",
-           "", "Reproduce: `flock /tmp/camscan-bench.lock .venv/bin/python bench/multisite.py` (root)."]
-    (res / "multisite.md").write_text("\n".join(md) + "\n")
+           "", "Reproduce: `flock /tmp/camscan-bench.lock .venv/bin/python bench/multisite.py "
+           + " ".join(sys.argv[1:]) + "` (root)."]
+    (res / f"{stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
