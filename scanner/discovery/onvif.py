@@ -74,6 +74,7 @@ PASSWORD_DIGEST = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-user
 BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 MAX_REPLY_BYTES = 64 * 1024
 SESSION_REPLY_BYTES = 512 * 1024      # a recorder's receivers and video sources: up to MAX_CHANNELS of each
+MAX_FIELD_DEPTH = 8                   # the deepest field read (Receivers/Configuration/MediaUri is 2)
 
 #: Signals copied into a recorder's channel entries when the channel's camera answered too.
 CHANNEL_FIELDS: dict[str, str] = {"onvif.manufacturer": "maker", "onvif.model": "model", "onvif.firmware": "firmware"}
@@ -192,14 +193,17 @@ def parse_call_reply(status: int, body: bytes, operation: str) -> Element:
     return resp
 
 
-def element_fields(el: Element) -> dict[str, Any]:
+def element_fields(el: Element, depth: int = MAX_FIELD_DEPTH) -> dict[str, Any]:
     """An element as a mapping: its attributes, then each child's local name (first of each) to the child's text,
-    or to the child's own mapping when it has children."""
+    or to the child's own mapping when it has children; nothing below depth levels (hostile nesting)."""
     out: dict[str, Any] = dict(el.attrib)
     for child in el:
         name = _local(child.tag)
         if name not in out:
-            out[name] = element_fields(child) if len(child) else (child.text or "")
+            if not len(child):
+                out[name] = child.text or ""
+            elif depth > 1:
+                out[name] = element_fields(child, depth - 1)
     return out
 
 

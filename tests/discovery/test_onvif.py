@@ -213,6 +213,15 @@ def test_replies_that_are_not_the_answer_are_decode_errors(body: bytes) -> None:
         onvif.parse_call_reply(200, body, "GetDeviceInformation")
 
 
+def test_deeply_nested_reply_is_read_without_recursing_into_it() -> None:
+    nested = b"<a>" * 50_000 + b"x" + b"</a>" * 50_000
+    body = (f'<e:Envelope xmlns:e="{onvif.SOAP_ENV}" xmlns:tds="{onvif.TDS}"><e:Body><tds:GetDeviceInformationResponse>'
+            "<tds:Model>M-1</tds:Model><tds:Junk>").encode() + nested + \
+        b"</tds:Junk></tds:GetDeviceInformationResponse></e:Body></e:Envelope>"
+    info = onvif.element_fields(onvif.parse_call_reply(200, body, "GetDeviceInformation"))
+    assert info["Model"] == "M-1"
+
+
 # ---- a tiny ONVIF device service ---------------------------------------------------------------
 
 PRE_AUTH = {"GetSystemDateAndTime", "GetServices", "GetCapabilities", "GetHostname"}
