@@ -1,9 +1,11 @@
-"""Several jobs run as child processes, at most N at a time (`camscan scan --site ... --parallel N`).
+"""Several jobs run in child processes, at most N at a time (`camscan scan --site ... --parallel N`).
 
-Each job is one command (a whole `camscan scan` of one site, with its own interpreter, event loop and signal
-handling). The parent starts them in order, relays what they write on stderr line by line (tagged with the job's
-name in text logs), forwards SIGINT and SIGTERM to every child still running and starts no further job after
-one, and hands each finished job's outcome back in job order.
+Each job is a function run in a process of its own, forked from this one once every input is checked and the
+fingerprint engine loaded (so a child starts in milliseconds, not with a fresh interpreter's imports), with its
+own GIL, event loop and signal handling. The parent starts the jobs in order, relays what each writes on stderr
+line by line (tagged with the job's name in text logs), forwards SIGINT and SIGTERM to every child still running
+and starts no further job after one, and hands each finished job's outcome back in job order. The parent runs no
+thread of its own, so forking is safe.
 """
 
 from __future__ import annotations
@@ -11,35 +13,39 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
+import selectors
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Final
 
 _log = logging.getLogger("camscan.cli")
 POLL_S: Final = 0.05
 FORWARDED: Final = (signal.SIGINT, signal.SIGTERM)
+EXIT_CRASH: Final = 3
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Job:
-    """One child command and the name its messages are tagged with."""
+    """One job: run(result) happens in a child process, writes what the parent needs to the binary file result
+    and returns the child's exit status; name tags its messages."""
 
     name: str
-    argv: tuple[str, ...]
+    run: Callable[[IO[bytes]], int]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a job's process ended: its exit status (negative: killed by that signal), its stdout, the last line
-    it wrote on stderr ("" if none) and its wall seconds."""
+    """How a job's process ended: its exit status (negative: killed by that signal), what it wrote to its result
+    file, the last line it wrote on stderr ("" if none) and its wall seconds."""
 
     returncode: int
-    stdout: str
+    result: bytes
     last_error: str
     seconds: float
 
@@ -48,32 +54,58 @@ class Outcome:
 class _Running:
     index: int
     job: Job
-    proc: subprocess.Popen[bytes]
-    out: IO[bytes]
-    relay: threading.Thread
-    last: list[str]
+    pid: int
+    stderr: int
+    result: IO[bytes]
     started: float
+    buf: bytes = b""
+    last: str = ""
 
 
 class _Relay:
-    """Copies children's stderr lines to ours whole (never two children's halves on one line)."""
+    """Children's stderr copied to ours in whole lines (never two children's halves on one line)."""
 
     def __init__(self, sink: IO[str], tag: bool) -> None:
-        self.sink, self.tag, self.lock = sink, tag, threading.Lock()
+        self.sink, self.tag, self.sel = sink, tag, selectors.DefaultSelector()
 
-    def thread(self, name: str, stream: IO[bytes], last: list[str]) -> threading.Thread:
-        def pump() -> None:
-            for raw in stream:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                if line.strip():
-                    last[:] = [line.strip()]
-                with self.lock:
-                    self.sink.write((f"[{name}] " if self.tag else "") + line + "\n")
-                    self.sink.flush()
-            stream.close()
-        t = threading.Thread(target=pump, name=f"relay-{name}", daemon=True)
-        t.start()
-        return t
+    def add(self, r: _Running) -> None:
+        os.set_blocking(r.stderr, False)
+        self.sel.register(r.stderr, selectors.EVENT_READ, r)
+
+    def pump(self, timeout: float) -> None:
+        """Relay what is ready within timeout seconds."""
+        for key, _ in self.sel.select(timeout):
+            self.read(key.data)
+
+    def read(self, r: _Running, final: bool = False) -> None:
+        """Relay the complete lines r's child has written; final: everything left, then stop watching it."""
+        while True:
+            try:
+                chunk = os.read(r.stderr, 65536)
+            except BlockingIOError:
+                chunk = None
+            if chunk:
+                r.buf += chunk
+            *lines, r.buf = r.buf.split(b"\n")
+            for raw in lines:
+                self.write(r, raw)
+            if not chunk:
+                break
+        if final or chunk == b"":
+            if r.buf:
+                self.write(r, r.buf)
+                r.buf = b""
+            with contextlib.suppress(KeyError, ValueError):
+                self.sel.unregister(r.stderr)
+        if final:
+            os.close(r.stderr)
+
+    def write(self, r: _Running, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        if line.strip():
+            r.last = line.strip()
+        self.sink.write((f"[{r.job.name}] " if self.tag else "") + line + "\n")
+        self.sink.flush()
 
 
 def run_jobs(jobs: Sequence[Job], parallel: int, on_done: Callable[[int, Outcome], None], *,
@@ -95,65 +127,104 @@ def run_jobs(jobs: Sequence[Job], parallel: int, on_done: Callable[[int, Outcome
             _log.warning("%s: stopping the %d site(s) running, starting no more", sig.name, len(running),
                          extra={"fields": {"signal": sig.name}})
         for r in list(running):
-            _send(r.proc, sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(r.pid, sig)
 
     restore = _install(forward)
     try:
         while pending or running:
             while pending and not stop and len(running) < parallel:
                 index, job = pending.pop(0)
-                out = tempfile.TemporaryFile()   # noqa: SIM115 (closed when the child is collected)
-                proc = subprocess.Popen(job.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE)
-                assert proc.stderr is not None
-                last: list[str] = []
-                running.append(_Running(index, job, proc, out, relay.thread(job.name, proc.stderr, last), last,
-                                        time.monotonic()))
-                _log.info("site %s: started (pid %d)", job.name, proc.pid,
-                          extra={"fields": {"site": job.name, "pid": proc.pid}})
-                if stop:     # the signal came while this child was being started: it must stop too
-                    _send(proc, stop[0])
+                r = _start(index, job, running, relay)
+                _log.info("site %s: started (pid %d)", job.name, r.pid,
+                          extra={"fields": {"site": job.name, "pid": r.pid}})
             if stop:
                 pending.clear()
-            time.sleep(POLL_S)
-            for r in [r for r in running if r.proc.poll() is not None]:
-                running.remove(r)
-                done[r.index] = _collect(r)
+            relay.pump(POLL_S)
+            for r in list(running):
+                pid, status = os.waitpid(r.pid, os.WNOHANG)
+                if pid:
+                    running.remove(r)
+                    done[r.index] = _collect(r, os.waitstatus_to_exitcode(status), relay)
             while next_report in done:
                 on_done(next_report, done.pop(next_report))
                 next_report += 1
     finally:
         restore()
-        for r in running:     # only after an exception in on_done: leave no child behind
-            _send(r.proc, signal.SIGTERM)
-            r.proc.wait()
+        for r in running:     # only after an exception: leave no child behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(r.pid, signal.SIGTERM)
+            os.waitpid(r.pid, 0)
     return stop[0].name if stop else None
 
 
-def _collect(r: _Running) -> Outcome:
-    """The finished child's outcome (its relay drained first, so its last message is known)."""
-    rc = r.proc.wait()
-    r.relay.join()
-    r.out.seek(0)
-    text = r.out.read().decode("utf-8", "replace")
-    r.out.close()
+def _start(index: int, job: Job, running: list[_Running], relay: _Relay) -> _Running:
+    """Fork a child for job; signals stay blocked until it is in `running`, so a stop reaches it too."""
+    result = tempfile.TemporaryFile()   # noqa: SIM115 (closed when the child is collected)
+    rfd, wfd = os.pipe()
+    for f in (sys.stdout, sys.stderr):
+        f.flush()
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    pid = os.fork()
+    if pid == 0:
+        _child(job, result, wfd, [rfd, *(x.stderr for x in running)], old)
+    os.close(wfd)
+    r = _Running(index, job, pid, rfd, result, time.monotonic())
+    running.append(r)
+    relay.add(r)
+    signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return r
+
+
+def _child(job: Job, result: IO[bytes], stderr_fd: int, close: list[int], mask: Iterable[int]) -> None:
+    """In the forked child: stderr to the parent's pipe, stdout to /dev/null, default signal handling (the job
+    installs its own), run the job, exit with its status (3 and the traceback if it raised); never returns."""
+    code = EXIT_CRASH
+    try:
+        for s in FORWARDED:
+            signal.signal(s, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        for fd in close:
+            os.close(fd)
+        os.dup2(stderr_fd, 2)
+        os.close(stderr_fd)
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        # whatever stood in for the streams in the parent, the child's are its file descriptors 1 and 2
+        sys.stdout = open(1, "w", encoding="utf-8", closefd=False)   # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)  # noqa: SIM115
+        code = job.run(result)
+        result.flush()
+    except SystemExit as e:
+        code = 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_CRASH
+    except BaseException as e:
+        sys.stderr.write("".join(traceback.format_exception(e)))
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _collect(r: _Running, rc: int, relay: _Relay) -> Outcome:
+    """The ended child's outcome (its messages relayed first, so its last one is known)."""
+    relay.read(r, final=True)
+    r.result.seek(0)
+    data = r.result.read()
+    r.result.close()
     secs = time.monotonic() - r.started
     how = f"exit {rc}" if rc >= 0 else f"killed by {signame(-rc)}"
     _log.info("site %s: ended (%s, %.1fs)", r.job.name, how, secs,
               extra={"fields": {"site": r.job.name, "exit_code": rc, "seconds": round(secs, 3)}})
-    return Outcome(rc, text, r.last[0] if r.last else "", secs)
+    return Outcome(rc, data, r.last, secs)
 
 
 def signame(num: int) -> str:
+    """SIGTERM for 15; 'signal N' for a number with no name."""
     try:
         return signal.Signals(num).name
     except ValueError:
         return f"signal {num}"
-
-
-def _send(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
 
 
 def _install(handler: Callable[[int, object], None]) -> Callable[[], None]:
@@ -166,3 +237,4 @@ def _install(handler: Callable[[int, object], None]) -> Callable[[], None]:
         for s, h in old.items():
             signal.signal(s, h if h is not None else signal.SIG_DFL)
     return restore
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import pickle
 import signal
 import sys
 import threading
@@ -30,11 +31,11 @@ from scanner import __version__, report
 from scanner import log as logmod
 from scanner.cli import parallel as parallel_run
 from scanner.discovery.base import Progress
-from scanner.errors import InputError
+from scanner.errors import CamscanError, InputError
 from scanner.inventory.build import build, site_info
 from scanner.inventory.merge import ip_key
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
-from scanner.inventory.serialise import from_dict, to_dict
+from scanner.inventory.serialise import to_dict
 from scanner.match.engine import Engine, get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES, Database, load_database
 from scanner.scan import DEFAULT_RATE, Plan, ScanRequest, StopRequest, plan, run
@@ -383,46 +384,41 @@ def _merge_code(code: int, site_code: int) -> int:
     return site_code if site_code > EXIT_FAIL_ON or code == EXIT_OK else code
 
 
-def _child_argv(path: Path, folder: Path, fmts: Sequence[str], db: str | None, verbose: int, log_format: str,
-                opts: dict[str, Any]) -> tuple[str, ...]:
-    """The `camscan scan` command that scans one site alone as this run would (no --fail-on: the parent judges);
-    quiet unless -v was given, its summary as JSON on stdout."""
-    argv = [sys.executable, "-m", "scanner", "scan", "--site", str(path), "--out", str(folder),
-            "--format", ",".join(fmts), "--json", "--log-format", log_format, *(["-v"] * verbose or ["-q"])]
-    for x in opts["excludes"]:
-        argv += ["--exclude", x]
-    for opt, key in (("--credentials", "cred_file"), ("--modules", "modules"), ("--interface", "interface"),
-                     ("--concerns", "concerns")):
-        if opts[key] is not None:
-            argv += [opt, str(opts[key])]
-    if opts["rate"] is not None:
-        argv += ["--rate", repr(float(opts["rate"]))]
-    argv += ["--engine", str(opts["engine"])]
-    argv += [flag for flag, key in (("--allow-large", "allow_large"), ("--allow-public", "allow_public"),
-                                    ("--allow-link-local", "allow_link_local")) if opts[key]]
-    argv += ["--no-store"] if db is None else (["--db", db] if db else [])
-    return tuple(argv)
+def _site_job(req: ScanRequest, folder: Path, fmts: list[str], db: str | None, verbose: int,
+              log_format: str) -> Callable[[IO[bytes]], int]:
+    """The work of one site's child process: scan it as _scan_sites would (quiet unless -v) and leave the
+    inventory, scan id and files written, pickled, in the result file; exit status 2 for a CamscanError."""
+    def job(result: IO[bytes]) -> int:
+        logmod.setup(verbose, verbose <= 0, log_format)
+        try:
+            res = execute_scan(req, folder, fmts, db=db, interruptible=True)
+        except CamscanError as e:
+            click.echo(f"camscan: error: {e}", err=True)
+            return EXIT_INPUT
+        pickle.dump((res.inv, res.scan_id, [str(f) for f in res.files]), result)
+        return EXIT_OK
+    return job
 
 
 def _scan_sites_parallel(sites: Sequence[Site], paths: Sequence[Path], *, parallel: int, verbose: int,
                          log_format: str, out_dir: Path, fmts: list[str], db: str | None, why: bool,
                          json_out: bool, quiet: bool, fail_on: list[str], **opts: Any) -> None:
-    """_scan_sites with up to `parallel` sites at once, each a child `camscan scan` of its own: every site is
-    checked here first, the store prepared once, then the children's results are printed and merged in site
-    order exactly as one after another. A child that fails is that site's error (its message, exit status 2 or
-    3) while the others go on; a signal stops every running site (each writes its incomplete inventory), starts
-    no more, and the run exits 128+N."""
+    """_scan_sites with up to `parallel` sites at once, each in a child process of its own: every site is
+    checked and the engine loaded here first, the store prepared once, then the children's results are printed
+    and merged in site order exactly as one after another. A child that fails is that site's error (its
+    message, exit status 2 or 3) while the others go on; a signal stops every running site (each writes its
+    incomplete inventory), starts no more, and the run exits 128+N."""
     reqs, folders = _check_sites(sites, paths, out_dir, fmts, **opts)
-    check_concerns(reqs[0].concern_lists)
+    check_concerns(reqs[0].concern_lists)     # also loads the engine once, for every child
     if db is not None:
         open_store(db or None).close()     # created and migrated once, before any child opens it
-    jobs = [parallel_run.Job(site.name, _child_argv(path, folder, fmts, db, verbose, log_format, opts))
-            for site, path, folder in zip(sites, paths, folders, strict=True)]
+    jobs = [parallel_run.Job(site.name, _site_job(req, folder, fmts, db, verbose, log_format))
+            for site, req, folder in zip(sites, reqs, folders, strict=True)]
     docs: list[dict[str, Any]] = []
     codes: list[int] = []
 
     def on_done(i: int, out: parallel_run.Outcome) -> None:
-        codes.append(_child_done(sites[i].name, folders[i], out, docs, why=why, json_out=json_out, quiet=quiet,
+        codes.append(_child_done(sites[i].name, out, docs, why=why, json_out=json_out, quiet=quiet,
                                  fail_on=fail_on))
 
     stopped_by = parallel_run.run_jobs(jobs, parallel, on_done, tag_lines=log_format == "text")
@@ -437,21 +433,14 @@ def _scan_sites_parallel(sites: Sequence[Site], paths: Sequence[Path], *, parall
         sys.exit(code)
 
 
-def _child_done(name: str, folder: Path, out: parallel_run.Outcome, docs: list[dict[str, Any]], *, why: bool,
-                json_out: bool, quiet: bool, fail_on: list[str]) -> int:
-    """One child's result printed like a one-after-another site (_site_done) when it wrote its inventory and
-    summary; otherwise an error naming the site and what went wrong. The site's exit status."""
-    summary: Any = None
-    if out.returncode == EXIT_OK or out.returncode > 128:
-        try:
-            summary = json.loads(out.stdout)
-        except ValueError:
-            summary = None
-    if isinstance(summary, dict) and summary.get("schema") == "camscan.summary/1":
-        inv = from_dict(json.loads((folder / "inventory.json").read_text(encoding="utf-8")),
-                        str(folder / "inventory.json"))
-        return _site_done(inv, summary.get("scan_id"), [Path(f) for f in summary.get("files", [])], docs, why=why,
-                          json_out=json_out, quiet=quiet, fail_on=fail_on)
+def _child_done(name: str, out: parallel_run.Outcome, docs: list[dict[str, Any]], *, why: bool, json_out: bool,
+                quiet: bool, fail_on: list[str]) -> int:
+    """One child's result printed like a one-after-another site (_site_done) when it scanned; otherwise an error
+    naming the site and what went wrong. The site's exit status."""
+    if out.returncode == EXIT_OK and out.result:
+        inv, scan_id, files = pickle.loads(out.result)    # written by our own child (_site_job)
+        return _site_done(inv, scan_id, [Path(f) for f in files], docs, why=why, json_out=json_out, quiet=quiet,
+                          fail_on=fail_on)
     if out.returncode < 0:
         what = f"killed by {parallel_run.signame(-out.returncode)} before it wrote an inventory"
         code = 128 - out.returncode if -out.returncode in (signal.SIGINT, signal.SIGTERM) else EXIT_RUNTIME

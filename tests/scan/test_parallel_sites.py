@@ -1,6 +1,6 @@
 """`camscan scan --site ... --parallel N` without a lab: the child runner (at most N at once, results in site
-order, a crash is one job's outcome, signals forwarded and no job started after one), the option's checks, and
-the child command carrying every option of the parent (a dropped --exclude would send packets it must not)."""
+order, a failure is one site's outcome, children never write on the run's stdout, signals forwarded and no site
+started after one) and the option's checks."""
 
 from __future__ import annotations
 
@@ -11,61 +11,56 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from scanner.cli import parallel
-from scanner.cli.scan import _child_argv, scan
 from tests.lab.conftest import REPO
 
-# a stand-in for one site's child: its start, end and stop are files in a folder the test reads
-CHILD = textwrap.dedent("""
-    import os, signal, sys, time
-    name, mode, d = sys.argv[1], sys.argv[2], sys.argv[3]
-    def mark(what, text=""):
-        with open(os.path.join(d, f"{name}.{what}"), "w") as f:
-            f.write(text)
-    def ended():
-        return sorted(f.split(".")[0] for f in os.listdir(d) if f.endswith(".end"))
-    def stopped(signum, frame):
-        mark("stopped", signal.Signals(signum).name)
-        mark("end")
-        sys.exit(128 + signum)
-    signal.signal(signal.SIGTERM, stopped)
-    mark("start", ",".join(ended()))
+
+def _mark(d: Path, name: str, what: str, text: str = "") -> None:
+    (d / f"{name}.{what}").write_text(text)
+
+
+def _wait_until(cond: Callable[[], bool]) -> None:
     end = time.monotonic() + 20
-    if mode == "crash":
-        print("half a line", file=sys.stderr)
-        print("boom: it broke", file=sys.stderr)
-        sys.exit(3)
-    while time.monotonic() < end:
-        if mode == "pair" and len([f for f in os.listdir(d) if f.endswith(".start")]) >= 2:
-            time.sleep(0.3)
-            break
-        if mode.startswith("after:") and os.path.exists(os.path.join(d, mode[6:] + ".end")):
-            break
-        if mode == "quick":
-            break
+    while not cond():
+        if time.monotonic() > end:
+            raise SystemExit(9)       # what it waited for never happened
         time.sleep(0.02)
-    else:
-        sys.exit(9)     # what it waited for never happened
-    print(name)
-    mark("end")
-""")
 
 
 def _job(name: str, mode: str, d: Path) -> parallel.Job:
-    return parallel.Job(name, (sys.executable, "-I", "-c", CHILD, name, mode, str(d)))
+    """A stand-in for one site's scan: its start and end are files in d the test reads; its result is its name."""
+    def run(result: IO[bytes]) -> int:
+        _mark(d, name, "start", ",".join(sorted(f.stem for f in d.glob("*.end"))))
+        if mode == "pair":        # both of a pair must run at once, or it never ends
+            _wait_until(lambda: len(list(d.glob("*.start"))) >= 2)
+            time.sleep(0.3)
+        elif mode.startswith("after:"):
+            _wait_until((d / f"{mode[6:]}.end").exists)
+        elif mode == "crash":
+            print("half a line\nboom: it broke", file=sys.stderr)
+            return 3
+        elif mode == "raise":
+            raise RuntimeError("kaput")
+        elif mode == "noisy":
+            print("noise on stdout")
+        result.write(name.encode())
+        _mark(d, name, "end")
+        return 0
+    return parallel.Job(name, run)
 
 
 def test_at_most_n_sites_run_at_once_and_results_come_in_site_order(tmp_path: Path) -> None:
     jobs = [_job("a", "pair", tmp_path), _job("b", "pair", tmp_path), _job("c", "quick", tmp_path)]
-    got: list[tuple[int, int, str]] = []
-    sink = io.StringIO()
-    stopped = parallel.run_jobs(jobs, 2, lambda i, o: got.append((i, o.returncode, o.stdout.strip())), sink=sink)
+    got: list[tuple[int, int, bytes]] = []
+    stopped = parallel.run_jobs(jobs, 2, lambda i, o: got.append((i, o.returncode, o.result)), sink=io.StringIO())
     assert stopped is None
-    assert got == [(0, 0, "a"), (1, 0, "b"), (2, 0, "c")]
+    assert got == [(0, 0, b"a"), (1, 0, b"b"), (2, 0, b"c")]
     # a and b ran together (each waited for the other to start, or it would have exited 9); c was started only
     # once one of them had ended
     ended_before_c = (tmp_path / "c.start").read_text().split(",")
@@ -74,34 +69,56 @@ def test_at_most_n_sites_run_at_once_and_results_come_in_site_order(tmp_path: Pa
 
 def test_a_later_site_that_ends_first_is_still_reported_after_the_earlier_one(tmp_path: Path) -> None:
     jobs = [_job("slow", "after:fast", tmp_path), _job("fast", "quick", tmp_path)]
-    got: list[tuple[int, str]] = []
-    parallel.run_jobs(jobs, 2, lambda i, o: got.append((i, o.stdout.strip())), sink=io.StringIO())
-    assert got == [(0, "slow"), (1, "fast")]
+    got: list[tuple[int, bytes]] = []
+    parallel.run_jobs(jobs, 2, lambda i, o: got.append((i, o.result)), sink=io.StringIO())
+    assert got == [(0, b"slow"), (1, b"fast")]
 
 
-def test_a_crashed_site_is_its_own_outcome_and_the_others_finish(tmp_path: Path) -> None:
-    jobs = [_job("bad", "crash", tmp_path), _job("good", "quick", tmp_path)]
+def test_a_failed_site_is_its_own_outcome_and_the_others_finish(tmp_path: Path) -> None:
+    jobs = [_job("bad", "crash", tmp_path), _job("worse", "raise", tmp_path), _job("good", "quick", tmp_path)]
     got: dict[int, parallel.Outcome] = {}
     sink = io.StringIO()
-    parallel.run_jobs(jobs, 2, lambda i, o: got.__setitem__(i, o), sink=sink)
-    assert got[0].returncode == 3 and got[0].last_error == "boom: it broke" and got[0].stdout == ""
-    assert got[1].returncode == 0 and got[1].stdout.strip() == "good"
-    assert "[bad] boom: it broke\n" in sink.getvalue()      # its messages are relayed whole, tagged with its site
+    parallel.run_jobs(jobs, 3, lambda i, o: got.__setitem__(i, o), sink=sink)
+    assert (got[0].returncode, got[0].last_error, got[0].result) == (3, "boom: it broke", b"")
+    assert (got[1].returncode, got[1].last_error, got[1].result) == (3, "RuntimeError: kaput", b"")
+    assert got[2].returncode == 0 and got[2].result == b"good"
+    relayed = sink.getvalue()
+    assert "[bad] half a line\n[bad] boom: it broke\n" in relayed     # whole lines, tagged with their site
+    assert "[worse] Traceback (most recent call last):" in relayed
+
+
+def test_a_site_cannot_write_on_the_runs_stdout(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    got: list[bytes] = []
+    parallel.run_jobs([_job("n", "noisy", tmp_path)], 2, lambda i, o: got.append(o.result), sink=io.StringIO())
+    assert got == [b"n"]
+    assert "noise" not in capfd.readouterr().out     # stdout is the run's (--json), never a site's
 
 
 DRIVER = textwrap.dedent("""
-    import json, sys
+    import json, signal, sys, time
+    from pathlib import Path
     from scanner.cli import parallel
-    child, d = sys.argv[1], sys.argv[2]
-    jobs = [parallel.Job(n, (sys.executable, "-I", "-c", child, n, "wait", d)) for n in ("a", "b", "c")]
+    d = Path(sys.argv[1])
+
+    def job(name):
+        def run(result):
+            def stopped(signum, frame):
+                (d / f"{name}.stopped").write_text(signal.Signals(signum).name)
+                raise SystemExit(128 + signum)
+            signal.signal(signal.SIGTERM, stopped)
+            (d / f"{name}.start").write_text("")
+            time.sleep(30)
+            return 9
+        return parallel.Job(name, run)
+
     out = []
-    stopped = parallel.run_jobs(jobs, 2, lambda i, o: out.append([i, o.returncode]))
+    stopped = parallel.run_jobs([job(n) for n in "abc"], 2, lambda i, o: out.append([i, o.returncode]))
     print(json.dumps({"stopped": stopped, "outcomes": out}))
 """)
 
 
 def test_sigterm_stops_every_running_site_and_starts_no_more(tmp_path: Path) -> None:
-    p = subprocess.Popen([sys.executable, "-c", DRIVER, CHILD, str(tmp_path)], cwd=REPO, text=True,
+    p = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], cwd=REPO, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         end = time.monotonic() + 30
@@ -135,28 +152,3 @@ def test_a_bad_parallel_value_is_refused_before_anything_is_sent_or_written(tmp_
     assert p.returncode == 2, p.stderr
     assert "--parallel" in p.stderr
     assert not out.exists() and not db.exists()
-
-
-def test_the_child_command_carries_every_option_of_the_run(tmp_path: Path) -> None:
-    opts = {"excludes": ("198.18.0.5", "198.18.0.64/30"), "cred_file": "creds.yaml", "modules": "arp,http",
-            "rate": 150.5, "interface": "eth7", "engine": "nmap", "allow_large": True, "allow_public": False,
-            "allow_link_local": True, "concerns": "fcc-covered-list"}
-    argv = _child_argv(Path("sites/a.yaml"), tmp_path / "A", ["json", "csv"], "/x/s.db", 0, "json", opts)
-    assert argv[:4] == (sys.executable, "-m", "scanner", "scan")
-    p = scan.make_context("scan", list(argv[4:])).params
-    assert p["site_files"] == ("sites/a.yaml",) and p["out_dir"] == str(tmp_path / "A")
-    assert p["excludes"] == opts["excludes"] and p["cred_file"] == "creds.yaml" and p["modules"] == "arp,http"
-    assert p["rate"] == 150.5 and p["interface"] == "eth7" and p["engine"] == "nmap"
-    assert (p["allow_large"], p["allow_public"], p["allow_link_local"]) == (True, False, True)
-    assert p["concerns"] == "fcc-covered-list" and p["db"] == "/x/s.db" and not p["no_store"]
-    assert p["formats"] == "json,csv" and p["json_out"] and p["log_format"] == "json"
-    assert p["quiet"] and p["fail_on"] == []       # the parent judges --fail-on from the inventory
-    none = {**opts, "excludes": (), "cred_file": None, "modules": None, "rate": None, "interface": None,
-            "concerns": None, "engine": "native", "allow_large": False, "allow_link_local": False}
-    p = scan.make_context("scan", list(_child_argv(Path("a.yaml"), tmp_path, ["json"], None, 2, "text",
-                                                   none)[4:])).params
-    assert p["no_store"] and p["rate"] is None and p["interface"] is None and p["excludes"] == ()
-    assert p["verbose"] == 2 and not p["quiet"]
-    p = scan.make_context("scan", list(_child_argv(Path("a.yaml"), tmp_path, ["json"], "", 0, "text",
-                                                   none)[4:])).params
-    assert p["db"] is None and not p["no_store"]      # "" is the default store, as the parent would use
