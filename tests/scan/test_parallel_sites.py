@@ -48,7 +48,7 @@ def _job(name: str, mode: str, d: Path) -> parallel.Job:
         elif mode == "raise":
             raise RuntimeError("kaput")
         elif mode == "noisy":
-            print("noise on stdout")
+            print("noise on stdout", flush=True)
         result.write(name.encode())
         _mark(d, name, "end")
         return 0
