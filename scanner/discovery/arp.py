@@ -144,7 +144,7 @@ def local_links() -> list[tuple[str, str, ipaddress.IPv4Network]]:
 RECV_BUFFER = 4 * 1024 * 1024   # bytes of replies the kernel may hold while the loop is busy elsewhere
 SEND_BATCH = 64                 # send slots asked for at once (only those already due are granted together)
 MAX_QUEUED = 256                # frames granted but not yet sent before the sweep waits for the sender thread
-PACE_CATCH_UP = 0.001           # seconds of lateness the sender may make up by sending frames back to back
+PACE_CATCH_UP = 0.005           # seconds of lateness (a descheduled thread) the sender may make up back to back
 _ADDR = struct.Struct("!I")
 
 

@@ -112,7 +112,7 @@ class RateLimiter:
     host discovery (ARP, priority 0) is never queued behind the per-host probes it makes possible.
     """
 
-    BURST = 0.002   # seconds of slots a late timer wake-up may still hand out at once (sub-millisecond pacing)
+    BURST = 0.005   # seconds of slots a late wake-up (timer, busy loop, busy CPU) may still hand out at once
 
     def __init__(self, pps: float) -> None:
         if not (isinstance(pps, int | float) and math.isfinite(pps) and pps > 0):
