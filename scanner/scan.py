@@ -334,8 +334,8 @@ def _timings(ctx: ScanContext) -> None:
 
 
 #: Host-discovery modules a host's per-host probing does not wait for: the ARP sweep (its replies make hosts at
-#: once) and the TCP probes (each host is handed on as soon as its own ports are known).
-STREAMING: Final = frozenset({"arp", "tcp"})
+#: once), the TCP probes and nmap (each host is handed on as soon as its own ports are known).
+STREAMING: Final = frozenset({"arp", "tcp", "nmap"})
 
 
 class _Pipeline:

@@ -1,8 +1,16 @@
 """nmap as the scanning engine (`--engine nmap`) and nmap XML as an observation source (`import-nmap`).
 
-Engine: python-nmap runs `nmap -sn -n` (host discovery) over the scope, then `nmap -sV -n -Pn -p
-<ports> --script http-server-header,http-title,banner` on the live hosts (shared/docs/protocols.md
-section 9). `-n` is not optional: name resolution would send DNS queries outside the scope.
+Engine: one nmap run finds the live hosts and their open ports over the scope (`nmap -n -sS -p <camera ports>
+--min-rate/--max-rate <--rate> --exclude <excludes, link network/broadcast> <targets>`: ARP on the scanner's
+link, ICMP and TCP SYN/ACK pings beyond it); its XML is read as nmap writes it, so each host goes to camscan's
+per-host modules (HTTP, RTSP, ONVIF, SNMP, directed WS-Discovery) as soon as nmap reports it. Then
+`nmap -n -Pn -sS -p 22,23 --script banner` reads the SSH/telnet greetings of the hosts with those ports
+open. `-n` is not optional: name resolution would send DNS queries outside the scope. No `-sV`: measured on the
+lab `site` profile (bench/results/engine_nmap.md), nmap's service probes wait seconds on every port that does
+not speak first (web, RTSP and vendor ports all wait for the client): `-sV` with the http/banner scripts on
+every live host had not finished after 15 min, and even `--version-intensity 0` on ports 22, 23, 37777 of 65
+hosts took 20 s, naming nothing that camscan's own modules and the banner script did not read literally.
+A stop (the rate limiter halted) or a cancelled scan ends nmap.
 Parser: `observations_from_nmap_xml` turns nmap's XML output (nmap.dtd: host/address, hostnames,
 ports/port/service, script) into per-host observations, from either path.
 
@@ -17,25 +25,30 @@ output exists, joined as "product version (extrainfo)" (fingerprint rules can ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
+import os
 import re
+import shutil
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from defusedxml import ElementTree as SafeET
 
+from scanner.discovery.arp import local_links
 from scanner.discovery.base import DecodeError, Module, ScanContext
+from scanner.discovery.tcp import BANNER_PORTS as TCP_BANNER_PORTS
 from scanner.discovery.tcp import DEFAULT_PORTS
 from scanner.macaddr import normalise_mac
 from scanner.models import Observation
 
+_log = logging.getLogger("camscan.discovery.nmap")
+
 MAX_XML_BYTES = 64 * 1024 * 1024
 MAX_VALUE_CHARS = 1024
-SCRIPTS = "http-server-header,http-title,banner"
-#: nmap's banner script waits this long for a silent service (script-arg banner.timeout).
-BANNER_TIMEOUT = "2s"
 #: nmap service names -> the vocabulary signal a literal server banner of that service becomes.
 SERVICE_SIGNALS: dict[str, str] = {
     "http": "http.server", "https": "http.server", "http-alt": "http.server",
@@ -211,90 +224,210 @@ def observations_from_nmap_xml(xml_text: str | bytes, skipped: list[str] | None 
 
 # ---- engine ----------------------------------------------------------------------------------
 
-def discovery_args(excludes: Sequence[str]) -> str:
-    """nmap arguments of the host-discovery pass."""
-    ex = f" --exclude {','.join(excludes)}" if excludes else ""
-    return f"-sn -n -T4{ex}"
+#: Ports whose first words (SSH identification, telnet greeting) nmap's banner script reads; camscan's own
+#: per-host modules read every other open port (HTTP, RTSP, ONVIF), so nmap's service probes add nothing there.
+BANNER_PORTS: tuple[int, ...] = tuple(sorted(TCP_BANNER_PORTS))
+#: Those services speak first and at once; a silent one costs this long (script-arg banner.timeout).
+BANNER_TIMEOUT = "1s"
+#: TCP SYN host-discovery probes for addresses off the scanner's link, next to ICMP echo/timestamp and an ACK
+#: to 80 (nmap's defaults); on the link nmap asks by ARP instead.
+PING_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 8080, 37777)
+MAX_RETRIES = 2
+HALT_POLL_S = 0.05     # how often a running nmap is checked against the scan's stop
+KILL_GRACE_S = 0.5     # after SIGTERM, before SIGKILL
+MAX_STDERR_BYTES = 4096
+_HOST_START = re.compile(rb"<host[\s>]")
+_HOST_END = b"</host>"
 
 
-def service_args() -> str:
-    """nmap arguments of the service pass (ports are passed separately)."""
-    return f"-sV -n -Pn -T4 --script {SCRIPTS} --script-args banner.timeout={BANNER_TIMEOUT}"
+class NmapRunError(RuntimeError):
+    """nmap could not be started or exited with an error."""
+
+
+def _scan_type(privileged: bool, root: bool) -> list[str]:
+    if not privileged:
+        return ["-sT", "--unprivileged"]   # connect scan, no ARP: what an unprivileged process can do
+    return ["-sS"] if root else ["-sS", "--privileged"]   # CAP_NET_RAW without uid 0
+
+
+def _pps(rate: float) -> str:
+    return str(max(1, round(rate)))
+
+
+def sweep_args(targets: Sequence[str], excludes: Sequence[str], ports: Sequence[int], rate: float,
+               privileged: bool = True, root: bool = True) -> list[str]:
+    """nmap arguments of the one pass that finds the live hosts and their open ports (XML on stdout).
+
+    Host discovery and the port scan are one run; nmap sends at the scan's --rate (probes per second), never
+    faster; no version detection (see the module docstring)."""
+    pps = _pps(rate)
+    args = ["-n", "-T4", *_scan_type(privileged, root), "-PE", "-PP", "-PS" + ",".join(map(str, PING_PORTS)),
+            "-PA80", "-p", ",".join(map(str, ports)), "--min-rate", pps, "--max-rate", pps,
+            "--max-retries", str(MAX_RETRIES), "-oX", "-"]
+    if excludes:
+        args += ["--exclude", ",".join(excludes)]
+    return [*args, *targets]
+
+
+def banner_args(hosts: Sequence[str], rate: float, privileged: bool = True, root: bool = True) -> list[str]:
+    """nmap arguments of the banner pass over hosts already found live (XML on stdout)."""
+    return ["-n", "-Pn", "-T4", *_scan_type(privileged, root), "-p", ",".join(map(str, BANNER_PORTS)),
+            "--script", "banner", "--script-args", f"banner.timeout={BANNER_TIMEOUT}", "--max-rate",
+            _pps(rate), "--max-retries", str(MAX_RETRIES), "-oX", "-", *hosts]
+
+
+def split_hosts(buf: bytes) -> tuple[list[bytes], bytes]:
+    """The complete <host> elements in buf (nmap -oX output so far), and the rest to keep for more output."""
+    out: list[bytes] = []
+    pos = 0
+    while (m := _HOST_START.search(buf, pos)) is not None:
+        end = buf.find(_HOST_END, m.start())
+        if end < 0:
+            return out, buf[m.start():]
+        out.append(buf[m.start():end + len(_HOST_END)])
+        pos = end + len(_HOST_END)
+    return out, buf[max(pos, len(buf) - len(b"<host")):]   # a tail that may be the start of "<host "
 
 
 def nmap_available() -> bool:
-    """True when both python-nmap and the nmap program are present."""
-    try:
-        import nmap
-        nmap.PortScanner()
-    except Exception:
-        return False
-    return True
+    """True when the nmap program is on the PATH."""
+    return shutil.which("nmap") is not None
+
+
+def _multicast_link(ctx: ScanContext) -> ipaddress.IPv4Network | None:
+    """The subnet of the interface link-level discovery goes out of (ctx.interface_ip), if it is known."""
+    if ctx.interface_ip is None:
+        return None
+    return next((net for _, ip, net in local_links() if ip == ctx.interface_ip), None)
 
 
 class NmapEngine(Module):
-    """Host discovery and service scan by nmap; fills ctx.hosts and yields the parsed observations."""
+    """Host discovery and port scan by nmap (then a banner pass on SSH/telnet ports); each host goes to the
+    per-host modules as soon as nmap reports it."""
 
     name: ClassVar[str] = "nmap"
     signals: ClassVar[frozenset[str]] = frozenset({
         "mac", "hostname", "http.server", "http.title", "http.www_authenticate", "rtsp.server",
         "rtsp.www_authenticate", "ssh.banner", "telnet.banner", "tcp.port"})
     per_link: ClassVar[bool] = False
-    needs_raw: ClassVar[bool] = False   # nmap falls back to connect scans when not root
+    needs_raw: ClassVar[bool] = False   # nmap falls back to connect scans when not privileged
     phase: ClassVar[int] = 1
 
-    def __init__(self, ports: Sequence[int] = DEFAULT_PORTS) -> None:
+    def __init__(self, ports: Sequence[int] = DEFAULT_PORTS, program: str = "nmap") -> None:
         self.ports = tuple(dict.fromkeys(ports))
+        self.program = program
 
-    def _scan(self, ctx: ScanContext) -> tuple[str, str]:
-        """Blocking: both nmap passes; returns (discovery XML, service XML)."""
-        import nmap
-        targets = " ".join(str(n) for n in ctx.scope.targets)
-        excludes = [str(n) for n in ctx.scope.excludes]
-        nm = nmap.PortScanner()
-        nm.scan(hosts=targets, arguments=discovery_args(excludes), sudo=False)
-        first: str = nm.get_nmap_last_output()
-        if isinstance(first, bytes):
-            first = first.decode("utf-8", errors="replace")
-        live = [h.ip for h in parse_nmap_xml(first) if ctx.scope.allows(h.ip)]
-        if not live:
-            return first, ""
-        nm.scan(hosts=" ".join(live), ports=",".join(str(p) for p in self.ports), arguments=service_args(),
-                sudo=False)
-        second: str = nm.get_nmap_last_output()
-        if isinstance(second, bytes):
-            second = second.decode("utf-8", errors="replace")
-        return first, second
+    async def _nmap(self, ctx: ScanContext, args: list[str]) -> AsyncGenerator[NmapHost, None]:
+        """Run nmap; yield each up host as nmap reports it. nmap is ended when the scan stops (no new probe),
+        when this generator is closed or cancelled, and on any error; raises NmapRunError or NmapDecodeError."""
+        _log.debug("nmap %s", " ".join(args), extra={"fields": {"module": self.name, "event": "nmap_run"}})
+        ctx.stats.count("nmap.runs")
+        try:
+            proc = await asyncio.create_subprocess_exec(self.program, *args, stdin=asyncio.subprocess.DEVNULL,
+                                                        stdout=asyncio.subprocess.PIPE,
+                                                        stderr=asyncio.subprocess.PIPE)
+        except OSError as e:
+            raise NmapRunError(f"cannot run {self.program}: {e}") from None
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = proc.stdout, proc.stderr
+        err_text = bytearray()
+
+        async def read_err() -> None:
+            while chunk := await err.read(4096):
+                err_text.extend(chunk[:max(0, MAX_STDERR_BYTES - len(err_text))])
+
+        err_task = asyncio.ensure_future(read_err())
+        buf, total = b"", 0
+        try:
+            while not ctx.rate.halted:
+                try:
+                    chunk = await asyncio.wait_for(out.read(65536), HALT_POLL_S)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_XML_BYTES:
+                    raise NmapDecodeError(f"nmap XML larger than {MAX_XML_BYTES} bytes")
+                done, buf = split_hosts(buf + chunk)
+                for block in done:
+                    for h in parse_nmap_xml(b"<nmaprun>" + block + b"</nmaprun>"):
+                        yield h
+            else:
+                return   # stopping: the finally clause ends nmap
+            await err_task
+            if await proc.wait() != 0:
+                tail = err_text.decode("utf-8", "replace").strip()[-500:]
+                raise NmapRunError(f"nmap exited with status {proc.returncode}: {tail}")
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), KILL_GRACE_S)
+                except TimeoutError:
+                    with contextlib.suppress(ProcessLookupError):
+                        proc.kill()
+                    await proc.wait()
+            err_task.cancel()
+
+    def _host(self, ctx: ScanContext, h: NmapHost, link: ipaddress.IPv4Network | None,
+              seen: set[tuple[str | None, str, str, int | None]]) -> list[Observation]:
+        """Record one reported host in ctx (MAC, open ports, on the multicast link); its new observations."""
+        if not ctx.scope.allows(h.ip):
+            ctx.stats.error(self.name, h.ip, "nmap reported a host outside the scope; ignored")
+            return []
+        info = ctx.host(h.ip)
+        if h.mac:
+            info.mac = info.mac or h.mac
+            if link is not None and ipaddress.IPv4Address(h.ip) in link:
+                ctx.link_hosts.add(h.ip)   # nmap had its MAC by ARP on the link multicast discovery used
+        info.open_ports.update(p.port for p in h.ports if p.protocol == "tcp")
+        out: list[Observation] = []
+        for o in host_observations(h):
+            key = (o.ip, o.signal, o.value, o.port)
+            if key not in seen:
+                seen.add(key)
+                out.append(o)
+        return out
 
     async def run(self, ctx: ScanContext) -> AsyncIterator[Observation]:
-        """Run nmap in a worker thread, then yield observations of in-scope hosts."""
-        try:
-            first, second = await asyncio.to_thread(self._scan, ctx)
-        except Exception as e:  # python-nmap raises PortScannerError for a missing/failed nmap
-            ctx.stats.error(self.name, None, f"nmap failed: {type(e).__name__}: {e}")
+        """Sweep the scope with nmap, handing each host on as it is reported; then read SSH/telnet banners."""
+        if shutil.which(self.program) is None:
+            ctx.stats.error(self.name, None, f"nmap failed: {self.program} is not installed (--engine nmap needs it)")
             return
+        scope = ctx.scope
+        targets = [str(n) for n in scope.targets]
+        edges = [str(a) for a in sorted(scope.edges) if scope.allows(str(a))]   # network/broadcast of a link
+        excludes = [str(n) for n in scope.excludes] + edges
+        rate = 1.0 / ctx.rate.interval
+        root = os.geteuid() == 0
+        link = _multicast_link(ctx)
         seen: set[tuple[str | None, str, str, int | None]] = set()
-        for xml in (first, second):
-            if not xml:
-                continue
-            try:
-                hosts = parse_nmap_xml(xml)
-            except DecodeError as e:
-                ctx.stats.error(self.name, None, str(e))
-                continue
-            for h in hosts:
-                if not ctx.scope.allows(h.ip):
-                    ctx.stats.error(self.name, h.ip, "nmap reported a host outside the scope; ignored")
-                    continue
-                info = ctx.host(h.ip)
-                if h.mac:
-                    info.mac = info.mac or h.mac
-                info.open_ports.update(p.port for p in h.ports if p.protocol == "tcp")
-                for o in host_observations(h):
-                    key = (o.ip, o.signal, o.value, o.port)
-                    if key not in seen:
-                        seen.add(key)
+        banner_hosts: list[str] = []
+        t0 = time.monotonic()
+        try:
+            async with contextlib.aclosing(self._nmap(ctx, sweep_args(targets, excludes, self.ports, rate,
+                                                                      ctx.privileged, root))) as hosts:
+                async for h in hosts:
+                    for o in self._host(ctx, h, link, seen):
                         yield o
+                    if scope.allows(h.ip):
+                        ctx.stats.count("nmap.hosts")
+                        if ctx.hosts[h.ip].open_ports & set(BANNER_PORTS):
+                            banner_hosts.append(h.ip)
+                        ctx.ports_probed(h.ip)
+            ctx.stats.counters["seconds.nmap.sweep"] = round(time.monotonic() - t0, 3)
+            if banner_hosts and not ctx.rate.halted:
+                t0 = time.monotonic()
+                async with contextlib.aclosing(self._nmap(ctx, banner_args(banner_hosts, rate, ctx.privileged,
+                                                                           root))) as hosts:
+                    async for h in hosts:
+                        for o in self._host(ctx, h, link, seen):
+                            yield o
+                ctx.stats.counters["seconds.nmap.banners"] = round(time.monotonic() - t0, 3)
+        except (NmapRunError, DecodeError) as e:
+            ctx.stats.error(self.name, None, f"nmap failed: {e}")
 
 
 MODULE = NmapEngine

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +38,118 @@ def test_signals_in_vocabulary() -> None:
     assert nmapmod.NmapEngine.signals <= set(SIGNALS)
 
 
-def test_engine_arguments_never_resolve_names() -> None:
-    assert " -n" in nmapmod.discovery_args([]) and "-sn" in nmapmod.discovery_args([])
-    assert "--exclude 10.0.0.1/32,10.0.0.8/29" in nmapmod.discovery_args(["10.0.0.1/32", "10.0.0.8/29"])
-    assert " -n " in nmapmod.service_args() and "-sV" in nmapmod.service_args()
+def _after(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_sweep_arguments_stay_in_scope_at_the_scan_rate() -> None:
+    args = nmapmod.sweep_args(["198.18.0.0/24"], ["198.18.0.1/32", "198.18.0.255"], (80, 554, 22), 2000.0)
+    assert "-n" in args                                   # name resolution would send DNS outside the scope
+    assert args[-1] == "198.18.0.0/24" and sum(a == "198.18.0.0/24" for a in args) == 1
+    assert _after(args, "--exclude") == "198.18.0.1/32,198.18.0.255"
+    assert _after(args, "-p") == "80,554,22"              # the camera port list, in its order
+    assert _after(args, "--max-rate") == "2000" == _after(args, "--min-rate")   # --rate is a cap nmap keeps
+    assert "-sS" in args and "-Pn" not in args            # discovery (ARP on the link) and ports in one run
+    assert not any(a.startswith("-sV") or a.startswith("--script") for a in args)
+    assert "--exclude" not in nmapmod.sweep_args(["10.0.0.0/30"], [], (80,), 1.0)
+    assert _after(nmapmod.sweep_args(["10.0.0.0/30"], [], (80,), 0.2), "--max-rate") == "1"   # never 0 (no cap)
+
+
+def test_unprivileged_engine_asks_nmap_for_connect_scans() -> None:
+    args = nmapmod.sweep_args(["10.0.0.0/30"], [], (80,), 100.0, privileged=False)
+    assert "-sT" in args and "--unprivileged" in args and "-sS" not in args
+    assert "--privileged" in nmapmod.banner_args(["10.0.0.2"], 100.0, privileged=True, root=False)
+
+
+def test_banner_pass_reads_only_ssh_and_telnet_of_the_hosts_given() -> None:
+    args = nmapmod.banner_args(["10.0.0.2", "10.0.0.9"], 500.0)
+    assert args[-2:] == ["10.0.0.2", "10.0.0.9"] and "-n" in args and "-Pn" in args
+    assert _after(args, "-p") == "22,23" and _after(args, "--script") == "banner"
+    assert _after(args, "--max-rate") == "500"
+
+
+def test_hosts_are_split_out_of_partial_output_as_nmap_writes_them() -> None:
+    one = b'<host><status state="up"/><address addr="10.0.0.2" addrtype="ipv4"/><hostnames/></host>'
+    two = b'<host starttime="1"><address addr="10.0.0.3" addrtype="ipv4"/></host>'
+    text = b'<?xml version="1.0"?><nmaprun><hosthint><status state="up"/></hosthint>' + one + two + b"</nmaprun>"
+    got: list[bytes] = []
+    rest = b""
+    for i in range(0, len(text), 7):                      # output arriving in small pieces
+        done, rest = nmapmod.split_hosts(rest + text[i:i + 7])
+        got += done
+    assert got == [one, two]
+    assert [h.ip for b in got for h in nmapmod.parse_nmap_xml(b"<nmaprun>" + b + b"</nmaprun>")] == \
+        ["10.0.0.2", "10.0.0.3"]
+
+
+FAKE_NMAP = """#!{python}
+import json, os, sys, time
+open({argv!r}, "a").write(json.dumps(sys.argv[1:]) + "\\n")
+open({pid!r}, "w").write(str(os.getpid()))
+sys.stdout.write('<?xml version="1.0"?><nmaprun>')
+for ip in {ips!r}:
+    sys.stdout.write('<host><status state="up"/><address addr="%s" addrtype="ipv4"/>'
+                     '<address addr="44:19:b6:00:00:02" addrtype="mac"/><ports><port protocol="tcp" portid="22">'
+                     '<state state="open"/><service name="ssh"/><script id="banner" output="SSH-2.0-fake"/></port>'
+                     '</ports></host>' % ip)
+    sys.stdout.flush()
+    time.sleep({pause})
+sys.stdout.write("</nmaprun>")
+"""
+
+
+def _fake(tmp_path: Path, ips: list[str], pause: float) -> tuple[str, Path, Path]:
+    argv, pid = tmp_path / "argv", tmp_path / "pid"
+    prog = tmp_path / "nmap"
+    prog.write_text(FAKE_NMAP.format(python=sys.executable, argv=str(argv), pid=str(pid), ips=ips, pause=pause))
+    prog.chmod(0o755)
+    return str(prog), argv, pid
+
+
+def test_engine_hands_each_host_on_as_nmap_reports_it(tmp_path: Path) -> None:
+    prog, argv, _ = _fake(tmp_path, ["198.18.37.2", "198.18.37.3"], 0.3)
+    ctx = netpair.make_ctx(["198.18.37.0/29"], ["198.18.37.1"])
+    handed: list[tuple[str, int]] = []
+    ctx.on_ports.append(lambda ip: handed.append((ip, len(ctx.hosts))))
+    obs = asyncio.run(netpair.collect(nmapmod.NmapEngine(ports=(22, 80), program=prog), ctx))
+    assert handed == [("198.18.37.2", 1), ("198.18.37.3", 2)]   # .2 went on before nmap had reported .3
+    runs = [json.loads(line) for line in argv.read_text().splitlines()]
+    assert len(runs) == 2                                          # the sweep, then the banner pass
+    sweep, banners = runs
+    assert sweep[-1] == "198.18.37.0/29" and _after(sweep, "--exclude") == "198.18.37.1/32,198.18.37.0,198.18.37.7"
+    assert banners[-2:] == ["198.18.37.2", "198.18.37.3"]          # only hosts with 22/23 open
+    assert ("198.18.37.2", "ssh.banner", "SSH-2.0-fake") in {(o.ip, o.signal, o.value) for o in obs}
+    assert ctx.hosts["198.18.37.3"].open_ports == {22} and ctx.stats.errors == []
+
+
+def test_a_stop_ends_nmap(tmp_path: Path) -> None:
+    prog, _, pid_file = _fake(tmp_path, ["198.18.37.2", "198.18.37.3"], 60)
+    ctx = netpair.make_ctx(["198.18.37.0/29"])
+
+    async def go() -> float:
+        eng = nmapmod.NmapEngine(program=prog)
+        ctx.on_ports.append(lambda ip: ctx.rate.halt())         # the scan is told to stop after the first host
+        t0 = time.monotonic()
+        await netpair.collect(eng, ctx)
+        return time.monotonic() - t0
+
+    secs = asyncio.run(go())
+    pid = int(pid_file.read_text())
+    assert secs < 5                                               # not the fake nmap's 60 s
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)                                           # ended and reaped
+    assert set(ctx.hosts) == {"198.18.37.2"} and ctx.stats.counters["nmap.runs"] == 1   # no banner pass
+
+
+def test_a_failing_nmap_is_one_error_entry(tmp_path: Path) -> None:
+    prog = tmp_path / "nmap"
+    prog.write_text(f"#!{sys.executable}\nimport sys\nsys.stderr.write('Failed to open device eth9\\n')\n"
+                    "sys.exit(1)\n")
+    prog.chmod(0o755)
+    ctx = netpair.make_ctx(["198.18.37.0/29"])
+    assert asyncio.run(netpair.collect(nmapmod.NmapEngine(program=str(prog)), ctx)) == []
+    assert [e["error"] for e in ctx.stats.errors] == [
+        "nmap failed: nmap exited with status 1: Failed to open device eth9"]
 
 
 HAND = """<?xml version="1.0" encoding="UTF-8"?>
@@ -144,26 +255,22 @@ async def _device(pair: Any) -> list[asyncio.AbstractServer]:
 @pytest.mark.lab
 @lab
 def test_engine_scans_only_the_scope(pair) -> None:  # type: ignore[no-untyped-def]
-    ctx = netpair.make_ctx(["198.18.37.0/29"], ["198.18.37.1"])
-    record = os.environ.get("CAMSCAN_RECORD_NMAP")
+    ctx = netpair.make_ctx(["198.18.37.0/29"], ["198.18.37.1"], privileged=True)   # root: SYN scan, ARP
 
     async def go() -> list[Any]:
         servers = await _device(pair)
         try:
-            eng = nmapmod.NmapEngine(ports=(22, 80, 554, 8000))
-            if record:  # regenerate the fixture from a real run
-                _, xml = await asyncio.to_thread(eng._scan, ctx)
-                Path(record).write_text(xml)
-            return await netpair.collect(eng, ctx)
+            return await netpair.collect(nmapmod.NmapEngine(ports=(22, 80, 554, 8000)), ctx)
         finally:
             for s in servers:
                 s.close()
 
     obs = pair.run_in_a(go)
     got = {(o.ip, o.signal, o.value, o.port) for o in obs}
-    assert ("198.18.37.2", "http.server", "App-webs/", 80) in got
-    assert ("198.18.37.2", "ssh.banner", "SSH-2.0-dropbear_2019.78", 22) in got
+    assert ("198.18.37.2", "ssh.banner", "SSH-2.0-dropbear_2019.78", 22) in got   # the banner pass
     assert ("198.18.37.2", "mac", MAC_B, None) in got                 # root nmap on the link reports it
+    assert {("198.18.37.2", "tcp.port", str(p), p) for p in (22, 80, 554)} <= got
     assert ctx.hosts["198.18.37.2"].open_ports == {22, 80, 554}
+    assert ctx.ports_known == {"198.18.37.2"}                          # handed on to the per-host modules
     assert set(ctx.hosts) == {"198.18.37.2"}                           # .1 excluded, others absent
     assert ctx.stats.errors == []
