@@ -301,6 +301,13 @@ def _multicast_link(ctx: ScanContext) -> ipaddress.IPv4Network | None:
     return next((net for _, ip, net in local_links() if ip == ctx.interface_ip), None)
 
 
+async def _stopped(ctx: ScanContext) -> None:
+    """Once the scan is stopping (nmap already ended), wait to be cancelled, as a module waiting for a send slot
+    does: the sweep then knows the work was cut short."""
+    if ctx.rate.halted:
+        await asyncio.Event().wait()
+
+
 class NmapEngine(Module):
     """Host discovery and port scan by nmap (then a banner pass on SSH/telnet ports); each host goes to the
     per-host modules as soon as nmap reports it."""
@@ -417,14 +424,16 @@ class NmapEngine(Module):
                         if ctx.hosts[h.ip].open_ports & set(BANNER_PORTS):
                             banner_hosts.append(h.ip)
                         ctx.ports_probed(h.ip)
+            await _stopped(ctx)
             ctx.stats.counters["seconds.nmap.sweep"] = round(time.monotonic() - t0, 3)
-            if banner_hosts and not ctx.rate.halted:
+            if banner_hosts:
                 t0 = time.monotonic()
                 async with contextlib.aclosing(self._nmap(ctx, banner_args(banner_hosts, rate, ctx.privileged,
                                                                            root))) as hosts:
                     async for h in hosts:
                         for o in self._host(ctx, h, link, seen):
                             yield o
+                await _stopped(ctx)
                 ctx.stats.counters["seconds.nmap.banners"] = round(time.monotonic() - t0, 3)
         except (NmapRunError, DecodeError) as e:
             ctx.stats.error(self.name, None, f"nmap failed: {e}")

@@ -126,19 +126,28 @@ def test_a_stop_ends_nmap(tmp_path: Path) -> None:
     prog, _, pid_file = _fake(tmp_path, ["198.18.37.2", "198.18.37.3"], 60)
     ctx = netpair.make_ctx(["198.18.37.0/29"])
 
-    async def go() -> float:
-        eng = nmapmod.NmapEngine(program=prog)
+    async def go() -> bool:
         ctx.on_ports.append(lambda ip: ctx.rate.halt())         # the scan is told to stop after the first host
-        t0 = time.monotonic()
-        await netpair.collect(eng, ctx)
-        return time.monotonic() - t0
+        task = asyncio.ensure_future(netpair.collect(nmapmod.NmapEngine(program=prog), ctx))
+        end = time.monotonic() + 5                                # not the fake nmap's 60 s
+        while not ctx.rate.halted or (pid_file.exists() and _alive(int(pid_file.read_text()))):
+            assert time.monotonic() < end, "nmap still runs after the stop"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        waiting = not task.done()             # like a module waiting for a send slot: the sweep cancels it
+        task.cancel()
+        return waiting
 
-    secs = asyncio.run(go())
-    pid = int(pid_file.read_text())
-    assert secs < 5                                               # not the fake nmap's 60 s
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)                                           # ended and reaped
+    assert asyncio.run(go())
     assert set(ctx.hosts) == {"198.18.37.2"} and ctx.stats.counters["nmap.runs"] == 1   # no banner pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False                          # ended and reaped
+    return True
 
 
 def test_a_failing_nmap_is_one_error_entry(tmp_path: Path) -> None:
