@@ -92,32 +92,25 @@ class Engine:
 
     def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
-        if not self._memo_size:
-            return self._match(signal, value)
-        key = (signal, value)
-        got = self._memo.get(key)
-        if got is not None:
-            return list(got[0]), dict(got[1])
-        evs, parsed = self._match(signal, value)
-        if len(value) <= MEMO_MAX_VALUE:
-            if len(self._memo) >= self._memo_size:
-                self._memo.clear()
-            self._memo[key] = (tuple(evs), parsed)
-            parsed = dict(parsed)
-        return evs, parsed
-
-    def _match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
+        memo = self._memo if self._memo_size else None
+        if memo is not None:
+            got = memo.get((signal, value))
+            if got is not None:
+                return list(got[0]), dict(got[1])
         try:
             plain, parser, field_index, is_mac, mention = self._plan[signal]
         except KeyError:
             raise ObservationError(f"unknown signal {signal!r}") from None
         out: list[Evidence] = []
         parsed: dict[str, str] = {}
+        named = False   # some evidence names a maker (then a mention adds nothing)
         carry = self._carry
         if plain is not None:
             for rule, fields in plain(value):
                 rid, maker, brand, conf, cat = carry[id(rule)]
                 out.append(_new(Evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
+                if maker:
+                    named = True
         if parser is not None:
             try:
                 parsed = parser(value)
@@ -130,16 +123,23 @@ class Engine:
                 for rule, fields in fmatch(fv):
                     rid, maker, brand, conf, cat = carry[id(rule)]
                     out.append(_new(Evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
+                    if maker:
+                        named = True
         elif is_mac:
             ev = self.oui_evidence(value)
             if ev is not None:
                 out.append(ev)
-        if mention and not any(e.vendor for e in out):
+        if mention and not named:
             hit = self._mentions.find(value)
             if hit is not None:
                 maker, brand = hit
                 conf = MENTION_CONFIDENCE * (self._link_conf.get(brand, 1.0) if brand else 1.0)
                 out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
+        if memo is not None and len(value) <= MEMO_MAX_VALUE:
+            if len(memo) >= self._memo_size:
+                memo.clear()
+            memo[(signal, value)] = (tuple(out), parsed)
+            parsed = dict(parsed)
         return out, parsed
 
     def oui_evidence(self, mac_text: str) -> Evidence | None:
@@ -231,10 +231,15 @@ def advisory_status(fw: Firmware, ranges: list[FirmwareRange]) -> str | None:
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
+# bytes -> themselves when an ASCII letter or digit, else a space: an ASCII value's words are then one split away
+_WORD_BYTES: Final = bytes(c if chr(c).isascii() and chr(c).isalnum() else 32 for c in range(256))
+
+
 class Mentions:
     """Finds a maker's or brand's name (as written in its aliases) as a whole word in a value.
 
-    Names are filed by their first word, so a value costs one pass over its words and a dict lookup each.
+    Names are filed by their first word, so a value costs one pass over its words and a set test (the common
+    answer: no first word of a name among them); only then is each word looked up.
     """
 
     def __init__(self, db: Database) -> None:
@@ -256,14 +261,17 @@ class Mentions:
             exact = first.group(0) == n   # a one-word name needs no second look
             rx = None if exact else re.compile(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])")
             self._by_first.setdefault(first.group(0), []).append((n, rx))
+        self._first_bytes = frozenset(w.encode() for w in self._by_first)
 
     def find(self, value: str) -> tuple[str, str | None] | None:
         """(maker, brand or None) of the first name the value mentions, longest name first."""
         by_first = self._by_first
-        words = _WORD.findall(value)
-        if by_first.keys().isdisjoint(words):   # the common case, one C-level pass
+        if value.isascii():   # the common case: words split in C (bytes.translate and split, no regex)
+            if self._first_bytes.isdisjoint(value.encode().translate(_WORD_BYTES).split()):
+                return None
+        elif by_first.keys().isdisjoint(_WORD.findall(value)):
             return None
-        for word in words:
+        for word in _WORD.findall(value):
             cands = by_first.get(word)
             if cands:
                 for name, rx in cands:

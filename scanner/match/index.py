@@ -20,6 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 AT, AT_BEGINNING, LITERAL = _sre_constants.AT, _sre_constants.AT_BEGINNING, _sre_constants.LITERAL
 SUBPATTERN, BRANCH, ASSERT = _sre_constants.SUBPATTERN, _sre_constants.BRANCH, _sre_constants.ASSERT
+MIN_REPEAT, ANY, MAXREPEAT = _sre_constants.MIN_REPEAT, _sre_constants.ANY, _sre_constants.MAXREPEAT
 SRE_FLAG_IGNORECASE = _sre_constants.SRE_FLAG_IGNORECASE
 
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
@@ -316,26 +317,54 @@ class CombinedRegex(Generic[R]):
         return out
 
 
+_DOTALL_SKIP = re.compile(r"^\(\?[aiLmsu]*s[aiLmsu]*\)\^\.\*\?")   # '(?s)^.*?': "somewhere in the value"
+
+
+def search_form(pattern: str) -> str | None:
+    """For a pattern '(?s)^.*?REST' (any flags with s, not verbose): '(?s)REST', which re.search answers exactly
+    as re.match answers the pattern (the leftmost place REST matches, the same groups) but finds REST's literal
+    start with a fast string search instead of trying it at every character. None for other patterns."""
+    m = _DOTALL_SKIP.match(pattern)
+    if m is None:
+        return None
+    parsed = _parse(pattern)
+    if parsed is None:
+        return None
+    items = list(parsed)
+    if len(items) < 2 or items[0] != (AT, AT_BEGINNING) or items[1][0] is not MIN_REPEAT:
+        return None   # e.g. '(?s)^.*?a|b': a top-level alternation is not one '^.*?' sequence
+    lo, hi, body = items[1][1]
+    if lo != 0 or hi != MAXREPEAT or list(body) != [(ANY, None)]:
+        return None
+    return pattern[: m.end() - 4] + pattern[m.end():]
+
+
 class _Single(Generic[R]):
     """One regex rule, compiled on first use (a database of thousands of rules loads without compiling)."""
 
-    __slots__ = ("_names", "_rx", "multi", "order", "rule")
+    __slots__ = ("_hit", "_names", "_run", "multi", "order", "rule")
 
     def __init__(self, rule: R, order: int, multi: bool = False) -> None:
         self.rule = rule
         self.order = order
         self.multi = multi   # filed under several leads or texts: one value may reach it twice
-        self._rx: re.Pattern[str] | None = None
+        self._run: Any = None   # the compiled pattern's match (or, for '(?s)^.*?' patterns, search)
         self._names: tuple[str, ...] = ()
+        self._hit: Hit[R] = (rule, ())   # the answer when the rule has no named groups
+
+    def _compile(self) -> Any:
+        rx = re.compile(self.rule.pattern)
+        self._names = tuple(rx.groupindex)
+        fast = search_form(self.rule.pattern)
+        self._run = re.compile(fast).search if fast is not None else rx.match
+        return self._run
 
     def match(self, value: str) -> Hit[R] | None:
-        rx = self._rx
-        if rx is None:
-            rx = self._rx = re.compile(self.rule.pattern)
-            self._names = tuple(rx.groupindex)
-        m = rx.match(value)
+        m = (self._run or self._compile())(value)
         if m is None:
             return None
+        if not self._names:
+            return self._hit
         return (self.rule, tuple((n, v) for n in self._names if (v := m.group(n)) is not None))
 
 
@@ -428,14 +457,17 @@ class _TextScan:
         self._at: dict[str, list[tuple[int, str, int, str | None]]] = {}
 
     def _compile(self) -> re.Pattern[str]:
-        parts = []
+        pieces: dict[str, dict[str, None]] = {}
         for i, t, ci in self.texts:
             low = t.lower()
             j = _rarest(low)
             self._at.setdefault(low[j], []).append((j, low, i, None if ci else t))
             before = f"(?<={re.escape(low[:j + 1])})" if j else ""
-            parts.append(re.escape(low[j]) + before + re.escape(low[j + 1:]))
-        self._rx = re.compile("|".join(dict.fromkeys(parts)))
+            pieces.setdefault(low[j], {})[before + re.escape(low[j + 1:])] = None
+        # one branch per anchor character ('v(?:(?<=wv)-|(?<=dv)r)|k(?:...)'): at a place holding one, re tries
+        # only the texts anchored on it, not every text
+        self._rx = re.compile("|".join(re.escape(ch) + ("(?:" + "|".join(ps) + ")" if len(ps) > 1 else next(iter(ps)))
+                                       for ch, ps in pieces.items()))
         return self._rx
 
     def find(self, v: str, low: str) -> set[int] | None:
