@@ -104,7 +104,8 @@ def main() -> None:
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                                        capture_output=True).stdout.strip(),
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    stem = f"scan_speed.{args.profile}" + (f".{args.label}" if args.label else "")
+    label = ".".join(x for x in ("credentials" if args.credentials else "", args.label) if x)
+    stem = f"scan_speed.{args.profile}" + (f".{label}" if label else "")
     res = REPO / "bench" / "results"
     res.mkdir(exist_ok=True)
     (res / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
