@@ -226,8 +226,8 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
             except OSError:   # nothing more to read (EAGAIN) or the link went away
                 return
             if is_reply(data):
-                off = 16 if data[12:14] == b"\x81\x00" else 12
-                answered.add(int.from_bytes(data[off + 14:off + 18], "big"))
+                arp_at = 18 if data[12:14] == b"\x81\x00" else 14   # the ARP packet, after a VLAN tag if any
+                answered.add(int.from_bytes(data[arp_at + 14:arp_at + 18], "big"))   # its sender IP address
                 on_reply(data)
 
     try:
