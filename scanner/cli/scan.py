@@ -7,6 +7,7 @@ or usage (nothing was sent or written), 3 runtime failure, 128+N stopped by sign
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import pickle
@@ -525,6 +526,7 @@ def engine_in_background(lists: Sequence[str] | None) -> Callable[[], Engine]:
     _check_concern_ids(db, lists)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camscan-engine")
     fut = pool.submit(Engine, db)
+    pool.submit(importlib.import_module, "cryptography.x509")   # for certificates the sweep reads, off start-up
     pool.shutdown(wait=False)
     return fut.result
 

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 import mmh3
-from cryptography import x509
 
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.models import Observation
@@ -272,6 +271,8 @@ def favicon_hash(data: bytes) -> str:
 
 def cert_names(der: bytes) -> tuple[str, str]:
     """(subject, issuer) of a DER certificate as RFC 4514 strings; raises HttpDecodeError only."""
+    from cryptography import x509  # ~0.1 s to import: not at start-up (`camscan scan` warms it in a thread)
+
     try:
         cert = x509.load_der_x509_certificate(der)
         subject, issuer = cert.subject.rfc4514_string(), cert.issuer.rfc4514_string()
