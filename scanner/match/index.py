@@ -11,7 +11,8 @@ observation, and every filter is a necessary condition: the regexes alone decide
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 
 # re's own parser (Python 3.11+), used only at load time to read a pattern's literal lead
 from re import _constants as _sre_constants  # type: ignore[attr-defined]
@@ -21,6 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 AT, AT_BEGINNING, LITERAL = _sre_constants.AT, _sre_constants.AT_BEGINNING, _sre_constants.LITERAL
 SUBPATTERN, BRANCH, ASSERT = _sre_constants.SUBPATTERN, _sre_constants.BRANCH, _sre_constants.ASSERT
 MIN_REPEAT, ANY, MAXREPEAT = _sre_constants.MIN_REPEAT, _sre_constants.ANY, _sre_constants.MAXREPEAT
+MAX_REPEAT = _sre_constants.MAX_REPEAT
 SRE_FLAG_IGNORECASE = _sre_constants.SRE_FLAG_IGNORECASE
 
 _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
@@ -138,6 +140,54 @@ def _literal_prefix(items: Any) -> str:
     return "".join(out)
 
 
+def _heads(items: Any, ci: bool, heads: list[str]) -> tuple[list[str], bool, bool]:
+    """Extend heads along a parsed sequence while it is literal, through groups (case-blind ones too), small
+    alternations and optional literal parts ('(?:SmartAX )?MT' -> ['SmartAX MT', 'MT']): (heads, whether the
+    whole sequence was taken, whether any case-blind text was). Every match of the sequence, after one of the
+    given heads, goes on with one of the returned ones."""
+    blind = False
+    for op, arg in list(items):
+        if op is LITERAL and arg < 128:
+            heads = [h + chr(arg) for h in heads]
+            blind = blind or ci
+            continue
+        if op is SUBPATTERN and arg[2] == 0 and arg[1] in (0, SRE_FLAG_IGNORECASE):
+            heads, whole, got_ci = _heads(arg[3], ci or arg[1] == SRE_FLAG_IGNORECASE, heads)
+            blind = blind or got_ci
+            if whole:
+                continue
+            return heads, False, blind
+        if op is BRANCH and len(arg[1]) * len(heads) <= MAX_LEADS:
+            grown: list[str] = []
+            every_whole = True
+            for alt in arg[1]:
+                got, whole, got_ci = _heads(alt, ci, heads)
+                grown += got
+                every_whole = every_whole and whole
+                blind = blind or got_ci
+            heads = grown
+            if every_whole:
+                continue
+            return heads, False, blind
+        if op in (MAX_REPEAT, MIN_REPEAT) and arg[0] == 0 and arg[1] == 1 and 2 * len(heads) <= MAX_LEADS:
+            got, whole, got_ci = _heads(arg[2], ci, heads)
+            if whole:   # there or not: both ways go on
+                heads = got + heads
+                blind = blind or got_ci
+                continue
+        return heads, False, blind
+    return heads, True, blind
+
+
+def _shortest(texts: Iterable[str]) -> list[str]:
+    """The texts none of the others is a prefix of (holding 'ab' is implied by holding 'abc')."""
+    out: list[str] = []
+    for t in sorted(dict.fromkeys(texts), key=len):
+        if not any(t.startswith(k) for k in out):
+            out.append(t)
+    return out
+
+
 def _needles(items: Any, ci: bool, every: list[Needles] | None = None) -> Needles | None:
     """What every match of a parsed sequence must contain: the best literal run, or a group's own needs.
     every (when given) collects each requirement found on the way, not only the best."""
@@ -158,11 +208,19 @@ def _needles(items: Any, ci: bool, every: list[Needles] | None = None) -> Needle
             consider(((text.lower() if run_ci else text, run_ci),))
         run, run_ci = [], False
 
-    for op, arg in list(items):
+    seq = list(items)
+    for k, (op, arg) in enumerate(seq):
         if op is LITERAL and arg < 128:
             run.append(chr(arg))
             run_ci = run_ci or ci
             continue
+        if run:   # the run may go on through groups, alternatives and optional parts: 'realm="(?:SmartAX )?MT'
+            text = "".join(run)
+            heads, _, heads_ci = _heads(seq[k:], ci, [text])
+            cased = run_ci or heads_ci
+            texts = _shortest(h.lower() if cased else h for h in heads)
+            if texts != [text.lower() if cased else text] and len(texts) <= MAX_LEADS:
+                consider(tuple((t, cased) for t in texts))
         if op is SUBPATTERN and arg[2] == 0 and arg[1] in (0, SRE_FLAG_IGNORECASE):
             inner_ci = ci or arg[1] == SRE_FLAG_IGNORECASE
             sub = list(arg[3])
@@ -238,10 +296,15 @@ def _selective(options: list[Needles], sample: Sequence[tuple[str, str]]) -> Nee
     if len(options) == 1 or not sample:
         return options[0]
 
-    def hits(n: Needles) -> int:
-        return sum(1 for v, low in sample if any(t in (low if ci else v) for t, ci in n))
+    return min(options, key=lambda n: _meets(n, sample))
 
-    return min(options, key=hits)
+
+def _meets(n: Needles, sample: Sequence[tuple[str, str]]) -> int:
+    """How many sample values (value, lower-cased) hold one of the texts n."""
+    return sum(1 for v, low in sample if any(t in (low if ci else v) for t, ci in n))
+
+
+MAX_CONDS: int = 3   # further requirements checked before a text-filed rule is tried
 
 
 def required_literal(pattern: str, least: int = 3) -> tuple[str, bool]:
@@ -340,91 +403,126 @@ def search_form(pattern: str) -> str | None:
 
 
 class _Single(Generic[R]):
-    """One regex rule, compiled on first use (a database of thousands of rules loads without compiling)."""
+    """One regex rule, compiled on first use (a database of thousands of rules loads without compiling).
 
-    __slots__ = ("_hit", "_names", "_run", "multi", "order", "rule")
+    run(value): the compiled pattern's match (for '(?s)^.*?' patterns, search) of value; names: its named groups
+    (known once run has been called); hit: the answer when it has none."""
+
+    __slots__ = ("conds", "hit", "multi", "names", "order", "rule", "run")
 
     def __init__(self, rule: R, order: int, multi: bool = False) -> None:
         self.rule = rule
         self.order = order
         self.multi = multi   # filed under several leads or texts: one value may reach it twice
-        self._run: Any = None   # the compiled pattern's match (or, for '(?s)^.*?' patterns, search)
-        self._names: tuple[str, ...] = ()
-        self._hit: Hit[R] = (rule, ())   # the answer when the rule has no named groups
+        # the rule's other requirements: texts (case-blind ones lower-cased) one of which each the value must hold
+        self.conds: tuple[Needles, ...] = ()
+        self.names: tuple[str, ...] = ()
+        self.hit: Hit[R] = (rule, ())
+        self.run: Callable[[str], re.Match[str] | None] = self._first
 
-    def _compile(self) -> Any:
+    def _first(self, value: str) -> re.Match[str] | None:
         rx = re.compile(self.rule.pattern)
-        self._names = tuple(rx.groupindex)
+        self.names = tuple(rx.groupindex)
         fast = search_form(self.rule.pattern)
-        self._run = re.compile(fast).search if fast is not None else rx.match
-        return self._run
+        self.run = re.compile(fast).search if fast is not None else rx.match
+        return self.run(value)
 
     def match(self, value: str) -> Hit[R] | None:
-        m = (self._run or self._compile())(value)
+        """The rule's hit on value, or None."""
+        m = self.run(value)
         if m is None:
             return None
-        if not self._names:
-            return self._hit
-        return (self.rule, tuple((n, v) for n in self._names if (v := m.group(n)) is not None))
+        return _hit(self, m)
+
+
+def _hit(c: _Single[R], m: re.Match[str]) -> Hit[R]:
+    """A matched rule's hit: the rule and its named groups that took part."""
+    if not c.names:
+        return c.hit
+    return (c.rule, tuple((n, x) for n in c.names if (x := m.group(n)) is not None))
 
 
 class _Group(Generic[R]):
-    """The regex rules filed at one place (a trie node, a required text), tried as one alternation: a value
-    none of them matches costs one C-level call. A rule filed at several places is reported once per value
-    (seen: the orders of such rules reported so far, made on first need)."""
+    """What is filed at one place (a trie node, a required text): prefix rules' ready hits, and regex rules tried
+    as one alternation, so a value none of them matches costs one C-level call. A rule filed at several places is
+    reported once per value (seen: the orders of such rules reported so far, made on first need)."""
 
-    __slots__ = ("_combined", "_joined", "multi", "singles")
+    __slots__ = ("_combined", "checked", "fixed", "joined", "loose", "multi", "singles")
 
-    def __init__(self, singles: list[_Single[R]]) -> None:
-        self.singles = singles
-        self.multi = any(s.multi for s in singles)
+    def __init__(self, singles: list[_Single[R]], fixed: Sequence[Hit[R]] = ()) -> None:
+        self.fixed = tuple(fixed)
+        # rules with further requirements are tried alone, and only when the value meets them all
+        self.checked = tuple(s for s in singles if s.conds)
+        self.singles = [s for s in singles if not s.conds]
+        self.multi = any(s.multi for s in self.singles)
         self._combined: CombinedRegex[R] | None = None   # compiled on first use
-        # one rule, or a pattern that cannot join an alternation: tried one by one
-        self._joined = len(singles) > 1 and all(joinable(s.rule.pattern) for s in singles)
+        # one rule, or a pattern that cannot join an alternation: tried one by one (loose)
+        self.joined = len(self.singles) > 1 and all(joinable(s.rule.pattern) for s in self.singles)
+        self.loose = () if self.joined else tuple(self.singles)
 
-    def _compile(self) -> CombinedRegex[R] | None:
+    def combined(self) -> CombinedRegex[R] | None:
+        """The joined rules' alternation (None, and the rules loose from now on, if it cannot be built)."""
+        if self._combined is not None:
+            return self._combined
         comb = CombinedRegex([s.rule for s in self.singles])
         try:
             rx = comb.first
             for i, s in enumerate(self.singles):   # the renamed groups must be exactly the rule's own
                 own = {f"_r{i}_{n}" for n in re.compile(s.rule.pattern).groupindex}
                 if own != {n for n in rx.groupindex if n.startswith(f"_r{i}_")}:
-                    self._joined = False
-                    return None
+                    raise re.error("groups renamed unevenly")
         except (re.error, RecursionError, OverflowError):
-            self._joined = False
+            self.joined = False
+            self.loose = tuple(self.singles)
             return None
         self._combined = comb
         return comb
 
-    def run(self, v: str, out: list[Hit[R]], seen: set[int] | None) -> set[int] | None:
-        """Append the hits of this group's rules on v to out; the updated seen set."""
-        comb = self._combined
-        if comb is None and self._joined:
-            comb = self._compile()
-        if comb is None:
-            for c in self.singles:
-                if c.multi and seen is not None and c.order in seen:
-                    continue
-                h = c.match(v)
-                if h is not None:
-                    out.append(h)
-                    if c.multi:
-                        seen = seen if seen is not None else set()
-                        seen.add(c.order)
-            return seen
-        m = comb.first.match(v)
-        if m is None:
-            return seen
-        for i, h in comb.match_indexed(v, m):
-            c = self.singles[i]
+    def run(self, v: str, out: list[Hit[R]], seen: set[int] | None, low: str | None = None) -> set[int] | None:
+        """Append the hits on v to out; the updated seen set (low: v lower-cased when v is ASCII and further
+        requirements may be checked by `in`, else None)."""
+        return _run(self, v, out, seen, low)
+
+
+def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: str | None) -> set[int] | None:
+    """_Group.run, as a plain function (the hot path: rules tried inline, no call per rule)."""
+    if g.fixed:
+        out.extend(g.fixed)
+    for c in g.checked:
+        if c.multi and seen is not None and c.order in seen:
+            continue
+        if low is not None and not all(any(t in (low if ci else v) for t, ci in n) for n in c.conds):
+            continue
+        m = c.run(v)
+        if m is not None:
+            out.append(c.hit if not c.names else _hit(c, m))
             if c.multi:
                 seen = seen if seen is not None else set()
-                if c.order in seen:
-                    continue
                 seen.add(c.order)
-            out.append(h)
-        return seen
+    for c in g.loose:
+        if c.multi and seen is not None and c.order in seen:
+            continue
+        m = c.run(v)
+        if m is not None:
+            out.append(c.hit if not c.names else _hit(c, m))
+            if c.multi:
+                seen = seen if seen is not None else set()
+                seen.add(c.order)
+    if g.joined:
+        comb = g.combined()
+        if comb is None:   # could not be joined after all: now loose
+            return _run(_Group(g.singles), v, out, seen, low)
+        m = comb.first.match(v)
+        if m is not None:
+            for i, h in comb.match_indexed(v, m):
+                c = g.singles[i]
+                if c.multi:
+                    seen = seen if seen is not None else set()
+                    if c.order in seen:
+                        continue
+                    seen.add(c.order)
+                out.append(h)
+    return seen
 
 
 SAMPLE: int = 400     # example values of a key weighed when choosing which required text files a rule
@@ -435,91 +533,167 @@ _COMMON = " eatoinsrlhdcu<>=\"/.-:mpfgb0w1y2_v3;5,k4986'7xjqz\n\tSTCAEDIRNPLMOBH
 _RANK = {ch: i for i, ch in enumerate(_COMMON)}
 
 
-def _rarest(text: str) -> int:
-    """The position of text's least common character (non-ASCII: rarest of all)."""
-    return max(range(len(text)), key=lambda i: _RANK.get(text[i], len(_COMMON)))
+def _rank_weight(ch: str) -> float:
+    """How common a character is in what devices send, before any sample is weighed (0 for the unlisted)."""
+    r = _RANK.get(ch)
+    return 0.0 if r is None else 0.02 * 0.93 ** r
+
+
+def _weights(texts: list[str], sample: Sequence[str]) -> dict[str, float]:
+    """Each character of the texts: its share of the sample's characters plus a prior (how common it is)."""
+    counts: dict[str, int] = {}
+    for v in sample:
+        for ch in v:
+            counts[ch] = counts.get(ch, 0) + 1
+    total = sum(counts.values()) or 1
+    return {ch: counts.get(ch, 0) / total + _rank_weight(ch) for t in texts for ch in t}
+
+
+def _anchors(texts: list[str], weight: dict[str, float]) -> list[int]:
+    """For each (lower-cased) text, the position of the character a scan stops at: together the anchors should
+    be few and rare characters (a weighted hitting set, chosen greedily: each round the character costing least
+    per text it newly covers)."""
+    anchor: dict[int, str] = {}
+    chosen: set[str] = set()
+    while len(anchor) < len(texts):
+        free = [i for i in range(len(texts)) if i not in anchor]
+        for i in free:   # a text holding an anchor already chosen costs nothing more
+            got = next((ch for ch in texts[i] if ch in chosen), None)
+            if got is not None:
+                anchor[i] = got
+        free = [i for i in free if i not in anchor]
+        if not free:
+            break
+        covers: dict[str, int] = {}
+        for i in free:
+            for ch in set(texts[i]):
+                covers[ch] = covers.get(ch, 0) + 1
+        chosen.add(min(sorted(covers), key=lambda ch: weight[ch] / covers[ch]))
+    # of the chosen characters a text holds, the rarest
+    return [t.index(min((c for c in t if c in chosen), key=lambda c: weight[c])) for t in texts]
 
 
 class _TextScan:
-    """Which of many texts a value contains, in C-level steps. Each text is found at its least common character
-    (one alternation of 'c(?<=ab c)de' pieces: the scan skips every place that holds none of those characters);
-    at each place found, the texts anchored on that character are compared where they would start. One scan of
-    the lower-cased value serves both kinds of text: a case-blind text (kept lower-cased) is there or not; a
-    case-sensitive one is in the value only if its lower-cased form is in the lower-cased value (ASCII letters
-    lower one to one), and is then looked for in the value itself."""
+    """Which of many texts a value contains, in C-level steps. One regex over the lower-cased value stops only at
+    the texts' anchor characters (few and rare ones, chosen from what the key's values look like) and there
+    tries just the texts anchored on that character, each confirmed whole by a lookbehind and a lookahead and
+    marked by an empty group: the group numbers found (finditer, mapped in C) are the texts present. A text
+    another one anchored on the same character can hide (the alternation reports one per place) is looked for
+    by `in` when that one is found; so are the few texts whose every character is common in long values ('mini'
+    in pages), where a stop at each of their anchors would cost more than an `in` test. One scan serves both
+    kinds of text: a case-blind text (kept lower-cased) is there or not; a case-sensitive one is in the value
+    only if its lower-cased form is in the lower-cased value (ASCII letters lower one to one), and is then
+    looked for in the value itself.
 
-    __slots__ = ("_at", "_rx", "texts")
+    find(v, low): the positions of the texts the value contains (v: stripped, low: v lower-cased); None if none.
+    """
 
-    def __init__(self, texts: list[tuple[int, str, bool]]) -> None:
+    __slots__ = ("_sample", "find", "texts")
+
+    def __init__(self, texts: list[tuple[int, str, bool]], sample: Sequence[str] = ()) -> None:
         self.texts = texts   # (position in the index's list of required texts, text, compared case-blind)
-        self._rx: re.Pattern[str] | None = None
-        # lower-cased char -> (offset of it in the text, lower-cased text, position, text to confirm in the value)
-        self._at: dict[str, list[tuple[int, str, int, str | None]]] = {}
+        self._sample = sample   # lower-cased values of the key (its real examples): which characters are rare
+        self.find: Callable[[str, str], set[int] | None] = self._first_find   # compiled on first use
 
-    def _compile(self) -> re.Pattern[str]:
-        pieces: dict[str, dict[str, None]] = {}
-        for i, t, ci in self.texts:
-            low = t.lower()
-            j = _rarest(low)
-            self._at.setdefault(low[j], []).append((j, low, i, None if ci else t))
-            before = f"(?<={re.escape(low[:j + 1])})" if j else ""
-            pieces.setdefault(low[j], {})[before + re.escape(low[j + 1:])] = None
-        # one branch per anchor character ('v(?:(?<=wv)-|(?<=dv)r)|k(?:...)'): at a place holding one, re tries
-        # only the texts anchored on it, not every text
-        self._rx = re.compile("|".join(re.escape(ch) + ("(?:" + "|".join(ps) + ")" if len(ps) > 1 else next(iter(ps)))
-                                       for ch, ps in pieces.items()))
-        return self._rx
+    def _first_find(self, v: str, low: str) -> set[int] | None:
+        self.find = self._compile()
+        return self.find(v, low)
 
-    def find(self, v: str, low: str) -> set[int] | None:
-        """The positions of the texts the value contains (v: stripped, low: v lower-cased); None if none."""
-        rx = self._rx or self._compile()
-        m = rx.search(low)
-        if m is None:
-            return None
-        into: set[int] = set()
-        search, at, startswith = rx.search, self._at, low.startswith
-        while m is not None:
-            q = m.start()
-            for j, t, i, exact in at[low[q]]:
-                if q >= j and startswith(t, q - j) and (exact is None or exact in v):
+    def _compile(self) -> Callable[[str, str], set[int] | None]:
+        lows = [t.lower() for _, t, _ in self.texts]
+        weight = _weights(lows, self._sample)
+        at = _anchors(lows, weight)
+        by_char: dict[str, list[int]] = {}
+        for k, low in enumerate(lows):
+            by_char.setdefault(low[at[k]], []).append(k)
+        # a stop costs about what an `in` test does: a character stopped at more often (share x length) than it
+        # anchors texts is not worth a stop
+        length = sum(map(len, self._sample)) / max(1, len(self._sample))
+        loose: list[tuple[int, str, str | None]] = []
+        for ch in list(by_char):
+            if len(by_char[ch]) < weight[ch] * length:
+                for k in by_char.pop(ch):
+                    i, t, ci = self.texts[k]
+                    loose.append((i, lows[k], None if ci else t))
+        # group number -> (position, text to confirm in the value or None, [(position, lower, confirm)] it can hide)
+        found: dict[int, tuple[int, str | None, tuple[tuple[int, str, str | None], ...]]] = {}
+        branches = []
+        for ch, ks in by_char.items():
+            pieces = []
+            for n, k in enumerate(ks):
+                low, j = lows[k], at[k]
+                behind = f"(?<={re.escape(low[:j + 1])})" if j else ""
+                ahead = f"(?={re.escape(low[j + 1:])})" if j + 1 < len(low) else ""
+                pieces.append(f"{behind}{ahead}()")
+                hidden = []
+                for k2 in ks[n + 1:]:   # later texts on ch that can sit where this one does: the alternation hides them
+                    if _aligned(low, j, lows[k2], at[k2]):
+                        i2, t2, ci2 = self.texts[k2]
+                        hidden.append((i2, lows[k2], None if ci2 else t2))
+                i, t, ci = self.texts[k]
+                found[len(found) + 1] = (i, None if ci else t, tuple(hidden))
+            body = pieces[0] if len(pieces) == 1 else "(?:" + "|".join(pieces) + ")"
+            branches.append(re.escape(ch) + body)
+        rx = re.compile("|".join(branches)) if branches else None
+        search = rx.search if rx is not None else None
+        finditer = rx.finditer if rx is not None else None
+
+        def find(v: str, low: str) -> set[int] | None:
+            into: set[int] | None = None
+            if search is not None:
+                m = search(low)
+                if m is not None:
+                    groups = {m.lastindex}
+                    groups.update(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
+                    into = set()
+                    for g in groups:
+                        i, exact, hidden = found[g]   # type: ignore[index]
+                        if exact is None or exact in v:
+                            into.add(i)
+                        for i2, low2, exact2 in hidden:
+                            if low2 in low and (exact2 is None or exact2 in v):
+                                into.add(i2)
+            for i, low1, exact in loose:
+                if low1 in low and (exact is None or exact in v):
+                    if into is None:
+                        into = set()
                     into.add(i)
-            m = search(low, q + 1)
-        return into
+            return into or None
+
+        return find
+
+
+_LASTINDEX = attrgetter("lastindex")
+
+
+def _aligned(a: str, ja: int, b: str, jb: int) -> bool:
+    """Whether texts a and b agree wherever they overlap when their anchors (ja, jb) sit at one place."""
+    lo = max(-ja, -jb)
+    hi = min(len(a) - ja, len(b) - jb)
+    return all(a[p + ja] == b[p + jb] for p in range(lo, hi))
 
 
 Radix = tuple[Any, dict[str, tuple[str, Any]]]   # (_Group of the rules here or None, first char -> (edge, child))
 
 
+_PREFIXED = "prefix"   # a trie node's key for the ready hits of prefix rules ending there (chars are 1 long)
+
+
 def _compress(node: dict[str, Any]) -> Radix:
-    """A char trie ({char: node, "": rules}) as a radix tree: chains without rules become one edge; the rules
-    where a lead ends become one group."""
+    """A char trie ({char: node, "": regex rules, _PREFIXED: prefix hits}) as a radix tree: chains without rules
+    become one edge; what is filed where a lead ends becomes one group."""
     kids: dict[str, tuple[str, Any]] = {}
     for ch, child in node.items():
-        if ch == "":
+        if len(ch) != 1:
             continue
         edge = ch
-        while "" not in child and len(child) == 1:
+        while "" not in child and _PREFIXED not in child and len(child) == 1:
             (nxt, grand), = child.items()
             edge += nxt
             child = grand
         kids[ch] = (edge, _compress(child))
-    here = node.get("")
-    return (_Group(here) if here else None, kids)
-
-
-def _walk(kids: dict[str, tuple[str, Any]], text: str, v: str, out: list[Hit[R]],
-          seen: set[int] | None) -> set[int] | None:
-    """Walk the leads text starts with; the rules hang where their lead ends and are tried on v."""
-    pos, end = 0, len(text)
-    while pos < end:
-        step = kids.get(text[pos])
-        if step is None or not text.startswith(step[0], pos):
-            break
-        pos += len(step[0])
-        group, kids = step[1]
-        if group is not None:
-            seen = group.run(v, out, seen)
-    return seen
+    here, fixed = node.get("", []), node.get(_PREFIXED, [])
+    return (_Group(here, fixed) if here or fixed else None, kids)
 
 
 def _groups(node: Radix) -> list[Any]:
@@ -547,11 +721,25 @@ class KeyIndex(Generic[R]):
         size = 0
         rules = list(rules)
         sample: list[tuple[str, str]] | None = None   # what this key's values look like: its rules' examples
+
+        def sampled() -> list[tuple[str, str]]:
+            nonlocal sample
+            if sample is None:
+                vals = dict.fromkeys(str(getattr(ex, "value", ex)).strip() for x in rules
+                                     for ex in getattr(x, "examples", ()))
+                sample = [(v, v.lower()) for v in list(vals)[:SAMPLE]]
+            return sample
+
         for r in rules:
             size += 1
             if r.kind == "equals":
                 table = equals_ci if r.ci else equals
                 table.setdefault(r.pattern.lower() if r.ci else r.pattern, []).append((r, ()))
+            elif r.kind == "prefix" and not r.ci and r.pattern:   # a lead whose rule needs nothing more
+                node = tries[False]
+                for ch in r.pattern:
+                    node = node.setdefault(ch, {})
+                node.setdefault(_PREFIXED, []).append((r, ()))
             elif r.kind == "prefix":
                 ptable = prefix_ci if r.ci else prefix
                 p = r.pattern.lower() if r.ci else r.pattern
@@ -570,12 +758,13 @@ class KeyIndex(Generic[R]):
                         node.setdefault("", []).append(single_rule)
                 elif reqs:   # searched-for rules (page markers, realms after the scheme): substring tests first
                     if len(options) > 1:
-                        if sample is None:
-                            vals = dict.fromkeys(str(getattr(ex, "value", ex)).strip() for x in rules
-                                                 for ex in getattr(x, "examples", ()))
-                            sample = [(v, v.lower()) for v in list(vals)[:SAMPLE]]
-                        reqs = _selective(options, sample)
+                        reqs = _selective(options, sampled())
                         single_rule.multi = len(heads) > 1 or len(reqs) > 1
+                        # the other requirements that most of the key's real values lack are checked first
+                        # ('realm="' files a rule, 'smartax ' or 'dvr' must be there too)
+                        half = len(sampled()) / 2
+                        others = [o for o in options if o != reqs and _meets(o, sampled()) <= half][:MAX_CONDS]
+                        single_rule.conds = tuple(others)
                     for text, nci in reqs:
                         inside.setdefault((text, nci), []).append(single_rule)
                 else:
@@ -587,7 +776,8 @@ class KeyIndex(Generic[R]):
         blind_trie: Radix | None = _compress(tries[1]) if tries[1] else None
         # required texts: their groups in filing order, and one scan per case mode finding which are present
         groups = [_Group(g) for g in inside.values()]
-        scan = _TextScan([(i, t, ci) for i, (t, ci) in enumerate(inside)]) if groups else None
+        scan = _TextScan([(i, t, ci) for i, (t, ci) in enumerate(inside)],
+                         [low for _, low in sampled()]) if groups else None
         combined: CombinedRegex[R] | None = CombinedRegex(rest) if len(rest) > 1 else None
         single: _Single[R] | None = _Single(rest[0], 0) if len(rest) == 1 else None
         needs_low = bool(equals_ci or prefix_ci or blind_trie or scan)
@@ -598,6 +788,7 @@ class KeyIndex(Generic[R]):
         # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
         blind_all = _groups(blind_trie) if blind_trie is not None else []
         blind_texts = {i for i, (_, ci) in enumerate(inside) if ci}
+        run = _run
 
         def match(value: str) -> list[Hit[R]]:
             v = value.strip()
@@ -616,22 +807,42 @@ class KeyIndex(Generic[R]):
                 if got:
                     out.extend(got)
             seen: set[int] | None = None
-            if exact_kids is not None and v[:1] in exact_kids:
-                seen = _walk(exact_kids, v, v, out, seen)
+            ascii_v = v.isascii()
+            if exact_kids is not None:   # walk the leads v starts with (inline: the hot path)
+                kids, pos, end = exact_kids, 0, len(v)
+                while pos < end:
+                    step = kids.get(v[pos])
+                    if step is None or not v.startswith(step[0], pos):
+                        break
+                    pos += len(step[0])
+                    group, kids = step[1]
+                    if group is not None:
+                        seen = run(group, v, out, seen, None)
             if blind_kids is not None:
-                if v.isascii():
-                    if low[:1] in blind_kids:
-                        seen = _walk(blind_kids, low, v, out, seen)
+                if ascii_v:
+                    kids, pos, end = blind_kids, 0, len(low)
+                    while pos < end:
+                        step = kids.get(low[pos])
+                        if step is None or not low.startswith(step[0], pos):
+                            break
+                        pos += len(step[0])
+                        group, kids = step[1]
+                        if group is not None:
+                            seen = run(group, v, out, seen, None)
                 else:
                     for group in blind_all:
-                        seen = group.run(v, out, seen)
+                        seen = run(group, v, out, seen, None)
             if scan is not None:
                 present = scan.find(v, low)
-                if blind_texts and not v.isascii():
+                if blind_texts and not ascii_v:
                     present = blind_texts.union(present or ())
                 if present:
-                    for i in sorted(present):
-                        seen = groups[i].run(v, out, seen)
+                    if len(present) == 1:
+                        for i in present:
+                            seen = run(groups[i], v, out, seen, low if ascii_v else None)
+                    else:
+                        for i in sorted(present):
+                            seen = run(groups[i], v, out, seen, low if ascii_v else None)
             if single is not None:
                 h = single.match(v)
                 if h is not None:
