@@ -6,7 +6,7 @@ Resolving a device from all its evidence is scanner.inventory.resolve.identify.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from scanner.macaddr import normalise_mac
@@ -75,14 +75,10 @@ class Engine:
             if r.brand is not None and r.brand != r.maker:
                 conf *= self._link_conf.get(r.brand, 1.0)
             self._carry[id(r)] = (r.id, r.maker, r.brand, conf, r.category)
-        # per signal, decided once: its plain index, its composite parser and field indexes, MAC, mentions
-        self._plan: dict[str, tuple[Any, Any, tuple[tuple[str, Any], ...], bool, bool]] = {}
-        for sig in SIGNALS:
-            plain = self._plain[sig]
-            fields = tuple((f, self._index[(sig, f)].match) for f in self._fields_for.get(sig, ()))
-            self._plan[sig] = (plain.match if plain is not None else None,
-                               PARSERS[sig] if sig in COMPOSITE else None, fields, sig == "mac",
-                               sig in MENTION_SIGNALS)
+        # per signal, decided once: a function doing just that signal's work (its plain index, its composite
+        # parser and field indexes, the MAC lookup, mentions)
+        self._plan: dict[str, Callable[[str], tuple[list[Evidence], dict[str, str]]]] = {
+            sig: self._planned(sig) for sig in SIGNALS}
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
             ranges = [(None if r.models is None else re.compile(r.models), r) for r in a.ranges]
@@ -92,55 +88,73 @@ class Engine:
 
     def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
-        memo = self._memo if self._memo_size else None
-        if memo is not None:
-            got = memo.get((signal, value))
-            if got is not None:
-                return list(got[0]), dict(got[1])
         try:
-            plain, parser, field_index, is_mac, mention = self._plan[signal]
+            planned = self._plan[signal]
         except KeyError:
             raise ObservationError(f"unknown signal {signal!r}") from None
-        out: list[Evidence] = []
-        parsed: dict[str, str] = {}
-        named = False   # some evidence names a maker (then a mention adds nothing)
-        carry = self._carry
-        if plain is not None:
-            for rule, fields in plain(value):
-                rid, maker, brand, conf, cat = carry[id(rule)]
-                out.append(_new(Evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
-                if maker:
-                    named = True
-        if parser is not None:
-            try:
-                parsed = parser(value)
-            except CompositeError:
-                parsed = {}
-            for fld, fmatch in field_index:
-                fv = parsed.get(fld)
-                if fv is None:
-                    continue
-                for rule, fields in fmatch(fv):
-                    rid, maker, brand, conf, cat = carry[id(rule)]
-                    out.append(_new(Evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
-                    if maker:
-                        named = True
-        elif is_mac:
-            ev = self.oui_evidence(value)
-            if ev is not None:
-                out.append(ev)
-        if mention and not named:
-            hit = self._mentions.find(value)
-            if hit is not None:
-                maker, brand = hit
-                conf = MENTION_CONFIDENCE * (self._link_conf.get(brand, 1.0) if brand else 1.0)
-                out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
-        if memo is not None and len(value) <= MEMO_MAX_VALUE:
+        memo = self._memo if self._memo_size else None
+        if memo is None:
+            return planned(value)
+        got = memo.get((signal, value))
+        if got is not None:
+            return list(got[0]), dict(got[1])
+        out, parsed = planned(value)
+        if len(value) <= MEMO_MAX_VALUE:
             if len(memo) >= self._memo_size:
                 memo.clear()
             memo[(signal, value)] = (tuple(out), parsed)
             parsed = dict(parsed)
         return out, parsed
+
+    def _planned(self, signal: str) -> Callable[[str], tuple[list[Evidence], dict[str, str]]]:
+        """match() for one signal, without the memo: only the steps the signal has, their lookups bound once."""
+        index = self._plain[signal]
+        plain = index.match if index is not None else None
+        parser = PARSERS[signal] if signal in COMPOSITE else None
+        field_index = tuple((f, self._index[(signal, f)].match) for f in self._fields_for.get(signal, ()))
+        oui = self.oui_evidence if signal == "mac" else None
+        mentions = self._mentions.find if signal in MENTION_SIGNALS else None
+        carry = self._carry
+        link_conf = self._link_conf
+        new, evidence = _new, Evidence
+
+        def planned(value: str) -> tuple[list[Evidence], dict[str, str]]:
+            out: list[Evidence] = []
+            parsed: dict[str, str] = {}
+            named = False   # some evidence names a maker (then a mention adds nothing)
+            if plain is not None:
+                for rule, fields in plain(value):
+                    rid, maker, brand, conf, cat = carry[id(rule)]
+                    out.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
+                    if maker:
+                        named = True
+            if parser is not None:
+                try:
+                    parsed = parser(value)
+                except CompositeError:
+                    parsed = {}
+                for fld, fmatch in field_index:
+                    fv = parsed.get(fld)
+                    if fv is None:
+                        continue
+                    for rule, fields in fmatch(fv):
+                        rid, maker, brand, conf, cat = carry[id(rule)]
+                        out.append(new(evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
+                        if maker:
+                            named = True
+            elif oui is not None:
+                ev = oui(value)
+                if ev is not None:
+                    out.append(ev)
+            if mentions is not None and not named:
+                hit = mentions(value)
+                if hit is not None:
+                    maker, brand = hit
+                    conf = MENTION_CONFIDENCE * (link_conf.get(brand, 1.0) if brand else 1.0)
+                    out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
+            return out, parsed
+
+        return planned
 
     def oui_evidence(self, mac_text: str) -> Evidence | None:
         """OUI evidence for a MAC (None if unknown, malformed, multicast or locally administered)."""

@@ -11,6 +11,7 @@ observation, and every filter is a necessary condition: the regexes alone decide
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
 
@@ -94,9 +95,12 @@ def literal_leads(pattern: str) -> tuple[list[str], bool]:
     """The literal ASCII texts one of which every match of pattern starts with, and whether they compare
     case-blind: (['App-webs'], False) for '^App-webs/?$'; (['Digest realm="', 'Basic realm="'], False) for
     '^(?:Digest|Basic) realm="'; ([], False) when the pattern can start with anything."""
-    try:
-        parsed: Any = _sre_parse.parse(pattern)
-    except (re.error, RecursionError):
+    return _leads_of(_parse(pattern))
+
+
+def _leads_of(parsed: Any) -> tuple[list[str], bool]:
+    """literal_leads of a parsed pattern (None: unparseable)."""
+    if parsed is None:
         return [], False
     ci = bool(parsed.state.flags & SRE_FLAG_IGNORECASE)
     items = [it for it in list(parsed) if not (it[0] is AT and it[1] is AT_BEGINNING)]
@@ -279,7 +283,11 @@ def required_literals(pattern: str, least: int = 3) -> Needles:
 def required_options(pattern: str, least: int = 3) -> list[Needles]:
     """Every requirement of pattern that required_literals weighs (each: texts one of which every match
     contains, at least `least` characters each), best by length first; each alone is a sound filter."""
-    parsed = _parse(pattern)
+    return _options_of(_parse(pattern), least)
+
+
+def _options_of(parsed: Any, least: int = 3) -> list[Needles]:
+    """required_options of a parsed pattern (None: unparseable)."""
     if parsed is None:
         return []
     every: list[Needles] = []
@@ -289,19 +297,55 @@ def required_options(pattern: str, least: int = 3) -> list[Needles]:
     return [n for n in dict.fromkeys(out) if min(len(t) for t, _ in n) >= least]
 
 
-def _selective(options: list[Needles], sample: Sequence[tuple[str, str]]) -> Needles:
-    """Of several sound requirements, the one the fewest sample values (value, lower-cased) meet; ties: the
-    first (the longest). 'realm="' is in every Digest header, 'dvr' in few: a rule needing both is filed
-    under 'dvr'."""
-    if len(options) == 1 or not sample:
+class _Sample:
+    """What a key's values look like (its rules' real examples, stripped): which of them hold a text, as bits."""
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = values
+        self.lows = [v.lower() for v in values]
+        self._masks: dict[tuple[str, bool], int] = {}
+        self._joined = ("\0".join(values), "\0".join(self.lows))   # one string per case mode: C-level finds
+        self._starts: tuple[list[int], list[int]] = ([], [])
+        for k, vals in enumerate((values, self.lows)):
+            at = 0
+            for v in vals:
+                self._starts[k].append(at)
+                at += len(v) + 1
+
+    def mask(self, n: Needles) -> int:
+        """Bit j set: value j holds one of the texts n (case-blind ones compared lower-cased)."""
+        out = 0
+        for t, ci in n:
+            got = self._masks.get((t, ci))
+            if got is None:
+                got = self._masks[(t, ci)] = self._mask(t, ci)
+            out |= got
+        return out
+
+    def _mask(self, t: str, ci: bool) -> int:
+        vals = self.lows if ci else self.values
+        if "\0" in t or not t:
+            return sum(1 << j for j, v in enumerate(vals) if t in v)
+        text, starts = self._joined[ci], self._starts[ci]
+        got = 0
+        at = text.find(t)
+        while at >= 0:
+            j = bisect_right(starts, at) - 1
+            got |= 1 << j
+            at = text.find(t, starts[j + 1]) if j + 1 < len(starts) else -1
+        return got
+
+    def count(self, n: Needles) -> int:
+        """How many values hold one of the texts n."""
+        return self.mask(n).bit_count()
+
+
+def _selective(options: list[Needles], sample: _Sample) -> Needles:
+    """Of several sound requirements, the one the fewest sample values meet; ties: the first (the longest).
+    'realm="' is in every Digest header, 'dvr' in few: a rule needing both is filed under 'dvr'."""
+    if len(options) == 1 or not sample.values:
         return options[0]
-
-    return min(options, key=lambda n: _meets(n, sample))
-
-
-def _meets(n: Needles, sample: Sequence[tuple[str, str]]) -> int:
-    """How many sample values (value, lower-cased) hold one of the texts n."""
-    return sum(1 for v, low in sample if any(t in (low if ci else v) for t, ci in n))
+    return min(options, key=sample.count)
 
 
 MAX_CONDS: int = 3   # further requirements checked before a text-filed rule is tried
@@ -484,6 +528,17 @@ class _Group(Generic[R]):
         return _run(self, v, out, seen, low)
 
 
+def _holds(conds: tuple[Needles, ...], v: str, low: str) -> bool:
+    """Whether the value (v, ASCII, and low, v lower-cased) holds one text of each requirement."""
+    for need in conds:
+        for t, ci in need:
+            if t in (low if ci else v):
+                break
+        else:
+            return False
+    return True
+
+
 def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: str | None) -> set[int] | None:
     """_Group.run, as a plain function (the hot path: rules tried inline, no call per rule)."""
     if g.fixed:
@@ -491,7 +546,7 @@ def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: st
     for c in g.checked:
         if c.multi and seen is not None and c.order in seen:
             continue
-        if low is not None and not all(any(t in (low if ci else v) for t, ci in n) for n in c.conds):
+        if low is not None and not _holds(c.conds, v, low):
             continue
         m = c.run(v)
         if m is not None:
@@ -619,20 +674,31 @@ class _TextScan:
         found: dict[int, tuple[int, str | None, tuple[tuple[int, str, str | None], ...]]] = {}
         branches = []
         for ch, ks in by_char.items():
-            pieces = []
-            for n, k in enumerate(ks):
-                low, j = lows[k], at[k]
-                behind = f"(?<={re.escape(low[:j + 1])})" if j else ""
-                ahead = f"(?={re.escape(low[j + 1:])})" if j + 1 < len(low) else ""
-                pieces.append(f"{behind}{ahead}()")
-                hidden = []
-                for k2 in ks[n + 1:]:   # later texts on ch that can sit where this one does: the alternation hides them
-                    if _aligned(low, j, lows[k2], at[k2]):
-                        i2, t2, ci2 = self.texts[k2]
-                        hidden.append((i2, lows[k2], None if ci2 else t2))
-                i, t, ci = self.texts[k]
-                found[len(found) + 1] = (i, None if ci else t, tuple(hidden))
-            body = pieces[0] if len(pieces) == 1 else "(?:" + "|".join(pieces) + ")"
+            # the texts on ch by the character after it, so that at a stop re skips most of them on one compare
+            # (pieces in the order re tries them: texts ending at ch first)
+            by_next: dict[str, list[int]] = {}
+            for k in ks:
+                by_next.setdefault(lows[k][at[k] + 1:at[k] + 2], []).append(k)
+            order = [k for nxt in sorted(by_next, key=bool) for k in by_next[nxt]]
+            alts = []
+            for nxt in sorted(by_next, key=bool):
+                pieces = []
+                for k in by_next[nxt]:
+                    low, j = lows[k], at[k]
+                    behind = f"(?<={re.escape(low[:j + 2])})" if j or nxt else ""
+                    ahead = f"(?={re.escape(low[j + 2:])})" if j + 2 < len(low) else ""
+                    pieces.append(f"{behind}{ahead}()")
+                    n = order.index(k)
+                    hidden = []
+                    for k2 in order[n + 1:]:   # later texts on ch that can sit where this one does: hidden by it
+                        if _aligned(low, j, lows[k2], at[k2]):
+                            i2, t2, ci2 = self.texts[k2]
+                            hidden.append((i2, lows[k2], None if ci2 else t2))
+                    i, t, ci = self.texts[k]
+                    found[len(found) + 1] = (i, None if ci else t, tuple(hidden))
+                inner = pieces[0] if len(pieces) == 1 else "(?:" + "|".join(pieces) + ")"
+                alts.append(f"(?={re.escape(nxt)}{inner})" if nxt else inner)
+            body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
             branches.append(re.escape(ch) + body)
         rx = re.compile("|".join(branches)) if branches else None
         search = rx.search if rx is not None else None
@@ -720,14 +786,14 @@ class KeyIndex(Generic[R]):
         rest: list[R] = []
         size = 0
         rules = list(rules)
-        sample: list[tuple[str, str]] | None = None   # what this key's values look like: its rules' examples
+        sample: _Sample | None = None   # what this key's values look like: its rules' examples
 
-        def sampled() -> list[tuple[str, str]]:
+        def sampled() -> _Sample:
             nonlocal sample
             if sample is None:
                 vals = dict.fromkeys(str(getattr(ex, "value", ex)).strip() for x in rules
                                      for ex in getattr(x, "examples", ()))
-                sample = [(v, v.lower()) for v in list(vals)[:SAMPLE]]
+                sample = _Sample(list(vals)[:SAMPLE])
             return sample
 
         for r in rules:
@@ -745,8 +811,9 @@ class KeyIndex(Generic[R]):
                 p = r.pattern.lower() if r.ci else r.pattern
                 ptable.setdefault(len(p), {}).setdefault(p, []).append((r, ()))
             else:
-                heads, ci = literal_leads(r.pattern)
-                options = required_options(r.pattern)
+                parsed = _parse(r.pattern)
+                heads, ci = _leads_of(parsed)
+                options = _options_of(parsed)
                 reqs = options[0] if options else ()
                 shortest = min((len(t) for t, _ in reqs), default=0)
                 single_rule = _Single(r, size, multi=len(heads) > 1 or len(reqs) > 1)
@@ -760,10 +827,11 @@ class KeyIndex(Generic[R]):
                     if len(options) > 1:
                         reqs = _selective(options, sampled())
                         single_rule.multi = len(heads) > 1 or len(reqs) > 1
-                        # the other requirements that most of the key's real values lack are checked first
-                        # ('realm="' files a rule, 'smartax ' or 'dvr' must be there too)
-                        half = len(sampled()) / 2
-                        others = [o for o in options if o != reqs and _meets(o, sampled()) <= half][:MAX_CONDS]
+                        # other requirements that many of the key's real values holding the filing text lack are
+                        # checked first ('realm="Login to ' files a rule, 'Digest' must be there too)
+                        holding = sampled().mask(reqs)
+                        others = [o for o in options if o != reqs and (sampled().mask(o) & holding).bit_count()
+                                  <= holding.bit_count() * 0.7][:MAX_CONDS]
                         single_rule.conds = tuple(others)
                     for text, nci in reqs:
                         inside.setdefault((text, nci), []).append(single_rule)
@@ -777,7 +845,7 @@ class KeyIndex(Generic[R]):
         # required texts: their groups in filing order, and one scan per case mode finding which are present
         groups = [_Group(g) for g in inside.values()]
         scan = _TextScan([(i, t, ci) for i, (t, ci) in enumerate(inside)],
-                         [low for _, low in sampled()]) if groups else None
+                         sampled().lows) if groups else None
         combined: CombinedRegex[R] | None = CombinedRegex(rest) if len(rest) > 1 else None
         single: _Single[R] | None = _Single(rest[0], 0) if len(rest) == 1 else None
         needs_low = bool(equals_ci or prefix_ci or blind_trie or scan)
