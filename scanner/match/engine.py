@@ -29,6 +29,7 @@ MEMO_MAX_VALUE: Final = 2048      # longer values (page bodies, whole replies) a
 
 _VERSION = re.compile(r"(\d+(?:\.\d+)+)")
 _COLON_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
+_GROUP_OR_LOCAL: Final = frozenset("1235679abdef")   # a MAC's second hex digit when its group or local bit is set
 _new = tuple.__new__   # builds an Evidence from a ready tuple without NamedTuple's Python-level __new__
 
 
@@ -68,6 +69,13 @@ class Engine:
         for b in db.brands.values():
             self._related.add(frozenset((b.slug, b.maker)))
         self._mentions = Mentions(db)
+        # prefix -> what its evidence carries: a block registered in a brand's name (Ring LLC, Amcrest
+        # Technologies) names the brand, its confidence scaled by the brand's link
+        self._oui_hits: dict[str, tuple[str, str, str | None, float]] = {}
+        for prefix, maker in db.oui.items():
+            brand = db.oui_brand.get(prefix)
+            conf = db.makers[maker].oui_confidence * (self._link_conf.get(brand, 1.0) if brand is not None else 1.0)
+            self._oui_hits[prefix] = (f"oui.{maker}", maker, brand, conf)
         # what each rule's evidence carries beyond the observation, computed once (the brand's link folded in)
         self._carry: dict[int, tuple[str, str | None, str | None, float, str | None]] = {}
         for r in db.rules:
@@ -163,20 +171,15 @@ class Engine:
             mac: str | None = t.lower()
         else:
             mac = normalise_mac(mac_text)
-        if mac is None:
-            return None
-        first = int(mac[:2], 16)
-        if first & 0x03:
+        if mac is None or mac[1] in _GROUP_OR_LOCAL:
             return None   # group or locally administered: IEEE prefix lookup is meaningless
         hexd = mac.replace(":", "").upper()
+        hits = self._oui_hits
         for n in self._oui_lengths:
-            maker = self.db.oui.get(hexd[:n])
-            if maker is not None:
-                conf = self.db.makers[maker].oui_confidence
-                brand = self.db.oui_brand.get(hexd[:n])
-                if brand is not None:   # a block registered in a brand's name (Ring LLC, Amcrest Technologies)
-                    conf *= self._link_conf.get(brand, 1.0)
-                return Evidence(f"oui.{maker}", "mac", mac, maker, brand, conf, None, (("mac", mac),))
+            got = hits.get(hexd[:n])
+            if got is not None:
+                rid, maker, brand, conf = got
+                return _new(Evidence, (rid, "mac", mac, maker, brand, conf, None, (("mac", mac),), None))
         return None
 
     def match_model(self, model: str) -> list[tuple[ModelRule, tuple[tuple[str, str], ...]]]:
@@ -276,16 +279,22 @@ class Mentions:
             rx = None if exact else re.compile(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])")
             self._by_first.setdefault(first.group(0), []).append((n, rx))
         self._first_bytes = frozenset(w.encode() for w in self._by_first)
+        self._by_first_bytes = {w.encode(): c for w, c in self._by_first.items()}
 
     def find(self, value: str) -> tuple[str, str | None] | None:
         """(maker, brand or None) of the first name the value mentions, longest name first."""
-        by_first = self._by_first
         if value.isascii():   # the common case: words split in C (bytes.translate and split, no regex)
-            if self._first_bytes.isdisjoint(value.encode().translate(_WORD_BYTES).split()):
+            words = value.encode().translate(_WORD_BYTES).split()
+            if self._first_bytes.isdisjoint(words):
                 return None
-        elif by_first.keys().isdisjoint(_WORD.findall(value)):
-            return None
-        for word in _WORD.findall(value):
+            by_first: dict[Any, list[tuple[str, re.Pattern[str] | None]]] = self._by_first_bytes
+            found: list[Any] = words
+        else:
+            found = _WORD.findall(value)
+            by_first = self._by_first
+            if by_first.keys().isdisjoint(found):
+                return None
+        for word in found:
             cands = by_first.get(word)
             if cands:
                 for name, rx in cands:

@@ -643,18 +643,20 @@ class _TextScan:
     find(v, low): the positions of the texts the value contains (v: stripped, low: v lower-cased); None if none.
     """
 
-    __slots__ = ("_sample", "find", "texts")
+    __slots__ = ("_sample", "find", "quick", "texts")
 
     def __init__(self, texts: list[tuple[int, str, bool]], sample: Sequence[str] = ()) -> None:
         self.texts = texts   # (position in the index's list of required texts, text, compared case-blind)
         self._sample = sample   # lower-cased values of the key (its real examples): which characters are rare
-        self.find: Callable[[str, str], set[int] | None] = self._first_find   # compiled on first use
+        self.find: Callable[[str, str, re.Match[str] | None], set[int] | None] = self._first_find
+        # once compiled, when every text is found by the one regex: its search (None from it: no text is there)
+        self.quick: Callable[[str], re.Match[str] | None] | None = None
 
-    def _first_find(self, v: str, low: str) -> set[int] | None:
+    def _first_find(self, v: str, low: str, m: re.Match[str] | None = None) -> set[int] | None:
         self.find = self._compile()
-        return self.find(v, low)
+        return self.find(v, low, None)
 
-    def _compile(self) -> Callable[[str, str], set[int] | None]:
+    def _compile(self) -> Callable[[str, str, re.Match[str] | None], set[int] | None]:
         lows = [t.lower() for _, t, _ in self.texts]
         weight = _weights(lows, self._sample)
         at = _anchors(lows, weight)
@@ -704,10 +706,14 @@ class _TextScan:
         search = rx.search if rx is not None else None
         finditer = rx.finditer if rx is not None else None
 
-        def find(v: str, low: str) -> set[int] | None:
+        self.quick = search if not loose else None
+
+        def find(v: str, low: str, m: re.Match[str] | None = None) -> set[int] | None:
+            """(m: the regex's search of low, when the caller has it)"""
             into: set[int] | None = None
             if search is not None:
-                m = search(low)
+                if m is None:
+                    m = search(low)
                 if m is not None:
                     groups = {m.lastindex}
                     groups.update(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
@@ -901,7 +907,12 @@ class KeyIndex(Generic[R]):
                     for group in blind_all:
                         seen = run(group, v, out, seen, None)
             if scan is not None:
-                present = scan.find(v, low)
+                quick = scan.quick
+                if quick is not None:   # the common case, one C-level call: no required text is there
+                    m = quick(low)
+                    present = None if m is None else scan.find(v, low, m)
+                else:
+                    present = scan.find(v, low, None)
                 if blind_texts and not ascii_v:
                     present = blind_texts.union(present or ())
                 if present:
