@@ -378,6 +378,7 @@ class CombinedRegex(Generic[R]):
             p, names = scoped(r.pattern, f"_r{i}")
             self._parts.append(f"(?P<_r{i}>{p})")
             self._names.append(names)
+        self._tagged = [tuple((n, f"_r{i}_{n}") for n in names) for i, names in enumerate(self._names)]
         self._suffix: dict[int, tuple[re.Pattern[str], dict[int, int]]] = {}
         self._first: re.Pattern[str] | None = None
 
@@ -417,8 +418,7 @@ class CombinedRegex(Generic[R]):
             i = by_group.get(m.lastindex or 0)
             if i is None:   # lastindex names an inner group: the rule is the one whose outer group took part
                 i = next(j for j in range(start, n) if m.group(f"_r{j}") is not None)
-            fields = tuple((name, v) for name in self._names[i]
-                           if (v := m.group(f"_r{i}_{name}")) is not None)
+            fields = tuple((name, v) for name, tagged in self._tagged[i] if (v := m.group(tagged)) is not None)
             out.append((i, (self.rules[i], fields)))
             start = i + 1
         return out
@@ -481,9 +481,16 @@ class _Single(Generic[R]):
 
 def _hit(c: _Single[R], m: re.Match[str]) -> Hit[R]:
     """A matched rule's hit: the rule and its named groups that took part."""
-    if not c.names:
+    names = c.names
+    if not names:
         return c.hit
-    return (c.rule, tuple((n, x) for n in c.names if (x := m.group(n)) is not None))
+    if len(names) == 1:   # the usual case ('model'): no dict, no generator
+        x = m.group(names[0])
+        return c.hit if x is None else (c.rule, ((names[0], x),))
+    got = m.groupdict()   # named groups in the pattern's order, as names
+    if None in got.values():
+        return (c.rule, tuple((n, x) for n, x in got.items() if x is not None))
+    return (c.rule, tuple(got.items()))
 
 
 class _Group(Generic[R]):
@@ -765,7 +772,30 @@ def _compress(node: dict[str, Any]) -> Radix:
             child = grand
         kids[ch] = (edge, _compress(child))
     here, fixed = node.get("", []), node.get(_PREFIXED, [])
-    return (_Group(here, fixed) if here or fixed else None, kids)
+    return (_leaf(here, fixed) if here or fixed else None, kids)
+
+
+def _leaf(singles: list[_Single[R]], fixed: Sequence[Hit[R]] = ()) -> _Single[R] | _Group[R]:
+    """What one place holds: a lone rule as itself (tried inline by the index), else a group."""
+    if len(singles) == 1 and not fixed and not singles[0].conds:
+        return singles[0]
+    return _Group(singles, fixed)
+
+
+def _try(g: _Single[R] | _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None,
+         low: str | None) -> set[int] | None:
+    """Append the hits on v of what one place holds to out; the updated seen set (see _run)."""
+    if isinstance(g, _Group):
+        return _run(g, v, out, seen, low)
+    if g.multi and seen is not None and g.order in seen:
+        return seen
+    m = g.run(v)
+    if m is not None:
+        out.append(g.hit if not g.names else _hit(g, m))
+        if g.multi:
+            seen = seen if seen is not None else set()
+            seen.add(g.order)
+    return seen
 
 
 def _groups(node: Radix) -> list[Any]:
@@ -849,7 +879,7 @@ class KeyIndex(Generic[R]):
         exact_trie: Radix | None = _compress(tries[0]) if tries[0] else None
         blind_trie: Radix | None = _compress(tries[1]) if tries[1] else None
         # required texts: their groups in filing order, and one scan per case mode finding which are present
-        groups = [_Group(g) for g in inside.values()]
+        groups: list[Any] = [_leaf(g) for g in inside.values()]   # a lone rule or a group per text
         scan = _TextScan([(i, t, ci) for i, (t, ci) in enumerate(inside)],
                          sampled().lows) if groups else None
         combined: CombinedRegex[R] | None = CombinedRegex(rest) if len(rest) > 1 else None
@@ -862,7 +892,7 @@ class KeyIndex(Generic[R]):
         # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
         blind_all = _groups(blind_trie) if blind_trie is not None else []
         blind_texts = {i for i, (_, ci) in enumerate(inside) if ci}
-        run = _run
+        run, hit, single_cls = _run, _hit, _Single
 
         def match(value: str) -> list[Hit[R]]:
             v = value.strip()
@@ -891,7 +921,16 @@ class KeyIndex(Generic[R]):
                     pos += len(step[0])
                     group, kids = step[1]
                     if group is not None:
-                        seen = run(group, v, out, seen, None)
+                        if group.__class__ is single_cls:   # a lone rule, tried inline
+                            if not (group.multi and seen is not None and group.order in seen):
+                                m = group.run(v)
+                                if m is not None:
+                                    out.append(group.hit if not group.names else hit(group, m))
+                                    if group.multi:
+                                        seen = seen if seen is not None else set()
+                                        seen.add(group.order)
+                        else:
+                            seen = run(group, v, out, seen, None)
             if blind_kids is not None:
                 if ascii_v:
                     kids, pos, end = blind_kids, 0, len(low)
@@ -902,10 +941,19 @@ class KeyIndex(Generic[R]):
                         pos += len(step[0])
                         group, kids = step[1]
                         if group is not None:
-                            seen = run(group, v, out, seen, None)
+                            if group.__class__ is single_cls:   # a lone rule, tried inline
+                                if not (group.multi and seen is not None and group.order in seen):
+                                    m = group.run(v)
+                                    if m is not None:
+                                        out.append(group.hit if not group.names else hit(group, m))
+                                        if group.multi:
+                                            seen = seen if seen is not None else set()
+                                            seen.add(group.order)
+                            else:
+                                seen = run(group, v, out, seen, None)
                 else:
                     for group in blind_all:
-                        seen = run(group, v, out, seen, None)
+                        seen = _try(group, v, out, seen, None)
             if scan is not None:
                 quick = scan.quick
                 if quick is not None:   # the common case, one C-level call: no required text is there
@@ -916,12 +964,18 @@ class KeyIndex(Generic[R]):
                 if blind_texts and not ascii_v:
                     present = blind_texts.union(present or ())
                 if present:
-                    if len(present) == 1:
-                        for i in present:
-                            seen = run(groups[i], v, out, seen, low if ascii_v else None)
-                    else:
-                        for i in sorted(present):
-                            seen = run(groups[i], v, out, seen, low if ascii_v else None)
+                    for i in (present if len(present) == 1 else sorted(present)):
+                        group = groups[i]
+                        if group.__class__ is single_cls:   # a lone rule, tried inline
+                            if not (group.multi and seen is not None and group.order in seen):
+                                m = group.run(v)
+                                if m is not None:
+                                    out.append(group.hit if not group.names else hit(group, m))
+                                    if group.multi:
+                                        seen = seen if seen is not None else set()
+                                        seen.add(group.order)
+                        else:
+                            seen = run(group, v, out, seen, low if ascii_v else None)
             if single is not None:
                 h = single.match(v)
                 if h is not None:
