@@ -60,15 +60,16 @@ def parse_sadp(text: str) -> dict[str, str]:
     return out
 
 
-def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, str], depth: int = 0) -> None:
+def _flatten(prefix: str, obj: dict[str, Any], out: dict[str, str], depth: int = 0, dirty: bool = True) -> None:
+    # dirty False: the JSON text held no surrogate and no \u escape, so no string in obj holds one
     for k, v in obj.items():
         key = f"{prefix}{k}"
         if isinstance(v, dict) and depth < 3:
-            _flatten(key + ".", v, out, depth + 1)
+            _flatten(key + ".", v, out, depth + 1, dirty)
         elif isinstance(v, bool):
-            out[_scrub(key)] = "true" if v else "false"
+            out[_scrub(key) if dirty else key] = "true" if v else "false"
         elif isinstance(v, str | int | float):
-            out[_scrub(key)] = _scrub(str(v))
+            out[_scrub(key) if dirty else key] = _scrub(str(v)) if dirty else str(v)
 
 
 def parse_dhip(text: str) -> dict[str, str]:
@@ -85,20 +86,20 @@ def parse_dhip(text: str) -> dict[str, str]:
     if not isinstance(doc, dict):
         raise CompositeError("DHIP reply JSON is not an object")
     out: dict[str, str] = {}
+    dirty = "\\u" in text or _SURROGATE.search(text) is not None
     for k in ("method", "mac"):
         v = doc.get(k)
         if isinstance(v, str):
-            out[k] = _scrub(v)
+            out[k] = _scrub(v) if dirty else v
     params = doc.get("params")
     info = params.get("deviceInfo") if isinstance(params, dict) else None
     if isinstance(info, dict):
-        _flatten("deviceInfo.", info, out)
+        _flatten("deviceInfo.", info, out, 0, dirty)
     if not out:
         raise CompositeError("DHIP reply has neither method, mac nor deviceInfo")
     return out
 
 
-_WS = re.compile(r"\s+")
 
 
 def parse_scopes(text: str) -> dict[str, str]:
@@ -107,16 +108,20 @@ def parse_scopes(text: str) -> dict[str, str]:
         raise CompositeError("Scopes too large")
     out: dict[str, str] = {}
     # percent-decoding makes no lone surrogate (bad UTF-8 becomes U+FFFD): without one in text, none to scrub
-    scrub = _scrub if _SURROGATE.search(text) is not None else str
-    for scope in _WS.split(text.strip()):
-        if scope[: len(ONVIF_SCOPE_PREFIX)].lower() != ONVIF_SCOPE_PREFIX:
+    dirty = _SURROGATE.search(text) is not None
+    n = len(ONVIF_SCOPE_PREFIX)
+    for scope in text.split():   # str.split() and re's \s agree on what whitespace is
+        if not scope.startswith(ONVIF_SCOPE_PREFIX) and scope[:n].lower() != ONVIF_SCOPE_PREFIX:
             continue
-        path = scope[len(ONVIF_SCOPE_PREFIX):]
-        key, _, rest = path.partition("/")
-        key = scrub(key.lower())
+        key, _, rest = scope[n:].partition("/")
+        key = key.lower()
+        if dirty:
+            key = _scrub(key)
         if not key:
             continue
-        value = scrub(unquote(rest, errors="replace").strip())
+        value = (unquote(rest, errors="replace") if "%" in rest else rest).strip()
+        if dirty:
+            value = _scrub(value)
         if key in _MULTI_KEYS and key in out:
             if value and value not in out[key].split(" "):
                 out[key] = f"{out[key]} {value}".strip()
