@@ -216,6 +216,32 @@ def test_scopes_scrub_shortcut_equals_scrubbing_every_field() -> None:
             "onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/type/ptz",
             "ONVIF://www.onvif.org/Location/country/china onvif://www.onvif.org/mac/%ED%A0%80%FF",
             "onvif://www.onvif.org/name/\ud800x onvif://www.onvif.org/name/y"]
-    bits = ["%ED%A0%80", "%F0%90%80%80", "%C3", "%25", "%", "\ud800", "\udfff", "/", " ", "İ"]
+    bits = ["%ED%A0%80", "%F0%90%80%80", "%C3", "%25", "%", "\ud800", "\udfff", "/", " ", "İ", "\x1c", "\u2003",
+            "\xa0", "\u0085", "\u200b", "\t\n", "onvif://www.onvif.org/", "ONVIF://WWW.ONVIF.ORG/"]
     for v in base + [b + "".join(rng.choice(bits) for _ in range(rng.randrange(4))) for b in base * 300]:
         assert composite.parse_scopes(v) == plain(v), v
+
+
+def test_dhip_scrub_shortcut_equals_scrubbing_every_field() -> None:
+    """DHIP fields are scrubbed only when the text holds a surrogate or a \\u escape: the same as always."""
+    def plain(text: str) -> dict[str, str]:
+        doc = composite.json.loads(text[text.find("{"):text.rfind("}") + 1])
+        out = {k: composite._scrub(doc[k]) for k in ("method", "mac") if isinstance(doc.get(k), str)}
+        params = doc.get("params")
+        info = params.get("deviceInfo") if isinstance(params, dict) else None
+        if isinstance(info, dict):
+            composite._flatten("deviceInfo.", info, out, 0, True)
+        return out
+
+    rng = random.Random(26)
+    keys = ["DeviceType", "SerialNo", "Version", "Name\\ud800", "a\\u00e9", "\ud83d", "x"]
+    vals = ['"IPC-HDW1230"', '"\\udc00"', '"\\ud83d\\ude00"', '"\ud800"', "12", "true", "1.5", '{"k": "\\udfff"}',
+            '"\\u0041"', '"plain"']
+    for _ in range(2000):
+        info = ", ".join(f'"{rng.choice(keys)}": {rng.choice(vals)}' for _ in range(rng.randrange(1, 5)))
+        text = f'{{"mac": {rng.choice(vals)}, "method": "client.notifyDevInfo", "params": {{"deviceInfo": {{{info}}}}}}}'
+        try:
+            want = plain(text)
+        except ValueError:
+            continue
+        assert composite.parse_dhip(text) == want, text
