@@ -239,7 +239,8 @@ def test_dhip_scrub_shortcut_equals_scrubbing_every_field() -> None:
             '"\\u0041"', '"plain"']
     for _ in range(2000):
         info = ", ".join(f'"{rng.choice(keys)}": {rng.choice(vals)}' for _ in range(rng.randrange(1, 5)))
-        text = f'{{"mac": {rng.choice(vals)}, "method": "client.notifyDevInfo", "params": {{"deviceInfo": {{{info}}}}}}}'
+        head = f'{{"mac": {rng.choice(vals)}, "method": "client.notifyDevInfo", '
+        text = head + f'"params": {{"deviceInfo": {{{info}}}}}}}'
         try:
             want = plain(text)
         except ValueError:
