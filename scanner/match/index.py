@@ -650,14 +650,22 @@ class _TextScan:
     find(v, low): the positions of the texts the value contains (v: stripped, low: v lower-cased); None if none.
     """
 
-    __slots__ = ("_sample", "find", "quick", "texts")
+    __slots__ = ("_sample", "find", "loose", "part", "quick", "ready", "texts")
 
     def __init__(self, texts: list[tuple[int, str, bool]], sample: Sequence[str] = ()) -> None:
         self.texts = texts   # (position in the index's list of required texts, text, compared case-blind)
         self._sample = sample   # lower-cased values of the key (its real examples): which characters are rare
         self.find: Callable[[str, str, re.Match[str] | None], set[int] | None] = self._first_find
-        # once compiled, when every text is found by the one regex: its search (None from it: no text is there)
+        # once compiled (ready): the regex's search (None: none of its texts is there), part(v, low, match): the
+        # texts it finds, and the loose texts, each (position, lower-cased, text to confirm in the value or None)
+        self.ready = False
         self.quick: Callable[[str], re.Match[str] | None] | None = None
+        self.part: Callable[[str, str, re.Match[str]], set[int] | None] = self._no_part
+        self.loose: tuple[tuple[int, str, str | None], ...] = ()
+
+    @staticmethod
+    def _no_part(v: str, low: str, m: re.Match[str]) -> set[int] | None:
+        return None
 
     def _first_find(self, v: str, low: str, m: re.Match[str] | None = None) -> set[int] | None:
         self.find = self._compile()
@@ -713,7 +721,22 @@ class _TextScan:
         search = rx.search if rx is not None else None
         finditer = rx.finditer if rx is not None else None
 
-        self.quick = search if not loose else None
+        def part(v: str, low: str, m: re.Match[str]) -> set[int] | None:
+            groups = {m.lastindex}
+            groups.update(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
+            into: set[int] = set()
+            for g in groups:
+                i, exact, hidden = found[g]   # type: ignore[index]
+                if exact is None or exact in v:
+                    into.add(i)
+                for i2, low2, exact2 in hidden:
+                    if low2 in low and (exact2 is None or exact2 in v):
+                        into.add(i2)
+            return into or None
+
+        self.quick, self.loose, self.ready = search, tuple(loose), True
+        if search is not None:
+            self.part = part
 
         def find(v: str, low: str, m: re.Match[str] | None = None) -> set[int] | None:
             """(m: the regex's search of low, when the caller has it)"""
@@ -722,16 +745,7 @@ class _TextScan:
                 if m is None:
                     m = search(low)
                 if m is not None:
-                    groups = {m.lastindex}
-                    groups.update(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
-                    into = set()
-                    for g in groups:
-                        i, exact, hidden = found[g]   # type: ignore[index]
-                        if exact is None or exact in v:
-                            into.add(i)
-                        for i2, low2, exact2 in hidden:
-                            if low2 in low and (exact2 is None or exact2 in v):
-                                into.add(i2)
+                    into = part(v, low, m)
             for i, low1, exact in loose:
                 if low1 in low and (exact is None or exact in v):
                     if into is None:
@@ -955,12 +969,20 @@ class KeyIndex(Generic[R]):
                     for group in blind_all:
                         seen = _try(group, v, out, seen, None)
             if scan is not None:
-                quick = scan.quick
-                if quick is not None:   # the common case, one C-level call: no required text is there
-                    m = quick(low)
-                    present = None if m is None else scan.find(v, low, m)
+                if scan.ready:
+                    quick = scan.quick
+                    present = None
+                    if quick is not None:   # the common case, one C-level call: none of its texts is there
+                        m = quick(low)
+                        if m is not None:
+                            present = scan.part(v, low, m)
+                    for i, low1, exact in scan.loose:
+                        if low1 in low and (exact is None or exact in v):
+                            if present is None:
+                                present = set()
+                            present.add(i)
                 else:
-                    present = scan.find(v, low, None)
+                    present = scan.find(v, low, None)   # compiles the scan
                 if blind_texts and not ascii_v:
                     present = blind_texts.union(present or ())
                 if present:
