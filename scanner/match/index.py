@@ -766,7 +766,8 @@ def _aligned(a: str, ja: int, b: str, jb: int) -> bool:
     return all(a[p + ja] == b[p + jb] for p in range(lo, hi))
 
 
-Radix = tuple[Any, dict[str, tuple[str, Any]]]   # (_Group of the rules here or None, first char -> (edge, child))
+# (what is filed here or None, first char -> (edge, its length, what is filed where it ends or None, its kids))
+Radix = tuple[Any, dict[str, tuple[str, int, Any, Any]]]
 
 
 _PREFIXED = "prefix"   # a trie node's key for the ready hits of prefix rules ending there (chars are 1 long)
@@ -775,7 +776,7 @@ _PREFIXED = "prefix"   # a trie node's key for the ready hits of prefix rules en
 def _compress(node: dict[str, Any]) -> Radix:
     """A char trie ({char: node, "": regex rules, _PREFIXED: prefix hits}) as a radix tree: chains without rules
     become one edge; what is filed where a lead ends becomes one group."""
-    kids: dict[str, tuple[str, Any]] = {}
+    kids: dict[str, tuple[str, int, Any, Any]] = {}
     for ch, child in node.items():
         if len(ch) != 1:
             continue
@@ -784,7 +785,8 @@ def _compress(node: dict[str, Any]) -> Radix:
             (nxt, grand), = child.items()
             edge += nxt
             child = grand
-        kids[ch] = (edge, _compress(child))
+        group, grand_kids = _compress(child)
+        kids[ch] = (edge, len(edge), group, grand_kids)
     here, fixed = node.get("", []), node.get(_PREFIXED, [])
     return (_leaf(here, fixed) if here or fixed else None, kids)
 
@@ -816,8 +818,8 @@ def _groups(node: Radix) -> list[Any]:
     """Every group of a radix tree, shallower first along each path (the order a walk meets them)."""
     here, kids = node
     out = [here] if here is not None else []
-    for _, child in kids.values():
-        out += _groups(child)
+    for _, _, group, grand_kids in kids.values():
+        out += _groups((group, grand_kids))
     return out
 
 
@@ -930,10 +932,12 @@ class KeyIndex(Generic[R]):
                 kids, pos, end = exact_kids, 0, len(v)
                 while pos < end:
                     step = kids.get(v[pos])
-                    if step is None or not v.startswith(step[0], pos):
+                    if step is None:
                         break
-                    pos += len(step[0])
-                    group, kids = step[1]
+                    edge, n, group, kids = step
+                    if n > 1 and not v.startswith(edge, pos):   # the first character is the key
+                        break
+                    pos += n
                     if group is not None:
                         if group.__class__ is single_cls:   # a lone rule, tried inline
                             if not (group.multi and seen is not None and group.order in seen):
@@ -950,10 +954,12 @@ class KeyIndex(Generic[R]):
                     kids, pos, end = blind_kids, 0, len(low)
                     while pos < end:
                         step = kids.get(low[pos])
-                        if step is None or not low.startswith(step[0], pos):
+                        if step is None:
                             break
-                        pos += len(step[0])
-                        group, kids = step[1]
+                        edge, n, group, kids = step
+                        if n > 1 and not low.startswith(edge, pos):   # the first character is the key
+                            break
+                        pos += n
                         if group is not None:
                             if group.__class__ is single_cls:   # a lone rule, tried inline
                                 if not (group.multi and seen is not None and group.order in seen):
