@@ -694,7 +694,7 @@ class _TextScan:
             # the texts on ch by the character after it, so that at a stop re skips most of them on one compare
             # (pieces in the order re tries them: texts ending at ch first)
             by_next: dict[str, list[int]] = {}
-            for k in ks:
+            for k in sorted(ks, key=lambda k: -len(lows[k])):   # longer first: the shorter within are found free
                 by_next.setdefault(lows[k][at[k] + 1:at[k] + 2], []).append(k)
             order = [k for nxt in sorted(by_next, key=bool) for k in by_next[nxt]]
             alts = []
@@ -710,7 +710,9 @@ class _TextScan:
                     for k2 in order[n + 1:]:   # later texts on ch that can sit where this one does: hidden by it
                         if _aligned(low, j, lows[k2], at[k2]):
                             i2, t2, ci2 = self.texts[k2]
-                            hidden.append((i2, lows[k2], None if ci2 else t2))
+                            # within this text where it stands: there whenever this one is (no search)
+                            within = at[k2] <= j and len(lows[k2]) - at[k2] <= len(low) - j
+                            hidden.append((i2, "" if within else lows[k2], None if ci2 else t2))
                     i, t, ci = self.texts[k]
                     found[len(found) + 1] = (i, None if ci else t, tuple(hidden))
                 inner = pieces[0] if len(pieces) == 1 else "(?:" + "|".join(pieces) + ")"
