@@ -6,6 +6,7 @@ or usage (nothing was sent or written), 3 runtime failure, 128+N stopped by sign
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -521,14 +522,47 @@ def _check_concern_ids(db: Database, lists: Sequence[str] | None) -> None:
 
 def engine_in_background(lists: Sequence[str] | None) -> Callable[[], Engine]:
     """Load the database and check the concern list ids now (InputError), and compile the engine's rule index in a
-    thread while the sweep runs (it is needed only once the sweep is over); the callable returned waits for it."""
+    thread while the sweep runs (it is needed only once the sweep is over), then warm it (warm_engine) until it is
+    asked for; the callable returned stops the warming and gives the engine."""
     db = load_database()
     _check_concern_ids(db, lists)
+    enough = threading.Event()
+
+    def build() -> Engine:
+        eng = Engine(db)
+        importlib.import_module("cryptography.x509")   # for certificates the sweep reads, off start-up
+        warm_engine(eng, enough)
+        return eng
+
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camscan-engine")
-    fut = pool.submit(Engine, db)
-    pool.submit(importlib.import_module, "cryptography.x509")   # for certificates the sweep reads, off start-up
+    fut = pool.submit(build)
     pool.shutdown(wait=False)
-    return fut.result
+
+    def get() -> Engine:
+        enough.set()
+        return fut.result()
+    return get
+
+
+def warm_engine(eng: Engine, enough: threading.Event) -> int:
+    """Match every rule's and model rule's own examples, so that the regexes a scan's answers reach are compiled
+    (rules compile on first use) before identification needs them; stops as soon as enough is set. Examples
+    matched."""
+    done = 0
+    for rule in eng.db.rules:
+        if enough.is_set():
+            return done
+        for ex in rule.examples:
+            with contextlib.suppress(ValueError):   # warming only: never a reason to stop a scan
+                eng.match(rule.signal, ex.value)
+            done += 1
+    for model in eng.db.model_rules:
+        if enough.is_set():
+            return done
+        for value in model.examples:
+            eng.match_model(value)
+            done += 1
+    return done
 
 
 def _stop_on_signals(stop: StopRequest | None) -> Callable[[], None]:
