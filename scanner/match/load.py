@@ -378,7 +378,7 @@ def load_database(root: Path | str | None = None, *, cache: bool | None = None) 
         cached = _cache_read(key)
         if cached is not None:
             return dataclasses.replace(cached, root=str(base))
-    db = _parse(base, blobs, digest.hexdigest()[:12])
+    db = _parse(base, blobs, digest.hexdigest()[:12], _ieee_cached() if use_cache else None)
     if key is not None:
         _cache_write(key, db)
     return db
@@ -403,7 +403,12 @@ def _cache_key(yaml_digest: str) -> str | None:
 
 
 def _cache_read(key: str) -> Database | None:
-    path = cache_dir() / f"fingerprints-{key}.pickle"
+    db = _unpickle(cache_dir() / f"fingerprints-{key}.pickle")
+    return db if isinstance(db, Database) else None
+
+
+def _unpickle(path: Path) -> Any:
+    """What a cache file holds, or None (missing, unreadable, or not written by this user in a safe folder)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -422,25 +427,52 @@ def _cache_read(key: str) -> Database | None:
     finally:
         if fd >= 0:
             os.close(fd)
-    return db if isinstance(db, Database) else None
+    return db
 
 
 def _cache_write(key: str, db: Database) -> None:
+    _pickle_to(f"fingerprints-{key}.pickle", db, CACHE_KEEP)
+
+
+def _pickle_to(name: str, obj: Any, keep: int) -> None:
+    """Write obj to the cache as name ('<kind>-<key>.pickle'), keeping the newest `keep` files of its kind."""
     folder = cache_dir()
+    kind = name.split("-", 1)[0]
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        kept = sorted(folder.glob("fingerprints-*.pickle"), key=lambda q: q.stat().st_mtime)
-        for old in kept[:-CACHE_KEEP + 1]:
+        kept = sorted(folder.glob(f"{kind}-*.pickle"), key=lambda q: q.stat().st_mtime)
+        for old in kept[:-keep + 1]:
             old.unlink(missing_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".fingerprints-")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{kind}-")
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(db, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, folder / f"fingerprints-{key}.pickle")
+            pickle.dump(obj, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, folder / name)
     except OSError:
         return   # a read-only home only costs the next run its speed
 
 
-def _parse(base: Path, blobs: list[tuple[Path, bytes]], version: str) -> Database:
+def _ieee_cached() -> dict[str, str] | None:
+    """ieee_registry() kept in the cache beside the databases, keyed by the registry file and this loader: a
+    rule edit (a database cache miss) does not re-read the 5.7 MB registry. None when it cannot be keyed."""
+    try:
+        import netaddr.eui
+
+        reg = (Path(netaddr.eui.__file__).parent / "oui.txt").stat()
+        code = Path(__file__).read_bytes()
+    except OSError:
+        return None
+    key = hashlib.sha256(b"ieee\0" + code + f"{reg.st_size}:{reg.st_mtime_ns}".encode()
+                         + sys.version.encode()).hexdigest()[:32]
+    got = _unpickle(cache_dir() / f"ieee-{key}.pickle")
+    if isinstance(got, dict):
+        return got
+    registry = ieee_registry()
+    _pickle_to(f"ieee-{key}.pickle", registry, 2)
+    return registry
+
+
+def _parse(base: Path, blobs: list[tuple[Path, bytes]], version: str,
+           ieee: dict[str, str] | None = None) -> Database:
     makers: dict[str, Maker] = {}
     rules: list[Rule] = []
     model_rules: list[ModelRule] = []
@@ -493,7 +525,7 @@ def _parse(base: Path, blobs: list[tuple[Path, bytes]], version: str) -> Databas
     db = Database(str(base), version, makers, brands, tuple(rules), tuple(model_rules),
                   concerns, advisories, mention_stopwords=stop)
     _cross_check(db)
-    _resolve_ouis(db)
+    _resolve_ouis(db, ieee)
     return db
 
 
@@ -691,9 +723,9 @@ def ieee_registry() -> dict[str, str]:
     return out
 
 
-def _resolve_ouis(db: Database) -> None:
+def _resolve_ouis(db: Database, ieee: dict[str, str] | None = None) -> None:
     by_org: dict[str, list[str]] = {}
-    db.ieee.update(ieee_registry())
+    db.ieee.update(ieee if ieee is not None else ieee_registry())
     for prefix, org in db.ieee.items():
         by_org.setdefault(org, []).append(prefix)
     claims: dict[str, list[str]] = {}

@@ -66,3 +66,26 @@ def test_a_cache_file_others_can_write_is_ignored(tmp_path: Path, cache_home: Pa
     assert not load_database(root).makers   # the same file, private to this user, is what the cache reads
     path.write_bytes(b"not a pickle")
     assert load_database(root).makers   # a broken cache file: parsed again, no error
+
+
+def test_a_rule_edit_takes_the_ieee_registry_from_its_cache_with_the_same_answers(tmp_path: Path,
+                                                                                    cache_home: Path) -> None:
+    (tmp_path / "db").mkdir()
+    root = write_db(tmp_path / "db")
+    uncached = load_database(root, cache=False)
+    assert not cache_home.exists()   # cache=False writes nothing
+    first = load_database(root)
+    (ieee,) = sorted(cache_home.glob("ieee-*.pickle"))
+    assert first.ieee == uncached.ieee and first.oui == uncached.oui
+    (root / "acme.yaml").write_text((root / "acme.yaml").read_text() + "\n# a rule author's edit\n")
+    edited = load_database(root)   # the database is parsed again; the registry is what the cache holds
+    assert edited.ieee == uncached.ieee and edited.oui == uncached.oui and edited.version != first.version
+    real = pickle.loads(ieee.read_bytes())
+    ieee.write_bytes(pickle.dumps({**real, "C056E3": "Planted Org"}))
+    os.chmod(ieee, 0o666)
+    (root / "acme.yaml").write_text((root / "acme.yaml").read_text() + "# another edit\n")
+    assert load_database(root).ieee == uncached.ieee, "a world-writable registry cache was unpickled"
+    ieee.write_bytes(pickle.dumps({**real, "C056E3": "Planted Org"}))
+    os.chmod(ieee, 0o600)
+    (root / "acme.yaml").write_text((root / "acme.yaml").read_text() + "# a third edit\n")
+    assert load_database(root).ieee["C056E3"] == "Planted Org"   # the private file is what is read
