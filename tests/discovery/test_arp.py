@@ -1,4 +1,4 @@
-"""ARP sweep: reply decoding, link selection, and a real scapy sweep across a private veth pair."""
+"""ARP sweep: reply decoding, link selection, and a real sweep across a private veth pair."""
 
 from __future__ import annotations
 
