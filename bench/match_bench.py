@@ -4,27 +4,31 @@ Run: .venv/bin/python bench/match_bench.py  (writes bench/results/match.json)
 The mix is built from the database's own rule examples (what devices really send) plus as many values
 of the rest of a site's kit (printers, routers, switches, NAS, PCs, phones: templates with random versions
 and serials), and whole-device identification.
-Load is measured twice in fresh processes: from YAML (no cache) and from the validated-database cache.
-Matching is measured as a scan sees it (the engine remembers recent (signal, value) answers, and a
-site repeats itself) and cold: that memory off and a fresh mix whose non-surveillance values are all new,
-so every observation runs the matchers. Each rate is the median of three passes.
+Load is measured in fresh processes three ways: from the validated-database cache (every run but the first
+after a change), right after a rule edit (the database parsed from YAML, the IEEE registry from its cache) and
+with no cache at all. Matching is measured as a scan sees it (the engine remembers recent (signal, value)
+answers, and a site repeats itself) and cold: that memory off and a fresh mix whose non-surveillance values are
+all new, so every observation runs the matchers. Each figure is the median of five, with its spread (min, max)
+and the 1-minute load average before and after; run it under the bench lock.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
-import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from scanner.inventory.resolve import identify
 from scanner.match.engine import Engine
-from scanner.match.load import load_database
+from scanner.match.load import default_root, load_database
 
 UNKNOWN = [("http.server", "nginx/1.18.0"), ("http.server", "Apache/2.4.41 (Ubuntu)"),
            ("http.title", "Welcome"), ("ssh.banner", "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6"),
@@ -133,10 +137,10 @@ def lookalike(rng: random.Random) -> tuple[str, str]:
 _LOAD = """
 import json, sys, time
 t0 = time.perf_counter()
-from scanner.match.load import load_database
+from scanner.match.load import default_root, load_database
 from scanner.match.engine import Engine
 t1 = time.perf_counter()
-db = load_database(cache=sys.argv[1] == "1")
+db = load_database(sys.argv[2] or None, cache=sys.argv[1] == "1")
 t2 = time.perf_counter()
 Engine(db)
 t3 = time.perf_counter()
@@ -144,29 +148,49 @@ print(json.dumps({"import": t1 - t0, "load": t2 - t1, "compile": t3 - t2}))
 """
 
 
-def _load_in_fresh_process(cache: bool) -> dict[str, float]:
-    """Best of five fresh interpreters: import, load and compile seconds."""
+def _load_in_fresh_process(mode: str) -> dict[str, float]:
+    """Median of five fresh interpreters (import, load and compile seconds, and the spread of load+compile).
+    mode "hit": the validated-database cache holds this version (every run but the first after a change);
+    "miss": a rule was just edited (a copy of the folder, one comment added per run, in a private cache home
+    that already holds the IEEE registry); "none": no cache at all (CAMSCAN_FINGERPRINT_CACHE=0)."""
     runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ)
+        root = ""
+        if mode == "miss":
+            env["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")
+            root = str(Path(tmp) / "fingerprints")
+            shutil.copytree(default_root(), root)
+            subprocess.run([sys.executable, "-c", _LOAD, "1", root], check=True, capture_output=True, env=env)
+        for i in range(5):
+            if mode == "miss":
+                with open(Path(root) / "generic.yaml", "a") as f:
+                    f.write(f"\n# edit {i}\n")
+            out = subprocess.run([sys.executable, "-c", _LOAD, "0" if mode == "none" else "1", root], check=True,
+                                 capture_output=True, text=True, env=env).stdout
+            runs.append(json.loads(out))
+    totals = sorted(r["load"] + r["compile"] for r in runs)
+    med = sorted(runs, key=lambda r: r["load"] + r["compile"])[2]
+    return {**med, "min": totals[0], "max": totals[-1]}
+
+
+def _rate(make: Callable[[], Engine], mix: list[tuple[str, str]],
+          warm: list[tuple[str, str]]) -> tuple[list[int], list[int]]:
+    """Observations per second by the wall clock and per CPU second of this process (what one core does, while
+    other processes share the machine), five passes over mix each (sorted), each by a new engine after warm
+    (other values, or the first of mix) has compiled the lazily compiled regexes (and filled the memo, if on)."""
+    wall, cpu = [], []
     for _ in range(5):
-        out = subprocess.run([sys.executable, "-c", _LOAD, "1" if cache else "0"], check=True,
-                             capture_output=True, text=True).stdout
-        runs.append(json.loads(out))
-    return min(runs, key=lambda r: r["load"] + r["compile"])
-
-
-def _rate(make: Callable[[], Engine], mix: list[tuple[str, str]], warm: list[tuple[str, str]]) -> int:
-    """Observations per second: the median of three passes over mix, each by a new engine after warm (other
-    values, or the first of mix) has compiled the lazily compiled regexes (and filled the memo, if on)."""
-    rates = []
-    for _ in range(3):
         eng = make()
         for s, v in warm:
             eng.match(s, v)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for s, v in mix:
             eng.match(s, v)
-        rates.append(len(mix) / (time.perf_counter() - t))
-    return round(statistics.median(rates))
+        c, t = time.process_time() - c, time.perf_counter() - t
+        wall.append(round(len(mix) / t))
+        cpu.append(round(len(mix) / c))
+    return sorted(wall), sorted(cpu)
 
 
 def _mix(rng: random.Random, known: list[tuple[str, str]], ouis: list[str], n: int,
@@ -185,9 +209,11 @@ def _mix(rng: random.Random, known: list[tuple[str, str]], ouis: list[str], n: i
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     load_database()   # make sure the cache holds this version
-    cold_load = _load_in_fresh_process(cache=False)
-    warm_load = _load_in_fresh_process(cache=True)
+    cold_load = _load_in_fresh_process("none")
+    miss_load = _load_in_fresh_process("miss")
+    warm_load = _load_in_fresh_process("hit")
     db = load_database()
     eng = Engine(db)
     rng = random.Random(7)
@@ -196,13 +222,13 @@ def main() -> None:
     # as a scan sees it: a site repeats itself (its IT kit: a few hundred distinct strings), MACs never repeat
     kit = UNKNOWN + [lookalike(rng) for _ in range(500)]
     mix = _mix(rng, known, ouis, 50_000, lambda: rng.choice(kit))
-    warm_rate = _rate(lambda: Engine(db), mix, mix[:2000])
+    warm_rates, warm_cpu = _rate(lambda: Engine(db), mix, mix[:2000])
     # cold: no memo, and every non-surveillance value is new (random versions, serials, hosts); the warm-up
     # (every real example once, other look-alikes) only compiles regexes
     cold_rng = random.Random(11)
     cold_mix = _mix(cold_rng, known, ouis, 50_000, lambda: lookalike(cold_rng))
     cold_warm = known + [lookalike(random.Random(13)) for _ in range(2000)]
-    cold_rate = _rate(lambda: Engine(db, memo=0), cold_mix, cold_warm)
+    cold_rates, cold_cpu = _rate(lambda: Engine(db, memo=0), cold_mix, cold_warm)
     cold_eng = Engine(db, memo=0)
     cold_hits = sum(1 for s, v in cold_mix if cold_eng.match(s, v)[0])
     for s, v in mix:   # identification as a scan sees it: the engine has met the site's values before
@@ -215,16 +241,25 @@ def main() -> None:
     res = {
         "python": platform.python_version(), "machine": platform.machine(),
         "rules": len(db.rules), "model_rules": len(db.model_rules), "oui_prefixes": len(db.oui),
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],   # before, after
         "load_seconds": round(warm_load["load"], 4), "compile_seconds": round(warm_load["compile"], 4),
         "load_plus_compile_seconds": round(warm_load["load"] + warm_load["compile"], 4),
+        "load_plus_compile_seconds_spread": [round(warm_load["min"], 4), round(warm_load["max"], 4)],
+        "load_plus_compile_seconds_after_rule_edit": round(miss_load["load"] + miss_load["compile"], 4),
+        "load_plus_compile_seconds_after_rule_edit_spread": [round(miss_load["min"], 4), round(miss_load["max"], 4)],
         "load_plus_compile_seconds_without_cache": round(cold_load["load"] + cold_load["compile"], 4),
+        "load_plus_compile_seconds_without_cache_spread": [round(cold_load["min"], 4), round(cold_load["max"], 4)],
         "import_seconds": round(warm_load["import"], 4),
         "observations": len(mix), "distinct_values": len(set(mix)),
-        "observations_per_second": warm_rate,
+        "observations_per_second": warm_rates[2], "observations_per_second_spread": [warm_rates[0], warm_rates[-1]],
+        "observations_per_cpu_second": warm_cpu[2], "observations_per_cpu_second_spread": [warm_cpu[0], warm_cpu[-1]],
         "cold_observations": len(cold_mix), "cold_distinct_values": len(set(cold_mix)),
         "cold_distinct_examples": len({o for o in cold_mix if o in set(known)}),
         "cold_share_with_evidence": round(cold_hits / len(cold_mix), 3),
-        "observations_per_second_without_memo": cold_rate,
+        "observations_per_second_without_memo": cold_rates[2],
+        "observations_per_second_without_memo_spread": [cold_rates[0], cold_rates[-1]],
+        "observations_per_cpu_second_without_memo": cold_cpu[2],
+        "observations_per_cpu_second_without_memo_spread": [cold_cpu[0], cold_cpu[-1]],
         "devices": len(devices), "observations_per_device": 8,
         "identify_observations_per_second": round(len(devices) * 8 / ident_s),
         "identify_devices_per_second": round(len(devices) / ident_s),
