@@ -99,12 +99,25 @@ def test_text_scan_finds_exactly_the_texts_in_the_value(engine: Engine) -> None:
     sets += [list(texts) for texts in by_signal.values()]
     sets.append([("aa", False), ("aaa", False), ("aab", True), ("ab", False), ("b", True), ("realm=\"", False),
                  ("REALM", False), ("realm=\"x", True), ("k", True), ("i", True)])
-    for texts in sets:
-        scan = _TextScan([(i, t, ci) for i, (t, ci) in enumerate(texts)])
-        for v in list(_hostile(rng, values, 300)) + values[:300] + ["aaaa", "AAB", "xRealm=\"X", "İ", "K"]:
-            low = v.lower()
-            want = {i for i, (t, ci) in enumerate(texts) if t in (low if ci else v)}
-            assert (scan.find(v, low) or set()) == want, (texts[:3], v)
+    # overlapping texts on one anchor, within each other and not; and a long-value sample that makes the
+    # texts whose every character is common into 'in' tests
+    sets.append([("type", False), ("devicetype", False), ("<devicetype>ipcamera", True), ("prodtype", True),
+                 ("mini", True), ("solo", True), ("pe>", False), ("ety", True)])
+    samples: list[list[str]] = [[], [v.lower() for v in values[:400]], ["mini solo type " * 20] * 5]
+    for n, texts in enumerate(sets):
+        for sample in samples if n >= len(sets) - 2 else samples[:2]:
+            scan = _TextScan([(i, t, ci) for i, (t, ci) in enumerate(texts)], sample)
+            for v in list(_hostile(rng, values, 300)) + values[:300] + ["aaaa", "AAB", "xRealm=\"X", "İ", "K",
+                                                                      "<DeviceType>IPCamera", "deviceTYPE mini"]:
+                low = v.lower()
+                want = {i for i, (t, ci) in enumerate(texts) if t in (low if ci else v)}
+                assert (scan.find(v, low) or set()) == want, (texts[:3], v)
+                # what the index does inline: the regex's search, then its texts, then the loose texts by 'in'
+                got: set[int] = set()
+                m = scan.quick(low) if scan.quick is not None else None
+                got |= (scan.part(v, low, m) or set()) if m is not None else set()
+                got |= {i for i, t, exact in scan.loose if t in low and (exact is None or exact in v)}
+                assert got == want, (texts[:3], v)
 
 
 def _reference(eng: Engine, signal: str, value: str) -> list[tuple[object, ...]]:
