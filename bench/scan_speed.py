@@ -2,7 +2,7 @@
 time went (the inventory's seconds.* stats), probes sent, peak memory and maker accuracy against the truth.
 
 Run as root: .venv/bin/python bench/scan_speed.py [--profile site] [--runs 3] [--rate 2000] [--credentials]
-             [--label before] [--via netns|lab-exec]
+             [--engine nmap] [--label before] [--via netns|lab-exec]
 Writes bench/results/scan_speed.<profile>[.<label>].json and .md. Every packet stays inside the lab's namespaces.
 The wall time is the whole command, start-up included: `ip netns exec <scanner namespace> python -m scanner scan
 SUBNET` (--via netns), or wrapped in `camscan lab exec --` (--via lab-exec, the default, which adds the wrapper's
@@ -31,7 +31,8 @@ from scanner.lab.topology import scanner_ns  # noqa: E402
 
 CAMSCAN = [sys.executable, "-m", "scanner"]
 STAT_KEYS = ("seconds", "seconds.phase1", "seconds.phase2", "seconds.first_host", "seconds.last_result",
-             "seconds.arp", "seconds.tcp", "seconds.http", "seconds.onvif", "seconds.wsd_directed", "probes")
+             "seconds.arp", "seconds.tcp", "seconds.http", "seconds.onvif", "seconds.wsd_directed",
+             "seconds.nmap.sweep", "seconds.nmap.banners", "probes")
 
 
 def _lab(args: list[str], env: dict[str, str]) -> str:
@@ -75,6 +76,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rate", type=float, default=None, help="--rate for the scans (default: camscan's own)")
     ap.add_argument("--credentials", action="store_true", help="scan with examples/lab-credentials.yaml")
+    ap.add_argument("--engine", choices=("native", "nmap"), default="native",
+                    help="camscan's scanning engine (nmap: results named .engine-nmap)")
     ap.add_argument("--label", default="", help="suffix of the result files (e.g. before)")
     ap.add_argument("--via", choices=("netns", "lab-exec"), default="lab-exec",
                     help="run the scan with ip netns exec or inside camscan lab exec (default)")
@@ -85,6 +88,8 @@ def main() -> None:
         extra += ["--rate", str(args.rate)]
     if args.credentials:
         extra += ["--credentials", str(REPO / "examples" / "lab-credentials.yaml")]
+    if args.engine != "native":
+        extra += ["--engine", args.engine]
     load = os.getloadavg()[0]
     try:
         t0 = time.perf_counter()
@@ -104,7 +109,8 @@ def main() -> None:
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                                        capture_output=True).stdout.strip(),
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    label = ".".join(x for x in ("credentials" if args.credentials else "", args.label) if x)
+    label = ".".join(x for x in ("credentials" if args.credentials else "",
+                                 f"engine-{args.engine}" if args.engine != "native" else "", args.label) if x)
     stem = f"scan_speed.{args.profile}" + (f".{label}" if label else "")
     res = REPO / "bench" / "results"
     res.mkdir(exist_ok=True)

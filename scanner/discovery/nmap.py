@@ -6,10 +6,11 @@ link, ICMP and TCP SYN/ACK pings beyond it); its XML is read as nmap writes it, 
 per-host modules (HTTP, RTSP, ONVIF, SNMP, directed WS-Discovery) as soon as nmap reports it. Then
 `nmap -n -Pn -sS -p 22,23 --script banner` reads the SSH/telnet greetings of the hosts with those ports
 open. `-n` is not optional: name resolution would send DNS queries outside the scope. No `-sV`: measured on the
-lab `site` profile (bench/results/engine_nmap.md), nmap's service probes wait seconds on every port that does
-not speak first (web, RTSP and vendor ports all wait for the client): `-sV` with the http/banner scripts on
-every live host had not finished after 15 min, and even `--version-intensity 0` on ports 22, 23, 37777 of 65
-hosts took 20 s, naming nothing that camscan's own modules and the banner script did not read literally.
+lab `site` profile while building this engine (commit ab3bb94), nmap's service probes wait seconds on every
+port that does not speak first (web, RTSP and vendor ports all wait for the client): `-sV` with the http/banner
+scripts on every live host had not finished after 15 min, and even `--version-intensity 0` on ports 22, 23,
+37777 of 65 hosts took 20 s, naming nothing that camscan's own modules and the banner script did not read
+literally. The engine as it is: bench/results/scan_speed.site.engine-nmap.md.
 A stop (the rate limiter halted) or a cancelled scan ends nmap.
 Parser: `observations_from_nmap_xml` turns nmap's XML output (nmap.dtd: host/address, hostnames,
 ports/port/service, script) into per-host observations, from either path.
