@@ -279,27 +279,26 @@ class Mentions:
             rx = None if exact else re.compile(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])")
             self._by_first.setdefault(first.group(0), []).append((n, rx))
         self._first_bytes = frozenset(w.encode() for w in self._by_first)
+        self._first_words = frozenset(self._by_first)
         self._by_first_bytes = {w.encode(): c for w, c in self._by_first.items()}
 
     def find(self, value: str) -> tuple[str, str | None] | None:
         """(maker, brand or None) of the first name the value mentions, longest name first."""
         if value.isascii():   # the common case: words split in C (bytes.translate and split, no regex)
-            words = value.encode().translate(_WORD_BYTES).split()
-            if self._first_bytes.isdisjoint(words):
-                return None
+            words: list[Any] = value.encode().translate(_WORD_BYTES).split()
+            firsts: frozenset[Any] = self._first_bytes.intersection(words)
             by_first: dict[Any, list[tuple[str, re.Pattern[str] | None]]] = self._by_first_bytes
-            found: list[Any] = words
         else:
-            found = _WORD.findall(value)
+            words = _WORD.findall(value)
+            firsts = self._first_words.intersection(words)
             by_first = self._by_first
-            if by_first.keys().isdisjoint(found):
-                return None
-        for word in found:
-            cands = by_first.get(word)
-            if cands:
-                for name, rx in cands:
-                    if rx is None or rx.search(value):
-                        return self.names[name]
+        if not firsts:
+            return None
+        # a name's regex looks at the whole value: only the order of the words' first places matters
+        for word in (sorted(firsts, key=words.index) if len(firsts) > 1 else firsts):
+            for name, rx in by_first[word]:
+                if rx is None or rx.search(value):
+                    return self.names[name]
         return None
 
 

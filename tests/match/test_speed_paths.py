@@ -202,6 +202,11 @@ def test_mention_precheck_equals_the_word_loop(engine: Engine) -> None:
 
     rng = random.Random(24)
     values = [v for _, v in _examples(engine)] + [f"x {n} y" for n in names] + [f"{n}x" for n in names]
+    # several first words of names, in either order, some only the start of a longer name: the earliest that
+    # begins a name the value holds wins
+    firsts = [re.match(r"[A-Za-z0-9]+", n).group(0) for n in names]   # type: ignore[union-attr]
+    values += [f"{rng.choice(firsts)} - {rng.choice(names)}; {rng.choice(firsts)} {rng.choice(names)}"
+               for _ in range(2000)]
     for v in values + list(_hostile(rng, values, 3000)):
         assert mentions.find(v) == loop(v), v
 
