@@ -64,6 +64,8 @@ class Engine:
                 self._fields_for[sig] = (*self._fields_for.get(sig, ()), fld)
         self._models: KeyIndex[ModelRule] = build(db.model_rules)
         self._oui_lengths = sorted({len(p) for p in db.oui}, reverse=True)
+        self._split_blocks = frozenset(p[:6] for p in db.oui if len(p) > 6)   # MA-L blocks holding longer prefixes
+        self._block_lengths = tuple(n for n in self._oui_lengths if n <= 6)
         self._link_conf = {b.slug: b.confidence for b in db.brands.values()}
         self._related: set[frozenset[str]] = set()
         for b in db.brands.values():
@@ -175,7 +177,8 @@ class Engine:
             return None   # group or locally administered: IEEE prefix lookup is meaningless
         hexd = mac.replace(":", "").upper()
         hits = self._oui_hits
-        for n in self._oui_lengths:
+        # the longest registered prefix wins; only a few MA-L blocks hold longer (MA-M, MA-S) ones
+        for n in (self._oui_lengths if hexd[:6] in self._split_blocks else self._block_lengths):
             got = hits.get(hexd[:n])
             if got is not None:
                 rid, maker, brand, conf = got
