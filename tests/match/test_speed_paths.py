@@ -184,6 +184,12 @@ def test_mac_shortcut_equals_normalise_mac(engine: Engine) -> None:
              "001A2B3C4D5E", "00-1a-2b-3c-4d-5e", "00:1a:2b:3c:4d:5\u0130", "\uff10\uff10:1a:2b:3c:4d:5e"]
     cases += ["".join(rng.choice(hexes) for _ in range(rng.randrange(10, 19))) for _ in range(3000)]
     cases += [":".join(f"{rng.randrange(256):02x}" for _ in range(6)) for _ in range(500)]
+    # MA-M and MA-S blocks (7 and 9 hex digits) and their MA-L block around them: the longest prefix wins
+    for p in [p for p in engine.db.oui if len(p) > 6]:
+        for hexd in (p + "".join(rng.choice("0123456789ABCDEF") for _ in range(12 - len(p))),
+                     p[:6] + "".join(rng.choice("0123456789ABCDEF") for _ in range(6))):
+            cases.append(":".join(hexd[i:i + 2] for i in range(0, 12, 2)))
+    assert any(len(p) > 6 for p in engine.db.oui)
     for c in cases:
         ev = engine.oui_evidence(c)
         assert ([tuple(ev)] if ev is not None else []) == _reference(engine, "mac", c), c
