@@ -1,11 +1,13 @@
 """Compile rules per (signal, field) into the cheapest lookups: exact dicts, prefix dicts, literal-led regexes.
 
 A regex rule whose pattern begins with literal text (after `^` and flags) is filed under the first
-characters of that text (a radix tree walked along the value); one that must contain some text somewhere is
-filed under the text the key's real values hold least often, and one scan of the value finds every such text
-it holds; rules with neither share one alternation. The rules filed at one place are tried as one
-alternation, so a value none of them matches costs one C-level call. Nothing loops over all rules per
-observation, and every filter is a necessary condition: the regexes alone decide.
+characters of that text (a radix tree walked along the value, which also holds the prefix rules); one that must
+contain some text somewhere is filed under the text the key's real values hold least often (the text may run on
+through optional parts and alternatives), its other selective requirements checked by `in` before its regex
+runs, and one scan of the value finds every such text it holds; rules with neither share one alternation. A
+place holding one rule holds the rule itself, tried inline; several are tried as one alternation, so a value
+none of them matches costs one C-level call. Nothing loops over all rules per observation, and every filter is
+a necessary condition: the regexes alone decide.
 """
 
 from __future__ import annotations
@@ -529,11 +531,6 @@ class _Group(Generic[R]):
         self._combined = comb
         return comb
 
-    def run(self, v: str, out: list[Hit[R]], seen: set[int] | None, low: str | None = None) -> set[int] | None:
-        """Append the hits on v to out; the updated seen set (low: v lower-cased when v is ASCII and further
-        requirements may be checked by `in`, else None)."""
-        return _run(self, v, out, seen, low)
-
 
 def _holds(conds: tuple[Needles, ...], v: str, low: str) -> bool:
     """Whether the value (v, ASCII, and low, v lower-cased) holds one text of each requirement."""
@@ -547,7 +544,8 @@ def _holds(conds: tuple[Needles, ...], v: str, low: str) -> bool:
 
 
 def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: str | None) -> set[int] | None:
-    """_Group.run, as a plain function (the hot path: rules tried inline, no call per rule)."""
+    """Append the hits on v of what a group holds to out; the updated seen set (low: v lower-cased when v is
+    ASCII and further requirements may be checked by `in`, else None). Rules are tried inline, no call each."""
     if g.fixed:
         out.extend(g.fixed)
     for c in g.checked:
