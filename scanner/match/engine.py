@@ -63,21 +63,12 @@ class Engine:
             if fld is not None:
                 self._fields_for[sig] = (*self._fields_for.get(sig, ()), fld)
         self._models: KeyIndex[ModelRule] = build(db.model_rules)
-        self._oui_lengths = sorted({len(p) for p in db.oui}, reverse=True)
-        self._split_blocks = frozenset(p[:6] for p in db.oui if len(p) > 6)   # MA-L blocks holding longer prefixes
-        self._block_lengths = tuple(n for n in self._oui_lengths if n <= 6)
         self._link_conf = {b.slug: b.confidence for b in db.brands.values()}
         self._related: set[frozenset[str]] = set()
         for b in db.brands.values():
             self._related.add(frozenset((b.slug, b.maker)))
         self._mentions = Mentions(db)
-        # prefix -> what its evidence carries: a block registered in a brand's name (Ring LLC, Amcrest
-        # Technologies) names the brand, its confidence scaled by the brand's link
-        self._oui_hits: dict[str, tuple[str, str, str | None, float]] = {}
-        for prefix, maker in db.oui.items():
-            brand = db.oui_brand.get(prefix)
-            conf = db.makers[maker].oui_confidence * (self._link_conf.get(brand, 1.0) if brand is not None else 1.0)
-            self._oui_hits[prefix] = (f"oui.{maker}", maker, brand, conf)
+        self._oui = _OuiLookup(db, self._link_conf)
         # what each rule's evidence carries beyond the observation, computed once (the brand's link folded in)
         self._carry: dict[int, tuple[str, str | None, str | None, float, str | None]] = {}
         for r in db.rules:
@@ -122,7 +113,7 @@ class Engine:
         plain = index.match if index is not None else None
         parser = PARSERS[signal] if signal in COMPOSITE else None
         field_index = tuple((f, self._index[(signal, f)].match) for f in self._fields_for.get(signal, ()))
-        oui = self.oui_evidence if signal == "mac" else None
+        oui = self._oui.evidence if signal == "mac" else None   # (nothing here refers back to the engine)
         mentions = self._mentions.find if signal in MENTION_SIGNALS else None
         carry = self._carry
         link_conf = self._link_conf
@@ -168,22 +159,7 @@ class Engine:
 
     def oui_evidence(self, mac_text: str) -> Evidence | None:
         """OUI evidence for a MAC (None if unknown, malformed, multicast or locally administered)."""
-        t = mac_text.strip()
-        if _COLON_MAC.fullmatch(t) is not None:   # the usual notation: what normalise_mac makes of it, cheaper
-            mac: str | None = t.lower()
-        else:
-            mac = normalise_mac(mac_text)
-        if mac is None or mac[1] in _GROUP_OR_LOCAL:
-            return None   # group or locally administered: IEEE prefix lookup is meaningless
-        hexd = mac.replace(":", "").upper()
-        hits = self._oui_hits
-        # the longest registered prefix wins; only a few MA-L blocks hold longer (MA-M, MA-S) ones
-        for n in (self._oui_lengths if hexd[:6] in self._split_blocks else self._block_lengths):
-            got = hits.get(hexd[:n])
-            if got is not None:
-                rid, maker, brand, conf = got
-                return _new(Evidence, (rid, "mac", mac, maker, brand, conf, None, (("mac", mac),), None))
-        return None
+        return self._oui.evidence(mac_text)
 
     def match_model(self, model: str) -> list[tuple[ModelRule, tuple[tuple[str, str], ...]]]:
         """Every model rule whose pattern matches this model number."""
@@ -246,6 +222,43 @@ def advisory_status(fw: Firmware, ranges: list[FirmwareRange]) -> str | None:
     if any(v is None for v in verdicts):
         return "possible"
     return None
+
+
+class _OuiLookup:
+    """The longest registered prefix of a MAC -> its evidence."""
+
+    __slots__ = ("_block_lengths", "_hits", "_lengths", "_split_blocks")
+
+    def __init__(self, db: Database, link_conf: dict[str, float]) -> None:
+        # prefix -> what its evidence carries: a block registered in a brand's name (Ring LLC, Amcrest
+        # Technologies) names the brand, its confidence scaled by the brand's link
+        self._hits: dict[str, tuple[str, str, str | None, float]] = {}
+        for prefix, maker in db.oui.items():
+            brand = db.oui_brand.get(prefix)
+            conf = db.makers[maker].oui_confidence * (link_conf.get(brand, 1.0) if brand is not None else 1.0)
+            self._hits[prefix] = (f"oui.{maker}", maker, brand, conf)
+        self._lengths = sorted({len(p) for p in db.oui}, reverse=True)
+        self._split_blocks = frozenset(p[:6] for p in db.oui if len(p) > 6)   # MA-L blocks holding longer prefixes
+        self._block_lengths = tuple(n for n in self._lengths if n <= 6)
+
+    def evidence(self, mac_text: str) -> Evidence | None:
+        """Engine.oui_evidence."""
+        t = mac_text.strip()
+        if _COLON_MAC.fullmatch(t) is not None:   # the usual notation: what normalise_mac makes of it, cheaper
+            mac: str | None = t.lower()
+        else:
+            mac = normalise_mac(mac_text)
+        if mac is None or mac[1] in _GROUP_OR_LOCAL:
+            return None   # group or locally administered: IEEE prefix lookup is meaningless
+        hexd = mac.replace(":", "").upper()
+        hits = self._hits
+        # the longest registered prefix wins; only a few MA-L blocks hold longer (MA-M, MA-S) ones
+        for n in (self._lengths if hexd[:6] in self._split_blocks else self._block_lengths):
+            got = hits.get(hexd[:n])
+            if got is not None:
+                rid, maker, brand, conf = got
+                return _new(Evidence, (rid, "mac", mac, maker, brand, conf, None, (("mac", mac),), None))
+        return None
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
