@@ -10,6 +10,7 @@ import pickle
 import re
 import sys
 import tempfile
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -240,11 +241,16 @@ def _category(ctx: _Ctx, where: str, d: dict[str, Any], *, required: bool) -> st
     return str(v)
 
 
+# patterns this Python's re compiled before (from the cache): a rule edit compiles only what changed
+_COMPILED_BEFORE: ContextVar[frozenset[str]] = ContextVar("compiled_before", default=frozenset())
+
+
 def _check_regex(ctx: _Ctx, where: str, pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as e:
-        raise ctx.fail(where, f"regex does not compile: {e}") from None
+    if pattern not in _COMPILED_BEFORE.get():
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise ctx.fail(where, f"regex does not compile: {e}") from None
     bad = set(_GROUP_NAME.findall(pattern)) - FIELD_GROUPS
     if bad:
         raise ctx.fail(where, f"regex uses named groups {sorted(bad)}; only {sorted(FIELD_GROUPS)} allowed")
@@ -378,10 +384,34 @@ def load_database(root: Path | str | None = None, *, cache: bool | None = None) 
         cached = _cache_read(key)
         if cached is not None:
             return dataclasses.replace(cached, root=str(base))
-    db = _parse(base, blobs, digest.hexdigest()[:12], _ieee_cached() if use_cache else None)
+    before = _regexes_cached() if use_cache else None
+    token = _COMPILED_BEFORE.set(before[1] if before is not None else frozenset())
+    try:
+        db = _parse(base, blobs, digest.hexdigest()[:12], _ieee_cached() if use_cache else None)
+    finally:
+        _COMPILED_BEFORE.reset(token)
     if key is not None:
         _cache_write(key, db)
+    if before is not None:
+        patterns = frozenset(_patterns(db))
+        if patterns != before[1]:
+            _pickle_to(f"regexes-{before[0]}.pickle", patterns, 2)
     return db
+
+
+def _patterns(db: Database) -> list[str]:
+    """Every regex of a validated database (all compiled)."""
+    out = [r.pattern for r in db.rules if r.kind == "regex"] + [m.regex for m in db.model_rules]
+    for a in db.advisories:
+        out += [a.models] + [r.models for r in a.ranges if r.models is not None]
+    return out
+
+
+def _regexes_cached() -> tuple[str, frozenset[str]]:
+    """(cache key, the patterns this Python's re compiled in the last database validated)."""
+    key = hashlib.sha256(b"regexes\0" + sys.version.encode()).hexdigest()[:32]   # what compiles is re's (Python's)
+    got = _unpickle(cache_dir() / f"regexes-{key}.pickle")
+    return key, (got if isinstance(got, frozenset) and all(isinstance(p, str) for p in got) else frozenset())
 
 
 def cache_dir() -> Path:

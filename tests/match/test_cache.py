@@ -89,3 +89,20 @@ def test_a_rule_edit_takes_the_ieee_registry_from_its_cache_with_the_same_answer
     os.chmod(ieee, 0o600)
     (root / "acme.yaml").write_text((root / "acme.yaml").read_text() + "# a third edit\n")
     assert load_database(root).ieee["C056E3"] == "Planted Org"   # the private file is what is read
+
+
+def test_a_rule_edit_compiles_what_changed_and_a_broken_regex_still_fails(tmp_path: Path, cache_home: Path) -> None:
+    (tmp_path / "db").mkdir()
+    root = write_db(tmp_path / "db")
+    first = load_database(root)
+    (regexes,) = sorted(cache_home.glob("regexes-*.pickle"))
+    assert "^AcmeWeb/(?P<firmware>[\\d.]+)$" in pickle.loads(regexes.read_bytes())
+    acme = (root / "acme.yaml").read_text()
+    (root / "acme.yaml").write_text(acme.replace("regex: '^AcmeWeb/", "regex: '^AcmeWeb(?<=a+)/"))
+    with pytest.raises(FingerprintError, match=r"acme\.yaml: .*regex does not compile"):
+        load_database(root)   # a changed pattern is compiled, even with the others known
+    (root / "acme.yaml").write_text(acme.replace("regex: '^AcmeWeb/", "regex: '^(?:AcmeWeb|ACMEWEB)/"))
+    edited = load_database(root)
+    assert [r.pattern for r in edited.rules] != [r.pattern for r in first.rules]
+    assert "^(?:AcmeWeb|ACMEWEB)/(?P<firmware>[\\d.]+)$" in pickle.loads(regexes.read_bytes())
+    assert identify(Engine(edited), [("http.server", "ACMEWEB/2.0")]).vendor == "acme"
