@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
@@ -526,21 +526,32 @@ def engine_in_background(lists: Sequence[str] | None) -> Callable[[], Engine]:
     asked for; the callable returned stops the warming and gives the engine."""
     db = load_database()
     _check_concern_ids(db, lists)
-    enough = threading.Event()
+    fut: Future[Engine] = Future()
 
-    def build() -> Engine:
-        eng = Engine(db)
-        importlib.import_module("cryptography.x509")   # for certificates the sweep reads, off start-up
-        warm_engine(eng, enough)
-        return eng
+    def build() -> None:
+        try:
+            try:
+                eng = Engine(db)
+            except BaseException as e:   # handed to the caller, who raises it where it asks for the engine
+                fut.set_exception(e)
+                return
+            fut.set_result(eng)
+            importlib.import_module("cryptography.x509")   # for certificates the sweep reads, off start-up
+            warm_engine(eng, enough)
+        except Exception as e:   # warming is only a head start: the scan goes on without it
+            _log.debug("engine warm-up stopped: %s: %s", type(e).__name__, e)
+        finally:
+            warmed.set()
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="camscan-engine")
-    fut = pool.submit(build)
-    pool.shutdown(wait=False)
+    enough, warmed = threading.Event(), threading.Event()
+    # a daemon thread: a scan refused on bad input exits at once instead of waiting for the warming to end
+    threading.Thread(target=build, name="camscan-engine", daemon=True).start()
 
     def get() -> Engine:
         enough.set()
-        return fut.result()
+        eng = fut.result()
+        warmed.wait()   # the warming stops at the next rule: the engine is then the caller's alone
+        return eng
     return get
 
 
