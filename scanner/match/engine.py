@@ -89,16 +89,17 @@ class Engine:
 
     def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
+        memo = self._memo if self._memo_size else None
+        if memo is not None:
+            got = memo.get((signal, value))
+            if got is not None:
+                return list(got[0]), dict(got[1])
         try:
             planned = self._plan[signal]
         except KeyError:
             raise ObservationError(f"unknown signal {signal!r}") from None
-        memo = self._memo if self._memo_size else None
         if memo is None:
             return planned(value)
-        got = memo.get((signal, value))
-        if got is not None:
-            return list(got[0]), dict(got[1])
         out, parsed = planned(value)
         if len(value) <= MEMO_MAX_VALUE:
             if len(memo) >= self._memo_size:
