@@ -125,12 +125,17 @@ class Scope:
                    edge_addresses(nets, cidr_nets, links))
 
     def allows(self, ip: str) -> bool:
-        """True when ip is inside a target and outside every exclude."""
+        """True when ip (a dotted-quad IPv4 address, as ipaddress.IPv4Address reads one) is inside a target and
+        outside every exclude; anything else is False."""
         try:
-            a = ipaddress.IPv4Address(ip)
-        except ValueError:
+            packed = socket.inet_aton(ip)
+        except (OSError, TypeError, ValueError):
             return False
-        return any(a in n for n in self.targets) and not any(a in n for n in self.excludes)
+        # inet_aton also reads '10.1', '0x0a.0.0.1', '010.0.0.1' and trailing junk: only the canonical form
+        # (what inet_ntoa writes back) is the address ipaddress would read; every other string is refused
+        if socket.inet_ntoa(packed) != ip:
+            return False
+        return self.allows_int(_PACK.unpack(packed)[0])
 
     def allows_int(self, a: int) -> bool:
         """allows() for an IPv4 address given as its integer value (a sweep's per-address check)."""

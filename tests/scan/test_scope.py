@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanner.errors import InputError
 from scanner.scope import Scope
@@ -116,3 +118,27 @@ def test_scan_cli_refuses_dangerous_targets(tmp_path: Path, target: str, needle:
     assert needle in p.stderr, p.stderr
     assert "Traceback" not in p.stderr
     assert not out.exists(), "nothing may be written for a refused target"
+
+
+def _allows_by_ipaddress(scope: Scope, ip: str) -> bool:
+    try:
+        a = ipaddress.IPv4Address(ip)
+    except ValueError:
+        return False
+    return any(a in n for n in scope.targets) and not any(a in n for n in scope.excludes)
+
+
+_ODD = ["10.1.2.3", "10.1.2.0", "10.1.2.255", "10.1.3.7", "10.1.2.9", "10.1", "10.1.2", "010.1.2.3", "10.1.2.03",
+        "0x0a.1.2.3", "10.1.2.3 ", " 10.1.2.3", "10.1.2.3\n", "10.1.2.3\x00", "10.1.2.3.4", "10.1.2.256", "",
+        "::ffff:10.1.2.3", "10.1.2.-1", "1e1.1.2.3", "١٠.1.2.3", "4294967295", "10.1.2.3/32", "10..2.3",
+        "10.1.515", "167838211", "0xa.1.2.3", "012.1.2.3"]   # inet_aton reads these as 10.1.2.3
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.sampled_from(_ODD),
+                 st.ip_addresses(v=4).map(str),
+                 st.builds(lambda a, b: f"10.1.{a}.{b}", st.integers(-1, 300), st.integers(-1, 300)),
+                 st.text(alphabet="0123456789.x -", max_size=18)))
+def test_allows_reads_addresses_exactly_as_ipaddress_does(ip: str) -> None:
+    scope = Scope.build(["10.1.2.0/24", "10.1.3.1-10.1.3.9"], ["10.1.2.9"])
+    assert scope.allows(ip) == _allows_by_ipaddress(scope, ip)
