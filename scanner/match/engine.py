@@ -51,7 +51,7 @@ class Engine:
     def __init__(self, db: Database, memo: int = MEMO_SIZE) -> None:
         self.db = db
         # a site repeats itself (a hundred cameras send the same Server header): remember recent answers
-        self._memo: dict[tuple[str, str], tuple[tuple[Evidence, ...], dict[str, str]]] = {}
+        self._memo: dict[tuple[str, str], tuple[tuple[Evidence, ...], dict[str, str]]] | None = {} if memo else None
         self._memo_size = memo
         keyed: dict[tuple[str, str | None], list[Rule]] = {}
         for r in db.rules:
@@ -89,17 +89,20 @@ class Engine:
 
     def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
         """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
-        memo = self._memo if self._memo_size else None
-        if memo is not None:
-            got = memo.get((signal, value))
-            if got is not None:
-                return list(got[0]), dict(got[1])
+        memo = self._memo
+        if memo is None:
+            try:
+                planned = self._plan[signal]
+            except KeyError:
+                raise ObservationError(f"unknown signal {signal!r}") from None
+            return planned(value)
+        got = memo.get((signal, value))
+        if got is not None:
+            return list(got[0]), dict(got[1])
         try:
             planned = self._plan[signal]
         except KeyError:
             raise ObservationError(f"unknown signal {signal!r}") from None
-        if memo is None:
-            return planned(value)
         out, parsed = planned(value)
         if len(value) <= MEMO_MAX_VALUE:
             if len(memo) >= self._memo_size:
@@ -119,6 +122,27 @@ class Engine:
         carry = self._carry
         link_conf = self._link_conf
         new, evidence = _new, Evidence
+
+        def simple(value: str) -> tuple[list[Evidence], dict[str, str]]:
+            """(a signal that is no composite and no MAC: its index and mentions only)"""
+            out: list[Evidence] = []
+            named = False
+            if plain is not None:
+                for rule, fields in plain(value):
+                    rid, maker, brand, conf, cat = carry[id(rule)]
+                    out.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
+                    if maker:
+                        named = True
+            if mentions is not None and not named:
+                hit = mentions(value)
+                if hit is not None:
+                    maker, brand = hit
+                    conf = MENTION_CONFIDENCE * (link_conf.get(brand, 1.0) if brand else 1.0)
+                    out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
+            return out, {}
+
+        if parser is None and oui is None:
+            return simple
 
         def planned(value: str) -> tuple[list[Evidence], dict[str, str]]:
             out: list[Evidence] = []
