@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import heapq
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -124,6 +125,20 @@ class RateLimiter:
         self._seq = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._ticker: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def lend(self, share: float) -> Iterator[float]:
+        """Lend `share` (0 < share < 1) of the budget to a sender that paces itself (nmap) for the with block:
+        meanwhile this limiter grants at (1 - share) of its rate, so both together stay within it. Gives the
+        probes per second lent."""
+        if not 0 < share < 1:
+            raise ValueError(f"share must be between 0 and 1, not {share!r}")
+        base = self.interval
+        self.interval = base / (1.0 - share)
+        try:
+            yield share / base
+        finally:
+            self.interval = base
 
     def halt(self) -> None:
         """Grant no further send slot, from now on (waiters are told at once; call from the event loop)."""

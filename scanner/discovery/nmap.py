@@ -1,9 +1,9 @@
 """nmap as the scanning engine (`--engine nmap`) and nmap XML as an observation source (`import-nmap`).
 
 Engine: one nmap run finds the live hosts and their open ports over the scope (`nmap -n -sS -p <camera ports>
---min-rate/--max-rate <--rate> --exclude <excludes, link network/broadcast> <targets>`: ARP on the scanner's
-link, ICMP and TCP SYN/ACK pings beyond it); its XML is read as nmap writes it, so each host goes to camscan's
-per-host modules (HTTP, RTSP, ONVIF, SNMP, directed WS-Discovery) as soon as nmap reports it. Then
+--min-rate/--max-rate <NMAP_SHARE of --rate> --exclude <excludes, link network/broadcast> <targets>`: ARP on
+the scanner's link, ICMP and TCP SYN/ACK pings beyond it); its XML is read as nmap writes it, so each host goes
+to camscan's per-host modules (HTTP, RTSP, ONVIF, SNMP, directed WS-Discovery) as soon as nmap reports it. Then
 `nmap -n -Pn -sS -p 22,23 --script banner` reads the SSH/telnet greetings of the hosts with those ports
 open. `-n` is not optional: name resolution would send DNS queries outside the scope. No `-sV`: measured on the
 lab `site` profile while building this engine (commit ab3bb94), nmap's service probes wait seconds on every
@@ -259,8 +259,8 @@ def sweep_args(targets: Sequence[str], excludes: Sequence[str], ports: Sequence[
                privileged: bool = True, root: bool = True) -> list[str]:
     """nmap arguments of the one pass that finds the live hosts and their open ports (XML on stdout).
 
-    Host discovery and the port scan are one run; nmap sends at the scan's --rate (probes per second), never
-    faster; no version detection (see the module docstring)."""
+    Host discovery and the port scan are one run; nmap sends at `rate` probes per second (its share of the scan's
+    --rate), never faster; no version detection (see the module docstring)."""
     pps = _pps(rate)
     args = ["-n", "-T4", *_scan_type(privileged, root), "-PE", "-PP", "-PS" + ",".join(map(str, PING_PORTS)),
             "-PA80", "-p", ",".join(map(str, ports)), "--min-rate", pps, "--max-rate", pps,
@@ -307,6 +307,11 @@ async def _stopped(ctx: ScanContext) -> None:
     does: the sweep then knows the work was cut short."""
     if ctx.rate.halted:
         await asyncio.Event().wait()
+
+
+#: nmap's share of --rate while it runs (it paces itself with --min-rate/--max-rate); the rest goes to camscan's
+#: own per-host probes of the hosts nmap has already reported, so that together they never exceed --rate.
+NMAP_SHARE = 0.75
 
 
 class NmapEngine(Module):
@@ -408,36 +413,39 @@ class NmapEngine(Module):
         targets = [str(n) for n in scope.targets]
         edges = [str(a) for a in sorted(scope.edges) if scope.allows(str(a))]   # network/broadcast of a link
         excludes = [str(n) for n in scope.excludes] + edges
-        rate = 1.0 / ctx.rate.interval
         root = os.geteuid() == 0
         link = _multicast_link(ctx)
         seen: set[tuple[str | None, str, str, int | None]] = set()
         banner_hosts: list[str] = []
         t0 = time.monotonic()
-        try:
-            async with contextlib.aclosing(self._nmap(ctx, sweep_args(targets, excludes, self.ports, rate,
-                                                                      ctx.privileged, root))) as hosts:
-                async for h in hosts:
-                    for o in self._host(ctx, h, link, seen):
-                        yield o
-                    if scope.allows(h.ip):
-                        ctx.stats.count("nmap.hosts")
-                        if ctx.hosts[h.ip].open_ports & set(BANNER_PORTS):
-                            banner_hosts.append(h.ip)
-                        ctx.ports_probed(h.ip)
-            await _stopped(ctx)
-            ctx.stats.counters["seconds.nmap.sweep"] = round(time.monotonic() - t0, 3)
-            if banner_hosts:
-                t0 = time.monotonic()
-                async with contextlib.aclosing(self._nmap(ctx, banner_args(banner_hosts, rate, ctx.privileged,
-                                                                           root))) as hosts:
+        # nmap paces itself at its share of --rate; camscan's own probes (the per-host modules on the hosts it has
+        # reported) get the rest meanwhile
+        with ctx.rate.lend(NMAP_SHARE) as rate:
+            ctx.stats.counters["nmap.rate"] = round(rate, 1)
+            try:
+                async with contextlib.aclosing(self._nmap(ctx, sweep_args(targets, excludes, self.ports, rate,
+                                                                          ctx.privileged, root))) as hosts:
                     async for h in hosts:
                         for o in self._host(ctx, h, link, seen):
                             yield o
+                        if scope.allows(h.ip):
+                            ctx.stats.count("nmap.hosts")
+                            if ctx.hosts[h.ip].open_ports & set(BANNER_PORTS):
+                                banner_hosts.append(h.ip)
+                            ctx.ports_probed(h.ip)
                 await _stopped(ctx)
-                ctx.stats.counters["seconds.nmap.banners"] = round(time.monotonic() - t0, 3)
-        except (NmapRunError, DecodeError) as e:
-            ctx.stats.error(self.name, None, f"nmap failed: {e}")
+                ctx.stats.counters["seconds.nmap.sweep"] = round(time.monotonic() - t0, 3)
+                if banner_hosts:
+                    t0 = time.monotonic()
+                    async with contextlib.aclosing(self._nmap(ctx, banner_args(banner_hosts, rate, ctx.privileged,
+                                                                               root))) as hosts:
+                        async for h in hosts:
+                            for o in self._host(ctx, h, link, seen):
+                                yield o
+                    await _stopped(ctx)
+                    ctx.stats.counters["seconds.nmap.banners"] = round(time.monotonic() - t0, 3)
+            except (NmapRunError, DecodeError) as e:
+                ctx.stats.error(self.name, None, f"nmap failed: {e}")
 
 
 MODULE = NmapEngine

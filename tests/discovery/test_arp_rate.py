@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from scanner.discovery import arp
 from scanner.discovery.base import RateLimiter
 from scanner.scope import Scope
@@ -138,3 +140,28 @@ def test_integer_targets_are_the_scope_addresses_on_the_link() -> None:
                             [net((23, 25, 28, 30, 32)) for _ in range(rng.randrange(0, 4))], links=[link])
         assert list(arp.link_targets(scope, link, own)) == _reference(scope, link, own)
         assert scope.size() == sum(1 for _ in scope.hosts())
+
+
+def test_a_lent_share_of_the_budget_is_taken_off_the_limiter_while_lent() -> None:
+    pps, share = 4000.0, 0.75
+
+    async def run() -> tuple[_Clocked, float, int, int]:
+        rate = _Clocked(pps)
+        loop = asyncio.get_running_loop()
+        with rate.lend(share) as lent:
+            end = loop.time() + 0.3
+            while loop.time() < end:
+                await rate.wait()
+            during = len(rate.at)
+        end = loop.time() + 0.3
+        while loop.time() < end:
+            await rate.wait()
+        return rate, lent, during, len(rate.at) - during
+
+    rate, lent, during, after = asyncio.run(run())
+    assert lent == share * pps
+    # while lent, the limiter's own slots fit (1 - share) of the rate: the lender and the borrower together, pps
+    assert _windows_ok([(t, 1) for t in rate.at[:during]], pps * (1 - share), RateLimiter.BURST, 1) == []
+    assert after > 2 * during                      # the whole rate again once the loan is over
+    with pytest.raises(ValueError), rate.lend(1.0):   # the whole budget would leave camscan's own probes none
+        pass

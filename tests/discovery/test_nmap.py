@@ -117,6 +117,9 @@ def test_engine_hands_each_host_on_as_nmap_reports_it(tmp_path: Path) -> None:
     assert len(runs) == 2                                          # the sweep, then the banner pass
     sweep, banners = runs
     assert sweep[-1] == "198.18.37.0/29" and _after(sweep, "--exclude") == "198.18.37.1/32,198.18.37.0,198.18.37.7"
+    full = 1 / ctx.rate.interval                                   # the loan is over: the limiter's whole rate again
+    assert _after(sweep, "--max-rate") == str(round(nmapmod.NMAP_SHARE * full))   # nmap's share; camscan the rest
+    assert ctx.stats.counters["nmap.rate"] == nmapmod.NMAP_SHARE * full
     assert banners[-2:] == ["198.18.37.2", "198.18.37.3"]          # only hosts with 22/23 open
     assert ("198.18.37.2", "ssh.banner", "SSH-2.0-fake") in {(o.ip, o.signal, o.value) for o in obs}
     assert ctx.hosts["198.18.37.3"].open_ports == {22} and ctx.stats.errors == []
