@@ -326,15 +326,22 @@ def _folder(name: str) -> str:
 def _scan_sites(sites: Sequence[Site], paths: Sequence[Path], *, out_dir: Path, fmts: list[str], db: str | None,
                 live: bool, why: bool, json_out: bool, quiet: bool, fail_on: list[str], **opts: Any) -> None:
     """Scan several sites one after another (each its own scan, scope, rate and sub-folder of out_dir); every
-    site's input is checked before the first packet. A stop by signal ends the run; --json prints a list of
-    camscan.summary/1 documents, one per site scanned. Exit status: the first signal's, else 1 if any site met
-    a --fail-on condition, else 0."""
+    site's input is checked before the first packet. A site whose scan cannot start (e.g. already running) is that
+    site's error and the others go on, as with --parallel; a stop by signal ends the run; --json prints a list of
+    camscan.summary/1 documents, one per site scanned. Exit status: the first signal's, else 2 if a site's scan
+    failed, else 1 if any site met a --fail-on condition, else 0."""
     reqs, folders = _check_sites(sites, paths, out_dir, fmts, **opts)
     docs: list[dict[str, Any]] = []
     code = EXIT_OK
     for site, req, folder in zip(sites, reqs, folders, strict=True):
         _log.info("site %s", site.name, extra={"fields": {"site": site.name}})
-        res = execute_scan(req, folder, fmts, db=db, interruptible=True, live=live)
+        try:
+            res = execute_scan(req, folder, fmts, db=db, interruptible=True, live=live)
+        except CamscanError as e:
+            code = _merge_code(code, EXIT_INPUT)
+            _log.error("site %s: scan failed (exit %d): camscan: error: %s", site.name, EXIT_INPUT, e,
+                       extra={"fields": {"site": site.name, "exit_code": EXIT_INPUT}})
+            continue
         site_code = _site_done(res.inv, res.scan_id, res.files, docs, why=why, json_out=json_out, quiet=quiet,
                                fail_on=fail_on)
         code = _merge_code(code, site_code)

@@ -144,13 +144,15 @@ def test_sigterm_stops_every_running_site_and_starts_no_more(lab: Lab, tmp_path:
         st.close()
 
 
-def test_a_site_whose_scan_fails_is_its_error_and_the_other_is_recorded(lab: Lab, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", [["--parallel", "2"], []], ids=["parallel", "one-after-another"])
+def test_a_site_whose_scan_fails_is_its_error_and_the_other_is_recorded(lab: Lab, tmp_path: Path,
+                                                                         mode: list[str]) -> None:
     _sites(tmp_path, lab.truth()["subnet"])
     db, out = tmp_path / "f.db", tmp_path / "out"
     holder = open_store(str(db))
     holder.begin_scan("South", datetime.now(UTC).isoformat(timespec="seconds"))   # "South" is being scanned now
     try:
-        p = _scan(lab, tmp_path, ["North", "South"], "--parallel", "2", "--db", str(db), "-o", str(out), "--json")
+        p = _scan(lab, tmp_path, ["North", "South"], *mode, "--db", str(db), "-o", str(out), "--json")
     finally:
         holder.close()
     assert p.returncode == 2, p.stderr[-3000:]
