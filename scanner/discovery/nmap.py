@@ -336,9 +336,11 @@ class NmapEngine(Module):
         _log.debug("nmap %s", " ".join(args), extra={"fields": {"module": self.name, "event": "nmap_run"}})
         ctx.stats.count("nmap.runs")
         try:
+            # a session of its own: a Ctrl-C at the terminal reaches camscan only, which stops the scan and ends
+            # nmap itself (nmap killed by the same signal would look like a failed run)
             proc = await asyncio.create_subprocess_exec(self.program, *args, stdin=asyncio.subprocess.DEVNULL,
                                                         stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.PIPE)
+                                                        stderr=asyncio.subprocess.PIPE, start_new_session=True)
         except OSError as e:
             raise NmapRunError(f"cannot run {self.program}: {e}") from None
         assert proc.stdout is not None and proc.stderr is not None

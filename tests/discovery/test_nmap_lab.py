@@ -96,3 +96,28 @@ def test_sigterm_ends_nmap_and_writes_an_incomplete_inventory(lab: Lab, tmp_path
     assert not [c for c in children if Path(f"/proc/{c}").exists()]   # nmap ended with the scan
     inv = json.loads((out / "inventory.json").read_text())
     assert inv["scan"]["complete"] is False and inv["scan"]["stats"]["stopped_by"] == "SIGTERM"
+
+
+def test_ctrl_c_to_the_process_group_stops_the_scan_without_an_nmap_error(lab: Lab, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "scanner", "lab", "exec", "--", sys.executable, "-m", "scanner", "scan",
+           lab.truth()["subnet"], "--engine", "nmap", "--rate", "20", "--no-store", "-q", "-o", str(out)]
+    # its own process group, as a shell gives a foreground job: the terminal's Ctrl-C goes to the whole group
+    p = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "CAMSCAN_LAB": lab.instance}, text=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        end = time.monotonic() + 60
+        while not _nmap_children(p.pid):
+            assert p.poll() is None and time.monotonic() < end, "nmap never started"
+            time.sleep(0.1)
+        time.sleep(1)
+        os.killpg(p.pid, signal.SIGINT)
+        _, stderr = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, stderr[-3000:]
+    inv = json.loads((out / "inventory.json").read_text())
+    assert inv["scan"]["complete"] is False and inv["scan"]["stats"]["stopped_by"] == "SIGINT"
+    assert not [e for e in inv["scan"]["errors"] if e["module"] == "nmap"]   # a stop, not a failed nmap
