@@ -57,3 +57,14 @@ def test_every_concern_list_and_advisory_has_a_source() -> None:
         assert c.source and c.date and c.makers
     for a in db.advisories:
         assert a.source   # ranges are optional: an advisory with no published fix is only ever "possible"
+
+
+def test_every_file_reads_the_same_with_the_pure_python_yaml_loader() -> None:
+    # the loader takes libyaml's CSafeLoader when PyYAML was built with it; a machine without libyaml reads the
+    # database with the pure-Python SafeLoader, which is stricter (e.g. a bare '?' inside a [flow list])
+    import yaml
+
+    for path in sorted(Path(default_root()).glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=yaml.SafeLoader) == yaml.load(text, Loader=getattr(yaml, "CSafeLoader",
+                                                                                           yaml.SafeLoader)), path
