@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter
 
 # re's own parser (Python 3.11+), used only at load time to read a pattern's literal lead
 from re import _constants as _sre_constants  # type: ignore[attr-defined]
@@ -637,7 +636,7 @@ class _TextScan:
     """Which of many texts a value contains, in C-level steps. One regex over the lower-cased value stops only at
     the texts' anchor characters (few and rare ones, chosen from what the key's values look like) and there
     tries just the texts anchored on that character, each confirmed whole by a lookbehind and a lookahead and
-    marked by an empty group: the group numbers found (finditer, mapped in C) are the texts present. A text
+    marked by an empty group: the group numbers found (a search from each place found on) are the texts present. A text
     another one anchored on the same character can hide (the alternation reports one per place) is looked for
     by `in` when that one is found; so are the few texts whose every character is common in long values ('mini'
     in pages), where a stop at each of their anchors would cost more than an `in` test. One scan serves both
@@ -719,19 +718,18 @@ class _TextScan:
             branches.append(re.escape(ch) + body)
         rx = re.compile("|".join(branches)) if branches else None
         search = rx.search if rx is not None else None
-        finditer = rx.finditer if rx is not None else None
 
-        def part(v: str, low: str, m: re.Match[str]) -> set[int] | None:
-            groups = {m.lastindex}
-            groups.update(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
+        def part(v: str, low: str, first: re.Match[str]) -> set[int] | None:
             into: set[int] = set()
-            for g in groups:
-                i, exact, hidden = found[g]   # type: ignore[index]
+            m: re.Match[str] | None = first
+            while m is not None:   # (a search per text found: most values hold one, and finditer costs more)
+                i, exact, hidden = found[m.lastindex]   # type: ignore[index]
                 if exact is None or exact in v:
                     into.add(i)
                 for i2, low2, exact2 in hidden:
                     if low2 in low and (exact2 is None or exact2 in v):
                         into.add(i2)
+                m = search(low, m.start() + 1)   # type: ignore[misc]
             return into or None
 
         self.quick, self.loose, self.ready = search, tuple(loose), True
@@ -754,9 +752,6 @@ class _TextScan:
             return into or None
 
         return find
-
-
-_LASTINDEX = attrgetter("lastindex")
 
 
 def _aligned(a: str, ja: int, b: str, jb: int) -> bool:
