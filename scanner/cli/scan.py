@@ -38,7 +38,7 @@ from scanner.inventory.build import build, site_info
 from scanner.inventory.merge import ip_key
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
 from scanner.inventory.serialise import to_dict
-from scanner.match.engine import Engine, get_engine
+from scanner.match.engine import Engine, get_engine, keep_engine, loaded_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES, Database, load_database
 from scanner.scan import DEFAULT_RATE, Plan, ScanRequest, StopRequest, plan, run
 from scanner.scope import parse_target
@@ -531,6 +531,10 @@ def engine_in_background(lists: Sequence[str] | None) -> Callable[[], Engine]:
     """Load the database and check the concern list ids now (InputError), and compile the engine's rule index in a
     thread while the sweep runs (it is needed only once the sweep is over), then warm it (warm_engine) until it is
     asked for; the callable returned stops the warming and gives the engine."""
+    built = loaded_engine()
+    if built is not None:   # an earlier site of this run, or the parent of a --parallel child, built it already
+        _check_concern_ids(built.db, lists)
+        return lambda: built
     db = load_database()
     _check_concern_ids(db, lists)
     fut: Future[Engine] = Future()
@@ -543,6 +547,7 @@ def engine_in_background(lists: Sequence[str] | None) -> Callable[[], Engine]:
                 fut.set_exception(e)
                 return
             fut.set_result(eng)
+            keep_engine(eng)   # the next site of a multi-site run starts from it
             importlib.import_module("cryptography.x509")   # for certificates the sweep reads, off start-up
             warm_engine(eng, enough)
         except Exception as e:   # warming is only a head start: the scan goes on without it

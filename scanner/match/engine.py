@@ -353,3 +353,13 @@ def get_engine(root: str | None = None) -> Engine:
     if eng is None:
         eng = _ENGINE[key] = Engine(load_database(root))
     return eng
+
+
+def loaded_engine(root: str | None = None) -> Engine | None:
+    """The engine get_engine(root) would give, if this process has built it already; else None (nothing built)."""
+    return _ENGINE.get(root or "")
+
+
+def keep_engine(eng: Engine, root: str | None = None) -> None:
+    """Let get_engine(root) give eng from now on (an engine built elsewhere for the same folder)."""
+    _ENGINE.setdefault(root or "", eng)

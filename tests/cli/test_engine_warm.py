@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from scanner.cli.scan import engine_in_background, warm_engine
-from scanner.match.engine import Engine
+from scanner.match.engine import Engine, get_engine
 from scanner.match.load import load_database
 
 
@@ -24,9 +26,16 @@ def test_warming_matches_every_example_and_changes_no_answer() -> None:
             assert warm.match_model(value) == cold.match_model(value)
 
 
-def test_warming_stops_when_the_engine_is_wanted() -> None:
+def test_warming_stops_when_the_engine_is_wanted(monkeypatch: pytest.MonkeyPatch) -> None:
     enough = threading.Event()
     enough.set()
     assert warm_engine(Engine(load_database()), enough) == 0
+    monkeypatch.setattr("scanner.cli.scan.loaded_engine", lambda root=None: None)   # built here, in the thread
     eng = engine_in_background(None)()    # asked for at once: the warming is cut short, the engine is whole
     assert eng.match("http.server", "App-webs/")[0] == Engine(load_database()).match("http.server", "App-webs/")[0]
+
+
+def test_a_second_site_or_a_forked_child_reuses_the_engine_already_built() -> None:
+    first = get_engine()    # what the --parallel parent builds before forking (check_concerns)
+    assert engine_in_background(None)() is first
+    assert engine_in_background(None)() is first   # and every later site of the same run
