@@ -24,6 +24,8 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Final
 
+from scanner import log as logmod
+
 _log = logging.getLogger("camscan.cli")
 POLL_S: Final = 0.05
 FORWARDED: Final = (signal.SIGINT, signal.SIGTERM)
@@ -199,7 +201,8 @@ def _child(job: Job, result: IO[bytes], stderr_fd: int, close: list[int], mask: 
     except SystemExit as e:
         code = 0 if e.code is None else e.code if isinstance(e.code, int) else EXIT_CRASH
     except BaseException as e:
-        sys.stderr.write("".join(traceback.format_exception(e)))
+        # through the same redaction as the log: a traceback's frames may quote a secret the job registered
+        sys.stderr.write(logmod.redact("".join(traceback.format_exception(e))))
     finally:
         with contextlib.suppress(Exception):
             sys.stderr.flush()

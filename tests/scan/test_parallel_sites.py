@@ -17,6 +17,7 @@ from typing import IO
 
 import pytest
 
+from scanner import log as logmod
 from scanner.cli import parallel
 from tests.lab.conftest import REPO
 
@@ -47,6 +48,9 @@ def _job(name: str, mode: str, d: Path) -> parallel.Job:
             return 3
         elif mode == "raise":
             raise RuntimeError("kaput")
+        elif mode == "secret":
+            logmod.add_secret("hunter2-s3cret")          # as a site's credentials file registers its passwords
+            raise RuntimeError("login with hunter2-s3cret refused")
         elif mode == "noisy":
             print("noise on stdout", flush=True)
         result.write(name.encode())
@@ -152,3 +156,11 @@ def test_a_bad_parallel_value_is_refused_before_anything_is_sent_or_written(tmp_
     assert p.returncode == 2, p.stderr
     assert "--parallel" in p.stderr
     assert not out.exists() and not db.exists()
+
+
+def test_a_crashing_sites_traceback_never_shows_a_secret(tmp_path: Path) -> None:
+    sink = io.StringIO()
+    got: list[parallel.Outcome] = []
+    parallel.run_jobs([_job("s", "secret", tmp_path)], 1, lambda i, o: got.append(o), sink=sink)
+    assert got[0].returncode == 3 and "RuntimeError" in sink.getvalue()
+    assert "hunter2-s3cret" not in sink.getvalue() and "hunter2-s3cret" not in (got[0].last_error or "")
