@@ -137,7 +137,11 @@ def run_jobs(jobs: Sequence[Job], parallel: int, on_done: Callable[[int, Outcome
         while pending or running:
             while pending and not stop and len(running) < parallel:
                 index, job = pending.pop(0)
-                r = _start(index, job, running, relay)
+                try:
+                    r = _start(index, job, running, relay)
+                except OSError as e:   # no process for it (EAGAIN, ENOMEM): that job's failure, the rest go on
+                    done[index] = Outcome(EXIT_CRASH, b"", f"cannot start a process: {e}", 0.0)
+                    continue
                 _log.info("site %s: started (pid %d)", job.name, r.pid,
                           extra={"fields": {"site": job.name, "pid": r.pid}})
             if stop:
@@ -167,7 +171,14 @@ def _start(index: int, job: Job, running: list[_Running], relay: _Relay) -> _Run
     for f in (sys.stdout, sys.stderr):
         f.flush()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:   # EAGAIN/ENOMEM: nothing started; signals and files as they were
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for fd in (rfd, wfd):
+            os.close(fd)
+        result.close()
+        raise
     if pid == 0:
         _child(job, result, wfd, [rfd, *(x.stderr for x in running)], old)
     os.close(wfd)

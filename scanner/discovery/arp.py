@@ -252,6 +252,8 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
             pending += itertools.islice(it, SEND_BATCH - len(pending))
             if not pending:
                 break
+            if done.done():
+                break   # the sender stopped (its error is raised below): no more slots for frames never sent
             while sender.backlog() >= MAX_QUEUED and not done.done():
                 await asyncio.sleep(0.001)    # the kernel is slower than the rate: slots follow what it sends
             k = await rate.slots(len(pending), priority=0)   # host discovery goes before the per-host probes

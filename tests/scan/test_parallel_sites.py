@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -164,3 +165,22 @@ def test_a_crashing_sites_traceback_never_shows_a_secret(tmp_path: Path) -> None
     parallel.run_jobs([_job("s", "secret", tmp_path)], 1, lambda i, o: got.append(o), sink=sink)
     assert got[0].returncode == 3 and "RuntimeError" in sink.getvalue()
     assert "hunter2-s3cret" not in sink.getvalue() and "hunter2-s3cret" not in (got[0].last_error or "")
+
+
+def test_a_site_that_gets_no_process_is_its_own_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_fork, forks = os.fork, []
+
+    def fork() -> int:
+        forks.append(1)
+        if len(forks) == 1:
+            raise BlockingIOError(11, "Resource temporarily unavailable")   # EAGAIN, as under a process limit
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    got: dict[int, parallel.Outcome] = {}
+    parallel.run_jobs([_job("first", "quick", tmp_path), _job("second", "quick", tmp_path)], 1,
+                      lambda i, o: got.__setitem__(i, o), sink=io.StringIO())
+    assert got[0].returncode == 3 and "cannot start a process" in got[0].last_error
+    assert got[1].returncode == 0 and got[1].result == b"second"
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask      # SIGINT/SIGTERM not left blocked
