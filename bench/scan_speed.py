@@ -111,6 +111,9 @@ def main() -> None:
               "machine": {"cpus": os.cpu_count(), "loadavg_1min_before": round(load, 2)},
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
                                        capture_output=True).stdout.strip(),
+              # what was measured is the working tree: files differing from that commit are named
+              "uncommitted": subprocess.run(["git", "status", "--porcelain", "--", "scanner", "fingerprints"],
+                                            cwd=REPO, text=True, capture_output=True).stdout.split("\n")[:-1],
               "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     label = ".".join(x for x in ("credentials" if args.credentials else "",
                                  f"engine-{args.engine}" if args.engine != "native" else "", args.label) if x)
@@ -119,7 +122,9 @@ def main() -> None:
     res.mkdir(exist_ok=True)
     (res / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
     md = [f"# scan_speed: `camscan scan` on the lab `{args.profile}` profile {' '.join(extra)}".rstrip(), "",
-          f"{result['date']}, commit {result['commit']}, {args.runs} runs, {result['hosts']} hosts, "
+          f"{result['date']}, commit {result['commit']}"
+          f"{' plus uncommitted ' + str(len(result['uncommitted'])) + ' file(s)' if result['uncommitted'] else ''}, "
+          f"{args.runs} runs, {result['hosts']} hosts, "
           f"{os.cpu_count()} CPUs shared, 1-min load before: {load:.2f}, run via {args.via}. Median (min-max).", "",
           "| figure | median | min | max |", "|---|---|---|---|"]
     md += [f"| {k} | {v['median']} | {v['min']} | {v['max']} |" for k, v in summary.items()]
