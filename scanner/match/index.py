@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 
 # re's own parser (Python 3.11+), used only at load time to read a pattern's literal lead
 from re import _constants as _sre_constants  # type: ignore[attr-defined]
@@ -718,18 +719,27 @@ class _TextScan:
             branches.append(re.escape(ch) + body)
         rx = re.compile("|".join(branches)) if branches else None
         search = rx.search if rx is not None else None
+        finditer = rx.finditer if rx is not None else None
 
         def part(v: str, low: str, first: re.Match[str]) -> set[int] | None:
+            # a search from each place found (most values hold one text, and finditer's setup costs more than a
+            # search); a value holding many places (a page repeating a text) has the rest found in C
+            marks = [first.lastindex]
+            m = search(low, first.start() + 1)   # type: ignore[misc]
+            while m is not None:
+                marks.append(m.lastindex)
+                if len(marks) == _SEARCHES:
+                    marks.extend(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
+                    break
+                m = search(low, m.start() + 1)   # type: ignore[misc]
             into: set[int] = set()
-            m: re.Match[str] | None = first
-            while m is not None:   # (a search per text found: most values hold one, and finditer costs more)
-                i, exact, hidden = found[m.lastindex]   # type: ignore[index]
+            for g in (marks if len(marks) == 1 else set(marks)):
+                i, exact, hidden = found[g]   # type: ignore[index]
                 if exact is None or exact in v:
                     into.add(i)
                 for i2, low2, exact2 in hidden:
                     if low2 in low and (exact2 is None or exact2 in v):
                         into.add(i2)
-                m = search(low, m.start() + 1)   # type: ignore[misc]
             return into or None
 
         self.quick, self.loose, self.ready = search, tuple(loose), True
@@ -752,6 +762,10 @@ class _TextScan:
             return into or None
 
         return find
+
+
+_LASTINDEX = attrgetter("lastindex")
+_SEARCHES = 4   # places a scan finds one search at a time before finditer takes the rest
 
 
 def _aligned(a: str, ja: int, b: str, jb: int) -> bool:
