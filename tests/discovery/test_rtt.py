@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,16 +72,27 @@ def pair():  # type: ignore[no-untyped-def]
 def test_a_live_host_slower_than_the_default_timeout_is_still_read(pair) -> None:  # type: ignore[no-untyped-def]
     sock = pair.listen_b(80)
     _silence(pair)
-    # the host answers again 1 s in: later than the 0.75 s default wait, so only the longer wait (the client's
-    # SYN retransmission reaches it) finds port 80
-    timer = threading.Timer(1.0, _ip, ("-n", pair.b, "link", "set", pair.if_b, "up"))
-    timer.start()
     ctx = netpair.make_ctx([f"{pair.ip_b}/32"])
     ctx.host(pair.ip_b)   # known live (as an ARP answer makes it)
+    stop = threading.Event()
+
+    def answer_again() -> None:
+        # the host answers again only once the first round (default wait) has timed out and the longer wait has
+        # begun, and 0.5 s into it: its first SYN is lost, the retransmission (1 s on) is answered; so only the
+        # longer wait finds port 80, and the round trip it measures is slow, however late the scan started
+        end = time.monotonic() + 20
+        while not ctx.stats.counters.get("tcp.slow_hosts") and time.monotonic() < end and not stop.is_set():
+            time.sleep(0.01)
+        stop.wait(0.5)
+        _ip("-n", pair.b, "link", "set", pair.if_b, "up")
+
+    watcher = threading.Thread(target=answer_again)
+    watcher.start()
     try:
         pair.run_in_a(lambda: netpair.collect(tcp.TcpConnect(ports=(80, 554, 8080, 37777)), ctx))
     finally:
-        timer.cancel()
+        stop.set()
+        watcher.join()
         sock.close()
     h = ctx.hosts[pair.ip_b]
     assert h.open_ports == {80}
