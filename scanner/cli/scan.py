@@ -737,13 +737,8 @@ def import_nmap(xml_file: str, site_file: str | None, out_dir: str, formats: str
     verbose, quiet, _ = setup_logging(verbose, quiet, log_format)
     fmts = report.parse_formats(formats)
     site = load_site(site_file) if site_file else None
-    eng = get_engine()
     lists = [c.strip() for c in concerns.split(",") if c.strip()] if concerns else None
-    if lists is not None:
-        known = {c.id for c in eng.db.concerns}
-        bad = [c for c in lists if c not in known]
-        if bad:
-            raise InputError(f"--concerns: unknown list(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+    eng = check_concerns(lists)
     report.check_out(Path(out_dir), fmts)
     text = Path(xml_file).read_text(encoding="utf-8", errors="replace")
     skipped: list[str] = []
