@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from operator import attrgetter
 
 # re's own parser (Python 3.11+), used only at load time to read a pattern's literal lead
 from re import _constants as _sre_constants  # type: ignore[attr-defined]
 from re import _parser as _sre_parse  # type: ignore[attr-defined]
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 AT, AT_BEGINNING, LITERAL = _sre_constants.AT, _sre_constants.AT_BEGINNING, _sre_constants.LITERAL
 SUBPATTERN, BRANCH, ASSERT = _sre_constants.SUBPATTERN, _sre_constants.BRANCH, _sre_constants.ASSERT
@@ -719,22 +719,25 @@ class _TextScan:
             branches.append(re.escape(ch) + body)
         rx = re.compile("|".join(branches)) if branches else None
         search = rx.search if rx is not None else None
-        finditer = rx.finditer if rx is not None else None
+        # part() is installed only when rx exists; every branch of rx ends in a capturing group, so a match's
+        # lastindex is never None (typed once here, so the hot path needs no checks)
+        any_search = cast(Callable[[str, int], "re.Match[str] | None"], search)
+        any_finditer = cast(Callable[[str, int], Iterator["re.Match[str]"]], rx.finditer if rx is not None else None)
 
         def part(v: str, low: str, first: re.Match[str]) -> set[int] | None:
             # a search from each place found (most values hold one text, and finditer's setup costs more than a
             # search); a value holding many places (a page repeating a text) has the rest found in C
-            marks = [first.lastindex]
-            m = search(low, first.start() + 1)   # type: ignore[misc]
+            marks: list[Any] = [first.lastindex]   # group numbers (never None here, see above)
+            m = any_search(low, first.start() + 1)
             while m is not None:
                 marks.append(m.lastindex)
                 if len(marks) == _SEARCHES:
-                    marks.extend(map(_LASTINDEX, finditer(low, m.start() + 1)))   # type: ignore[misc]
+                    marks.extend(map(_LASTINDEX, any_finditer(low, m.start() + 1)))
                     break
-                m = search(low, m.start() + 1)   # type: ignore[misc]
+                m = any_search(low, m.start() + 1)
             into: set[int] = set()
             for g in (marks if len(marks) == 1 else set(marks)):
-                i, exact, hidden = found[g]   # type: ignore[index]
+                i, exact, hidden = found[g]
                 if exact is None or exact in v:
                     into.add(i)
                 for i2, low2, exact2 in hidden:
