@@ -122,8 +122,9 @@ class _Handler(logging.StreamHandler):   # type: ignore[type-arg]
         self._fixed = stream
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self._fixed is None:
-            self.setStream(sys.stderr)
+        if self._fixed is None and self.stream is not sys.stderr:
+            # not setStream(): it flushes the stream it replaces, which may be closed by now (a finished capture)
+            self.stream = sys.stderr
         super().emit(record)
 
 

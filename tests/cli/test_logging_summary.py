@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,3 +167,15 @@ def test_registered_secrets_never_reach_a_log_line(logs: io.StringIO) -> None:
     text = logs.getvalue()
     assert MARKER not in text and text.count(logmod.REDACTED) == 3
     assert json.loads(text.splitlines()[1])["logger"] == "some.library"
+
+
+def test_the_log_follows_stderr_even_when_the_one_it_wrote_to_was_closed(monkeypatch: pytest.MonkeyPatch,
+                                                                          tmp_path: Path) -> None:
+    first, second = (tmp_path / "first").open("w", encoding="utf-8"), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logmod.setup(0)
+    logging.getLogger("camscan.test").warning("one")
+    first.close()                                  # e.g. a progress display's or a test's capture, now gone
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("camscan.test").warning("two")
+    assert "two" in second.getvalue()
