@@ -826,6 +826,23 @@ def _try(g: _Single[R] | _Group[R], v: str, out: list[Hit[R]], seen: set[int] | 
     return seen
 
 
+def _walk(kids: dict[str, Any], text: str, v: str, out: list[Hit[R]], seen: set[int] | None) -> set[int] | None:
+    """Walk a radix tree along text (v, or its lower case for the case-blind tree) and append the hits on v of
+    every place it passes; the updated seen set (see _run)."""
+    pos, end = 0, len(text)
+    while pos < end:
+        step = kids.get(text[pos])
+        if step is None:
+            break
+        edge, n, group, kids = step
+        if n > 1 and not text.startswith(edge, pos):   # the first character is the key
+            break
+        pos += n
+        if group is not None:
+            seen = _try(group, v, out, seen, None)
+    return seen
+
+
 def _groups(node: Radix) -> list[Any]:
     """Every group of a radix tree, shallower first along each path (the order a walk meets them)."""
     here, kids = node
@@ -920,7 +937,6 @@ class KeyIndex(Generic[R]):
         # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
         blind_all = _groups(blind_trie) if blind_trie is not None else []
         blind_texts = {i for i, (_, ci) in enumerate(inside) if ci}
-        run, hit, single_cls = _run, _hit, _Single
 
         def match(value: str) -> list[Hit[R]]:
             v = value.strip()
@@ -940,49 +956,11 @@ class KeyIndex(Generic[R]):
                     out.extend(got)
             seen: set[int] | None = None
             ascii_v = v.isascii()
-            if exact_kids is not None:   # walk the leads v starts with (inline: the hot path)
-                kids, pos, end = exact_kids, 0, len(v)
-                while pos < end:
-                    step = kids.get(v[pos])
-                    if step is None:
-                        break
-                    edge, n, group, kids = step
-                    if n > 1 and not v.startswith(edge, pos):   # the first character is the key
-                        break
-                    pos += n
-                    if group is not None:
-                        if group.__class__ is single_cls:   # a lone rule, tried inline
-                            if not (group.multi and seen is not None and group.order in seen):
-                                m = group.run(v)
-                                if m is not None:
-                                    out.append(group.hit if not group.names else hit(group, m))
-                                    if group.multi:
-                                        seen = seen if seen is not None else set()
-                                        seen.add(group.order)
-                        else:
-                            seen = run(group, v, out, seen, None)
+            if exact_kids is not None:   # the leads v starts with
+                seen = _walk(exact_kids, v, v, out, seen)
             if blind_kids is not None:
                 if ascii_v:
-                    kids, pos, end = blind_kids, 0, len(low)
-                    while pos < end:
-                        step = kids.get(low[pos])
-                        if step is None:
-                            break
-                        edge, n, group, kids = step
-                        if n > 1 and not low.startswith(edge, pos):   # the first character is the key
-                            break
-                        pos += n
-                        if group is not None:
-                            if group.__class__ is single_cls:   # a lone rule, tried inline
-                                if not (group.multi and seen is not None and group.order in seen):
-                                    m = group.run(v)
-                                    if m is not None:
-                                        out.append(group.hit if not group.names else hit(group, m))
-                                        if group.multi:
-                                            seen = seen if seen is not None else set()
-                                            seen.add(group.order)
-                            else:
-                                seen = run(group, v, out, seen, None)
+                    seen = _walk(blind_kids, low, v, out, seen)
                 else:
                     for group in blind_all:
                         seen = _try(group, v, out, seen, None)
@@ -1005,17 +983,7 @@ class KeyIndex(Generic[R]):
                     present = blind_texts.union(present or ())
                 if present:
                     for i in (present if len(present) == 1 else sorted(present)):
-                        group = groups[i]
-                        if group.__class__ is single_cls:   # a lone rule, tried inline
-                            if not (group.multi and seen is not None and group.order in seen):
-                                m = group.run(v)
-                                if m is not None:
-                                    out.append(group.hit if not group.names else hit(group, m))
-                                    if group.multi:
-                                        seen = seen if seen is not None else set()
-                                        seen.add(group.order)
-                        else:
-                            seen = run(group, v, out, seen, low if ascii_v else None)
+                        seen = _try(groups[i], v, out, seen, low if ascii_v else None)
             if single is not None:
                 h = single.match(v)
                 if h is not None:
