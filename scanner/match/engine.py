@@ -123,27 +123,6 @@ class Engine:
         link_conf = self._link_conf
         new, evidence = _new, Evidence
 
-        def simple(value: str) -> tuple[list[Evidence], dict[str, str]]:
-            """(a signal that is no composite and no MAC: its index and mentions only)"""
-            out: list[Evidence] = []
-            named = False
-            if plain is not None:
-                for rule, fields in plain(value):
-                    rid, maker, brand, conf, cat = carry[id(rule)]
-                    out.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
-                    if maker:
-                        named = True
-            if mentions is not None and not named:
-                hit = mentions(value)
-                if hit is not None:
-                    maker, brand = hit
-                    conf = MENTION_CONFIDENCE * (link_conf.get(brand, 1.0) if brand else 1.0)
-                    out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
-            return out, {}
-
-        if parser is None and oui is None:
-            return simple
-
         def planned(value: str) -> tuple[list[Evidence], dict[str, str]]:
             out: list[Evidence] = []
             parsed: dict[str, str] = {}
