@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +73,34 @@ def _nmap_children(pid: int) -> list[int]:
     return out
 
 
-def test_sigterm_ends_nmap_and_writes_an_incomplete_inventory(lab: Lab, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    # at 20 probes a second nmap's sweep of the /24 runs for minutes: the signal comes while it does
+def _stop_while_nmap_runs(lab: Lab, out: Path, stop: Callable[[subprocess.Popen[str]], None], *,
+                          own_group: bool = False) -> tuple[int, str, list[int]]:
+    """Start an nmap-engine scan slow enough that nmap's sweep runs for minutes, stop it with stop(process) once
+    nmap runs; (exit status, stderr, nmap's pids)."""
     cmd = [sys.executable, "-m", "scanner", "lab", "exec", "--", sys.executable, "-m", "scanner", "scan",
            lab.truth()["subnet"], "--engine", "nmap", "--rate", "20", "--no-store", "-q", "-o", str(out)]
     p = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "CAMSCAN_LAB": lab.instance}, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=own_group)
     try:
         end = time.monotonic() + 60
         while not (children := _nmap_children(p.pid)):
             assert p.poll() is None and time.monotonic() < end, "nmap never started"
             time.sleep(0.1)
         time.sleep(1)
-        p.send_signal(signal.SIGTERM)   # `lab exec` execs into camscan: this pid is nmap's parent
+        stop(p)
         _, stderr = p.communicate(timeout=30)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 143, stderr[-3000:]
+    return p.returncode, stderr, children
+
+
+def test_sigterm_ends_nmap_and_writes_an_incomplete_inventory(lab: Lab, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # `lab exec` execs into camscan: this pid is nmap's parent
+    code, stderr, children = _stop_while_nmap_runs(lab, out, lambda p: p.send_signal(signal.SIGTERM))
+    assert code == 143, stderr[-3000:]
     assert not [c for c in children if Path(f"/proc/{c}").exists()]   # nmap ended with the scan
     inv = json.loads((out / "inventory.json").read_text())
     assert inv["scan"]["complete"] is False and inv["scan"]["stats"]["stopped_by"] == "SIGTERM"
@@ -100,24 +108,9 @@ def test_sigterm_ends_nmap_and_writes_an_incomplete_inventory(lab: Lab, tmp_path
 
 def test_ctrl_c_to_the_process_group_stops_the_scan_without_an_nmap_error(lab: Lab, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "scanner", "lab", "exec", "--", sys.executable, "-m", "scanner", "scan",
-           lab.truth()["subnet"], "--engine", "nmap", "--rate", "20", "--no-store", "-q", "-o", str(out)]
     # its own process group, as a shell gives a foreground job: the terminal's Ctrl-C goes to the whole group
-    p = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "CAMSCAN_LAB": lab.instance}, text=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    try:
-        end = time.monotonic() + 60
-        while not _nmap_children(p.pid):
-            assert p.poll() is None and time.monotonic() < end, "nmap never started"
-            time.sleep(0.1)
-        time.sleep(1)
-        os.killpg(p.pid, signal.SIGINT)
-        _, stderr = p.communicate(timeout=30)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 130, stderr[-3000:]
+    code, stderr, _ = _stop_while_nmap_runs(lab, out, lambda p: os.killpg(p.pid, signal.SIGINT), own_group=True)
+    assert code == 130, stderr[-3000:]
     inv = json.loads((out / "inventory.json").read_text())
     assert inv["scan"]["complete"] is False and inv["scan"]["stats"]["stopped_by"] == "SIGINT"
     assert not [e for e in inv["scan"]["errors"] if e["module"] == "nmap"]   # a stop, not a failed nmap
