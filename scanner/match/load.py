@@ -420,6 +420,8 @@ def cache_dir() -> Path:
 
 
 def _cache_key(yaml_digest: str) -> str | None:
+    """The cache file key of what yaml_digest names, given the IEEE registry, this loader and Python; None when
+    they cannot be read."""
     try:
         import netaddr.eui
 
@@ -484,15 +486,9 @@ def _pickle_to(name: str, obj: Any, keep: int) -> None:
 def _ieee_cached() -> dict[str, str] | None:
     """ieee_registry() kept in the cache beside the databases, keyed by the registry file and this loader: a
     rule edit (a database cache miss) does not re-read the 5.7 MB registry. None when it cannot be keyed."""
-    try:
-        import netaddr.eui
-
-        reg = (Path(netaddr.eui.__file__).parent / "oui.txt").stat()
-        code = Path(__file__).read_bytes()
-    except OSError:
+    key = _cache_key("ieee")   # keyed as a database is (registry file, loader code, Python), by another name
+    if key is None:
         return None
-    key = hashlib.sha256(b"ieee\0" + code + f"{reg.st_size}:{reg.st_mtime_ns}".encode()
-                         + sys.version.encode()).hexdigest()[:32]
     got = _unpickle(cache_dir() / f"ieee-{key}.pickle")
     if isinstance(got, dict):
         return got
