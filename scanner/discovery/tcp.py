@@ -4,7 +4,9 @@ Protocol: a plain TCP three-way handshake (RFC 9293), closed at once; nothing is
 connection. An accepted connection marks the port open; a refusal (RST) still proves the address
 is live. Results go into ctx.hosts (open_ports). The only observations are the banners that SSH
 (RFC 4253 s4.2 identification string) and telnet (RFC 854; option offers refused per RFC 855)
-servers send first on ports 22 and 23. No reverse DNS: it would send packets outside the scope.
+servers send first on ports 22 and 23: read on the probe's own connection, kept open for it, while
+the host's other ports are probed (no second connection). No reverse DNS: it would send packets
+outside the scope.
 
 Speed: addresses not yet known to be live get a short first pass on a few common ports; only
 addresses that answer it (open or refused) get the full list, so silent addresses cost one
@@ -150,6 +152,12 @@ def telnet_text(data: bytes) -> str | None:
     return s[:MAX_BANNER_CHARS] or None
 
 
+def _banner_first(ports: Iterable[int]) -> list[int]:
+    """ports in their order, the ones whose server speaks first moved to the front."""
+    ports = list(ports)
+    return [p for p in ports if p in BANNER_PORTS] + [p for p in ports if p not in BANNER_PORTS]
+
+
 def _concurrency_cap() -> int:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
@@ -171,11 +179,14 @@ class TcpConnect(Module):
         self.timeout = timeout
 
     async def _probe(self, ctx: ScanContext, ip: str, port: int, gsem: asyncio.Semaphore,
-                     hsem: asyncio.Semaphore, timeout: float | None = None) -> str:
+                     hsem: asyncio.Semaphore, timeout: float | None = None,
+                     greetings: list[asyncio.Task[Observation | None]] | None = None) -> str:
         """Connect to ip:port once; its state. A refusal or an accept is a round-trip sample of the host, and
-        the wait is the host's measured timeout (rtt.py) once it has samples, else timeout or the default."""
+        the wait is the host's measured timeout (rtt.py) once it has samples, else timeout or the default.
+        With greetings, an open banner port's connection stays open: a task reading its greeting joins them."""
         if not ctx.scope.allows(ip):
             return SILENT
+        keep: socket.socket | None = None
         async with gsem, hsem:
             await ctx.rate.wait()
             ctx.stats.count("tcp.probes")
@@ -194,7 +205,10 @@ class TcpConnect(Module):
                 exc = e
             finally:
                 took = time.monotonic() - t0
-                sock.close()
+                if exc is None and greetings is not None and port in BANNER_PORTS:
+                    keep = sock
+                else:
+                    sock.close()
         state = classify(exc)
         if state != SILENT:
             h = ctx.host(ip)
@@ -202,22 +216,38 @@ class TcpConnect(Module):
             if state == OPEN:
                 h.open_ports.add(port)
                 ctx.stats.count("tcp.open")
+        if keep is not None and greetings is not None:
+            greetings.append(asyncio.ensure_future(self._greeting(ctx, ip, port, keep, gsem)))
         return state
 
     async def _host(self, ctx: ScanContext, ip: str, staged: bool, gsem: asyncio.Semaphore,
                     hsem: asyncio.Semaphore) -> list[Observation]:
-        """Probe ip (staged: liveness ports first, the rest only if it answers); its ports and greetings."""
+        """Probe ip (staged: liveness ports first, the rest only if it answers); its ports and greetings.
+        Banner ports go first among each batch, so that their greetings are read while the rest is probed."""
+        greetings: list[asyncio.Task[Observation | None]] = []
+        try:
+            return await self._ports_and_greetings(ctx, ip, staged, gsem, hsem, greetings)
+        finally:
+            for t in greetings:
+                t.cancel()
+
+    async def _ports_and_greetings(self, ctx: ScanContext, ip: str, staged: bool, gsem: asyncio.Semaphore,
+                                   hsem: asyncio.Semaphore, greetings: list[asyncio.Task[Observation | None]]
+                                   ) -> list[Observation]:
         if staged:
             first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
-            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in first))
+            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
+                                            for p in _banner_first(first)))
             if all(s == SILENT for s in states):
                 return []
             rest = [p for p in self.ports if p not in first]
-            await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in rest))
+            await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
+                                   for p in _banner_first(rest)))
         else:
-            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in self.ports))
+            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
+                                            for p in _banner_first(self.ports)))
             if all(s == SILENT for s in states):
-                await self._slow_host(ctx, ip, gsem, hsem)
+                await self._slow_host(ctx, ip, gsem, hsem, greetings)
         h = ctx.hosts.get(ip)
         if h is None:
             return []
@@ -225,35 +255,32 @@ class TcpConnect(Module):
         now = time.time()
         out = [Observation("tcp.port", str(port), ip=ip, mac=h.mac, port=port, source=self.name, at=now)
                for port in sorted(h.open_ports)]
-        for port in sorted(h.open_ports):
-            if port in BANNER_PORTS:
-                async with gsem:
-                    o = await self._greeting(ctx, ip, port)
-                if o is not None:
-                    out.append(o)
-        return out
+        said = [o for o in await asyncio.gather(*greetings) if o is not None]
+        return out + sorted(said, key=lambda o: o.port or 0)
 
-    async def _slow_host(self, ctx: ScanContext, ip: str, gsem: asyncio.Semaphore, hsem: asyncio.Semaphore) -> None:
+    async def _slow_host(self, ctx: ScanContext, ip: str, gsem: asyncio.Semaphore, hsem: asyncio.Semaphore,
+                         greetings: list[asyncio.Task[Observation | None]]) -> None:
         """A live host silent on every port within the default timeout: its liveness ports once more with the
         longest wait; if one answers (a slow link, now measured), every port again within its measured timeout."""
         ctx.stats.count("tcp.slow_hosts")
         first = [p for p in LIVENESS_PORTS if p in self.ports] or list(self.ports[:1])
-        states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, CONNECT_MAX) for p in first))
+        states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, CONNECT_MAX, greetings)
+                                        for p in _banner_first(first)))
         if all(s == SILENT for s in states):
             return
-        await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem) for p in self.ports if p not in first))
+        await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
+                               for p in _banner_first(p for p in self.ports if p not in first)))
 
-    async def _greeting(self, ctx: ScanContext, ip: str, port: int) -> Observation | None:
-        """Read what the server on port says first (telnet options refused); its banner observation."""
-        if not ctx.scope.allows(ip):
-            return None
-        await ctx.rate.wait()
+    async def _greeting(self, ctx: ScanContext, ip: str, port: int, sock: socket.socket,
+                        gsem: asyncio.Semaphore) -> Observation | None:
+        """Read what the server on port says first on the connected sock (telnet options refused; the socket
+        is closed after; the open connection counts against the global cap meanwhile); its banner observation."""
         ctx.stats.count("tcp.banner_reads")
         data = bytearray()
         writer = None
         try:
-            async with asyncio.timeout(BANNER_WAIT):
-                reader, writer = await asyncio.open_connection(ip, port)
+            async with gsem, asyncio.timeout(BANNER_WAIT):
+                reader, writer = await asyncio.open_connection(sock=sock)
                 while len(data) < BANNER_BYTES:
                     chunk = await reader.read(BANNER_BYTES - len(data))
                     if not chunk:
@@ -272,6 +299,8 @@ class TcpConnect(Module):
         finally:
             if writer is not None:
                 writer.transport.abort()
+            else:
+                sock.close()
         signal = BANNER_PORTS[port]
         try:
             value = parse_ssh_banner(bytes(data)) if port == 22 else telnet_text(bytes(data))

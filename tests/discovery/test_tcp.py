@@ -66,13 +66,16 @@ def test_sweep_finds_open_ports_and_live_hosts(pair) -> None:  # type: ignore[no
     socks = [pair.listen_b(p) for p in (80, 554, 37777)]
     ssh_sock, telnet_sock = pair.listen_b(22), pair.listen_b(23)
     ctx = netpair.make_ctx(["198.18.31.0/28"], ["198.18.31.1"])
+    accepted = {22: 0, 23: 0}
 
     async def ssh(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        accepted[22] += 1
         w.write(b"SSH-2.0-Cisco-1.25\r\n")
         await w.drain()
         w.close()
 
     async def telnet(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        accepted[23] += 1
         w.write(bytes([255, 251, 1, 255, 253, 31]))          # WILL ECHO, DO NAWS; greeting only after answers
         await w.drain()
         try:
@@ -106,6 +109,7 @@ def test_sweep_finds_open_ports_and_live_hosts(pair) -> None:  # type: ignore[no
     assert "198.18.31.9" not in ctx.hosts                  # no such host
     assert "198.18.31.1" not in ctx.hosts                  # excluded: never probed
     assert ctx.stats.counters["tcp.open"] == 5
+    assert accepted == {22: 1, 23: 1}   # each greeting is read on the probe's own connection, not a second one
 
 
 @pytest.mark.lab
