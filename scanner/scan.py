@@ -192,6 +192,7 @@ def _keep(ob: Observation, name: str, ctx: ScanContext, sink: list[Observation])
             _log.debug("host %s found by %s", ob.ip, name,
                        extra={"fields": {"ip": ob.ip, "module": name, "event": "host_found"}})
         ctx.host(ob.ip)
+        ctx.observed.setdefault(ob.ip, []).append(ob)
     sink.append(ob)
     ctx.last_result_at = time.monotonic()
     return True
@@ -290,15 +291,43 @@ async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event
         await everything
 
 
+class _Settled:
+    """ScanContext.settled from the fingerprint engine (asked for, off the event loop, the first time it is
+    needed: it may still be compiling): the host's identification so far names a maker, and either a
+    non-surveillance category or a surveillance kind (not `video`) with a model."""
+
+    def __init__(self, engine: Engine | Callable[[], Engine], ctx: ScanContext) -> None:
+        self.source, self.ctx = engine, ctx
+        self.engine: asyncio.Future[Engine] | None = None
+
+    async def __call__(self, ip: str, more: list[Observation]) -> bool:
+        from scanner.inventory.resolve import identify
+        from scanner.match.load import SURVEILLANCE_CATEGORIES
+        if self.engine is None:
+            src = self.source
+            self.engine = asyncio.ensure_future(
+                asyncio.to_thread(src) if not isinstance(src, Engine) else asyncio.sleep(0, src))
+        try:
+            ident = identify(await self.engine, [*self.ctx.observed.get(ip, ()), *more])
+        except Exception:   # no engine (it failed to build: run() reports that) or a bad value: not settled
+            return False
+        if ident.vendor is None:
+            return False
+        if ident.category == "other":
+            return True
+        return ident.category in SURVEILLANCE_CATEGORIES and ident.category != "video" and ident.model is not None
+
+
 async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log | None = None,
-                stop: StopRequest | None = None,
-                progress: Progress | None = None) -> tuple[ScanContext, list[Observation]]:
+                stop: StopRequest | None = None, progress: Progress | None = None,
+                engine: Engine | Callable[[], Engine] | None = None) -> tuple[ScanContext, list[Observation]]:
     """Run host discovery (phase 1) and per-host probing (phase 2), each host probed as soon as its ports are
     known (see _Pipeline); return all observations.
 
     log None: progress lines go to the camscan.scan logger. With stop: once it is set, no new probe is sent,
     work in flight gets STOP_GRACE_S, and the sweep returns what it has (stop.cut tells whether anything was
-    left undone). With progress: its figures follow the sweep.
+    left undone). With progress: its figures follow the sweep. With engine: modules may skip work on a host
+    the evidence already settles (ScanContext.settled).
     """
     creds: dict[str, Any] = {}
     comms: tuple[str, ...] = ()
@@ -311,6 +340,8 @@ async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log 
     ctx = ScanContext(scope=p.scope, rate=RateLimiter(req.rate), stats=ScanStats(), interface=p.interface,
                       interface_ip=p.interface_ip, credentials=creds, snmp_communities=comms,
                       timeout=req.timeout, privileged=p.privileged)
+    if engine is not None:
+        ctx.settled = _Settled(engine, ctx)
     if progress is not None:
         progress.ctx = ctx
     obs: list[Observation] = []
@@ -544,7 +575,7 @@ def run(req: ScanRequest, engine: Engine | Callable[[], Engine], log: Log | None
     for n in p.notes:   # the scanner's own address left out is expected; anything else costs findings
         _say(log, n, logging.INFO if n.startswith("own address") else logging.WARNING, note=True)
     started = datetime.now(UTC)
-    ctx, obs = asyncio.run(sweep(p, req, log, on_done, stop, progress))
+    ctx, obs = asyncio.run(sweep(p, req, log, on_done, stop, progress, engine))
     finished = datetime.now(UTC)
     if not isinstance(engine, Engine):
         engine = engine()

@@ -233,6 +233,12 @@ class ScanContext:
     #: called with the address of each new live host, and of each host whose TCP ports are known
     on_host: list[Callable[[str], None]] = field(default_factory=list)
     on_ports: list[Callable[[str], None]] = field(default_factory=list)
+    #: observations kept so far, per address (filled by the sweep)
+    observed: dict[str, list[Observation]] = field(default_factory=dict)
+    #: settled(ip, more) -> True when what ip has shown so far, plus more, names its maker and settles what it
+    #: is (its kind and model, or a non-surveillance product); modules skip work that only serves to name a
+    #: device. None (no identification available): never settled.
+    settled: Callable[[str, list[Observation]], Awaitable[bool]] | None = None
 
     def host(self, ip: str) -> HostInfo:
         """The HostInfo for ip, created on first use (then on_host is told)."""

@@ -6,7 +6,8 @@ redirects followed only on the same host) and the TLS peer certificate's subject
 Then once per web application the host serves (ports whose front pages have the same status, Server,
 realm and title are one application; a root answering 404/5xx serves none): `GET /favicon.ico`
 (Shodan-style mmh3) and a neutral list of read-only probe paths (PROBE_PATHS), where its front page was
-finally served. Credentials are never sent. Every reply is capped in bytes and seconds.
+finally served; the probe paths only while what the host has shown, its favicon included, does not name the
+device already (ScanContext.settled). Credentials are never sent. Every reply is capped in bytes and seconds.
 """
 
 from __future__ import annotations
@@ -509,12 +510,12 @@ class Http(HostModule):
         """Favicon, control path and probe paths of one web application (sent once, where its front page was)."""
         capped: list[str] = []
         try:
-            return await self._app_paths(ctx, ip, mac, front.final_port, front.final_tls, capped)
+            return await self._app_paths(ctx, ip, mac, front.final_port, front.final_tls, capped, front.observations)
         finally:
             _report_capped(ctx, self.name, ip, front.final_port, capped)
 
     async def _app_paths(self, ctx: ScanContext, ip: str, mac: str | None, port: int, tls: bool,
-                         capped: list[str]) -> list[Observation]:
+                         capped: list[str], shown: list[Observation]) -> list[Observation]:
         out: list[Observation] = []
         try:
             fav, _ = await self._request(ctx, ip, port, tls, "GET", "/favicon.ico", capped=capped)
@@ -522,6 +523,10 @@ class Http(HostModule):
                 out.append(_obs("http.favicon_mmh3", favicon_hash(fav.body), ip, mac, port))
         except (FetchError, DecodeError):
             pass
+        if ctx.settled is not None and await ctx.settled(ip, [*shown, *out]):
+            # the probe paths only serve to name what the front page hides; this host is named already
+            ctx.stats.count("http.apps_settled")
+            return out
         try:
             ctl, _ = await self._request(ctx, ip, port, tls, "GET", CONTROL_PATH, capped=capped)
             if ctl.status in (200, 401):

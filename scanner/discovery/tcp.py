@@ -177,18 +177,20 @@ class TcpConnect(Module):
     def __init__(self, ports: Sequence[int] = DEFAULT_PORTS, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.ports = tuple(dict.fromkeys(ports))
         self.timeout = timeout
+        self._bsem: asyncio.Semaphore | None = None   # connections to banner ports (set by run)
 
     async def _probe(self, ctx: ScanContext, ip: str, port: int, gsem: asyncio.Semaphore,
                      hsem: asyncio.Semaphore, timeout: float | None = None,
-                     greetings: list[asyncio.Task[Observation | None]] | None = None) -> str:
-        """Connect to ip:port once; its state. A refusal or an accept is a round-trip sample of the host, and
-        the wait is the host's measured timeout (rtt.py) once it has samples, else timeout or the default.
-        With greetings, an open banner port's connection stays open: a task reading its greeting joins them."""
+                     greetings: list[asyncio.Task[Observation | None]] | None = None, priority: int = 1) -> str:
+        """Connect to ip:port once (send slot of the given priority); its state. A refusal or an accept is a
+        round-trip sample of the host, and the wait is the host's measured timeout (rtt.py) once it has samples,
+        else timeout or the default. With greetings, an open banner port's connection stays open: a task reading
+        its greeting (holding gsem) joins them."""
         if not ctx.scope.allows(ip):
             return SILENT
         keep: socket.socket | None = None
         async with gsem, hsem:
-            await ctx.rate.wait()
+            await ctx.rate.wait(priority)
             ctx.stats.count("tcp.probes")
             exc: BaseException | None = None
             known = ctx.hosts.get(ip)
@@ -244,8 +246,16 @@ class TcpConnect(Module):
             await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
                                    for p in _banner_first(rest)))
         else:
-            states = await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
-                                            for p in _banner_first(self.ports)))
+            # A known host's banner ports go first, ahead of every host's other ports and on their own
+            # connection cap, so that each greeting (up to BANNER_WAIT when a server is slow or silent) is read
+            # while the sweep goes on, rather than trailing it for the hosts probed last.
+            bsem = self._bsem or gsem
+            banner = [p for p in self.ports if p in BANNER_PORTS]
+            states = await asyncio.gather(
+                *(self._probe(ctx, ip, p, bsem, asyncio.Semaphore(len(banner)), greetings=greetings, priority=0)
+                  for p in banner),
+                *(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings) for p in self.ports
+                  if p not in BANNER_PORTS))
             if all(s == SILENT for s in states):
                 await self._slow_host(ctx, ip, gsem, hsem, greetings)
         h = ctx.hosts.get(ip)
@@ -321,7 +331,9 @@ class TcpConnect(Module):
         skipping on-link addresses silent to it (they cannot answer TCP either, and each would cost a timeout
         and an incomplete neighbour entry in the machine-wide ARP cache).
         """
-        gsem = asyncio.Semaphore(_concurrency_cap())
+        cap = _concurrency_cap()
+        gsem = asyncio.Semaphore(cap - cap // 4)
+        self._bsem = asyncio.Semaphore(cap // 4)
         per_host = max(1, ctx.per_host_concurrency)
         results: asyncio.Queue[list[Observation] | None] = asyncio.Queue()   # None: no more hosts to begin
         started: set[str] = set()

@@ -354,3 +354,45 @@ def test_favicon_and_probe_paths_go_once_per_web_application(pair) -> None:  # t
     assert (80, "http.favicon_mmh3", http.favicon_hash(ICON)) in got
     assert (8080, "http.server", "App-webs/") in got               # every port's own banner is still read
     assert (5357, "http.server", "App-webs/") not in got
+
+
+@pytest.mark.lab
+@lab
+def test_a_host_its_evidence_already_names_gets_no_probe_paths(pair) -> None:  # type: ignore[no-untyped-def]
+    from scanner.match.engine import get_engine
+    from scanner.models import Observation
+    from scanner.scan import _Settled
+
+    # real Hikvision WS-Discovery scopes (fingerprints/hikvision.yaml example): maker, kind and model
+    scopes = ("onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming "
+              "onvif://www.onvif.org/hardware/DS-2CD2143G0-I onvif://www.onvif.org/name/HIKVISION%20DS-2CD2143G0-I "
+              "onvif://www.onvif.org/location/city/hangzhou")
+    ip = pair.ip_b
+    seen: list[str] = []
+
+    def scan(named: bool) -> list[Any]:
+        seen.clear()
+        sock = pair.listen_b(80)
+        ctx = netpair.make_ctx(["198.18.32.0/24"], [], timeout=1.5)
+        ctx.host(ip).open_ports.add(80)
+        ctx.settled = _Settled(get_engine(), ctx)
+        if named:
+            ctx.observed[ip] = [Observation("wsd.scopes", scopes, ip=ip, source="wsd")]
+
+        async def go() -> list[Any]:
+            server = await _serve(sock, camera_routes, seen)
+            try:
+                return await netpair.collect(http.Http(), ctx)
+            finally:
+                server.close()
+        return pair.run_in_a(go)
+
+    paths = {p.path for p in http.PROBE_PATHS}
+    obs = scan(named=False)   # the web UI alone names Hikvision but not the model: the paths may tell more
+    assert paths <= {line.split(" ")[1] for line in seen}
+    assert ("http.path", "/ISAPI/System/deviceInfo") in {(o.signal, o.value) for o in obs}
+    obs = scan(named=True)
+    asked = {line.split(" ")[1] for line in seen}
+    assert "/favicon.ico" in asked and asked.isdisjoint(paths | {http.CONTROL_PATH})
+    got = {(o.signal, o.value) for o in obs}
+    assert ("http.server", "App-webs/") in got and ("http.favicon_mmh3", http.favicon_hash(ICON)) in got
