@@ -7,7 +7,8 @@ a packet socket (shared/docs/protocols.md section 9); each request takes a send 
 probe budget (--rate), granted in batches of those already due, and a sender thread sends them paced one
 rate interval apart; a send the kernel refuses for lack of buffer (ENOBUFS, seen on big broadcast
 domains: scapy's own `srp` sender thread dies on it and silently skips the rest) is retried after a
-pause. Each reply makes a live host at once.
+pause. Each reply makes a live host at once. After the last request the sweep listens 4 times the slowest
+request-to-reply time it measured (0.25 s at least, 1 s at most; 1 s when it timed none).
 A burst can still miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
 """
 
@@ -34,8 +35,11 @@ from scanner.scope import Scope
 ETH_P_ARP = 0x0806
 ETH_P_8021Q = 0x8100
 ARP_IS_AT = 2
-FIRST_PASS_TIMEOUT = 1.0     # seconds after the last request is sent
+FIRST_PASS_TIMEOUT = 1.0     # seconds after the last request is sent, at most (see listen_after)
 RETRY_TIMEOUT = 1.0
+LISTEN_MIN = 0.25            # seconds of listening after the last request, at least, once replies were timed
+LISTEN_K = 4                 # listen this many times the slowest reply measured (as RFC 6298's K)
+SENT_MEMORY = 4096           # send times kept for the most recent requests (older replies are not timed)
 MAX_RETRY = 4096             # silent addresses asked again; past this a paced sweep is trusted as is
 MAX_ADDRESSES_PER_LINK = 65536
 
@@ -163,6 +167,8 @@ class _Sender:
         self.finished = 0    # frames sent, given up or skipped (written by the sender thread only)
         self.unsent = 0
         self.error: OSError | None = None
+        #: packed target address -> time.monotonic() it was asked, for the SENT_MEMORY most recent requests
+        self.sent_at: dict[bytes, float] = {}
 
     def backlog(self) -> int:
         """Frames handed over and not yet sent."""
@@ -201,6 +207,9 @@ class _Sender:
                 due = max(due, now - PACE_CATCH_UP) + self.rate.interval
                 frame[38:42] = batch[i:i + 4]
                 self._send(frame)
+                self.sent_at[batch[i:i + 4]] = time.monotonic()
+                if len(self.sent_at) > SENT_MEMORY:
+                    del self.sent_at[next(iter(self.sent_at))]
                 self.finished += 1
 
 
@@ -218,8 +227,10 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
     answered: set[int] = set()
     sender: _Sender | None = None
     done: asyncio.Future[None] | None = None
+    slowest: float | None = None   # the longest request-to-reply time measured
 
     def readable() -> None:
+        nonlocal slowest
         for _ in range(4096):
             try:
                 data = sock.recv(2048)
@@ -227,7 +238,11 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
                 return
             if is_reply(data):
                 arp_at = 18 if data[12:14] == b"\x81\x00" else 14   # the ARP packet, after a VLAN tag if any
-                answered.add(int.from_bytes(data[arp_at + 14:arp_at + 18], "big"))   # its sender IP address
+                who = data[arp_at + 14:arp_at + 18]                    # its sender IP address: the one asked
+                answered.add(int.from_bytes(who, "big"))
+                asked_at = sender.sent_at.get(who) if sender is not None else None
+                if asked_at is not None:
+                    slowest = max(slowest or 0.0, time.monotonic() - asked_at)
                 on_reply(data)
 
     try:
@@ -269,9 +284,9 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
         await done
         if sender.error is not None:
             raise sender.error
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0 and not rate.halted:
-            await asyncio.sleep(min(left, 0.05))
+        ended = time.monotonic()
+        while (left := ended + listen_after(slowest, timeout) - time.monotonic()) > 0 and not rate.halted:
+            await asyncio.sleep(min(left, 0.05))   # a reply timed meanwhile may lengthen (or shorten) the wait
     finally:
         if sender is not None:
             sender.batches.put(None)
@@ -283,6 +298,14 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
             loop.remove_reader(sock.fileno())
         sock.close()
     return [a for a in asked if a not in answered], sender.unsent if sender is not None else 0
+
+
+def listen_after(slowest: float | None, timeout: float) -> float:
+    """Seconds to go on listening after the last request: LISTEN_K times the slowest reply timed on this sweep,
+    within LISTEN_MIN..timeout; the whole timeout when no reply was timed (nothing measured yet)."""
+    if slowest is None:
+        return timeout
+    return min(timeout, max(LISTEN_MIN, LISTEN_K * slowest))
 
 
 def _dotted(a: int) -> str:

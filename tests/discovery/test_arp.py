@@ -104,3 +104,56 @@ def test_named_interface_outside_scope_sends_nothing(pair) -> None:  # type: ign
     ctx = netpair.make_ctx(["198.18.35.0/28"], interface=pair.if_a, privileged=True)
     obs: list[Any] = pair.run_in_a(lambda: netpair.collect(arp.ArpSweep(), ctx))
     assert obs == [] and "arp.requests" not in ctx.stats.counters
+
+
+def test_listening_after_the_last_request_follows_the_slowest_reply_timed() -> None:
+    assert arp.listen_after(None, 1.0) == 1.0                 # nothing timed: the whole wait
+    assert arp.listen_after(0.002, 1.0) == arp.LISTEN_MIN     # a quick LAN: the floor
+    assert arp.listen_after(0.1, 1.0) == pytest.approx(0.4)   # K times the slowest
+    assert arp.listen_after(0.6, 1.0) == 1.0                  # never past the ceiling
+
+
+# A responder for the address its kernel no longer answers (arp off): it answers each who-has for it only
+# after DELAY seconds, as a slow device (or one that wakes up to answer) does.
+SLOW_RESPONDER = r'''
+import socket, struct, sys, threading, time
+ifname, ip, delay = sys.argv[1], socket.inet_aton(sys.argv[2]), float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0806))
+s.bind((ifname, 0x0806))
+mac = s.getsockname()[4]
+print("ready", flush=True)
+def answer(req):
+    time.sleep(delay)
+    src_mac, src_ip = req[22:28], req[28:32]
+    frame = (src_mac + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 2) + mac + ip + src_mac + src_ip)
+    s.send(frame + b"\x00" * (60 - len(frame)))
+while True:
+    req = s.recv(2048)
+    if len(req) >= 42 and req[20:22] == b"\x00\x01" and req[38:42] == ip:
+        threading.Thread(target=answer, args=(req,), daemon=True).start()
+'''
+
+
+@pytest.mark.lab
+@lab
+def test_a_slow_arp_reply_is_still_waited_for(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    p = netpair.NetPair(f"s{os.getpid() % 10000}", 36, mac_b=MAC_B)
+    try:
+        subprocess.run(["ip", "-n", p.b, "link", "set", "dev", p.if_b, "arp", "off"], check=True)
+        script = tmp_path / "slow_arp.py"
+        script.write_text(SLOW_RESPONDER)
+        proc = p.popen_b([sys.executable, str(script), p.if_b, p.ip_b, "0.6"], stdout=subprocess.PIPE)
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+            ctx = netpair.make_ctx(["198.18.36.0/29"], privileged=True)
+            obs: list[Any] = p.run_in_a(lambda: netpair.collect(arp.ArpSweep(), ctx))
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        p.close()
+    assert {(o.ip, o.value) for o in obs} == {(p.ip_b, MAC_B)}
+    # found by the first pass (0.6 s after it was asked, past the quick-LAN floor): only the others asked again
+    assert ctx.stats.counters["arp.requests"] == 5 and ctx.stats.counters["arp.retries"] == 4
