@@ -1,8 +1,8 @@
 """RTSP OPTIONS and DESCRIBE banners (phase 2, per host, TCP 554/8554/10554 when open).
 
-Protocol: RTSP/1.0 (RFC 2326): `OPTIONS rtsp://host:port/` and `DESCRIBE rtsp://host:port/` with
-`Accept: application/sdp`, each on its own connection, no credentials. DESCRIBE usually answers
-401 with the device's digest realm. Emits the Server and WWW-Authenticate headers.
+Protocol: RTSP/1.0 (RFC 2326): `DESCRIBE rtsp://host:port/` with `Accept: application/sdp`, which usually
+answers 401 with the device's digest realm and its Server header; `OPTIONS rtsp://host:port/` only when that
+reply named no Server. Each on its own connection, no credentials. Emits the Server and WWW-Authenticate headers.
 Wire facts: shared/docs/protocols.md section 7 ("RTSP probing mechanics").
 """
 
@@ -103,7 +103,7 @@ async def exchange(ip: str, port: int, request: bytes, timeout: float) -> bytes:
 
 
 class Rtsp(HostModule):
-    """OPTIONS + DESCRIBE on each open RTSP port of each live host."""
+    """DESCRIBE (then OPTIONS if it named no server) on each open RTSP port of each live host."""
 
     name: ClassVar[str] = "rtsp"
     signals: ClassVar[frozenset[str]] = frozenset({"rtsp.server", "rtsp.www_authenticate"})
@@ -118,7 +118,9 @@ class Rtsp(HostModule):
         out: list[Observation] = []
         wait = h.rtt.reply_timeout(ctx.timeout)
         for port in sorted(h.open_ports & RTSP_PORTS):
-            for cseq, method in enumerate(("OPTIONS", "DESCRIBE"), start=1):
+            for cseq, method in enumerate(("DESCRIBE", "OPTIONS"), start=1):
+                if method == "OPTIONS" and any(o.signal == "rtsp.server" and o.port == port for o in out):
+                    break   # OPTIONS would tell only the Server header again
                 if not ctx.scope.allows(ip):
                     return out
                 await ctx.rate.wait()
@@ -145,7 +147,7 @@ class Rtsp(HostModule):
         return h is not None and bool(h.open_ports & RTSP_PORTS) and ctx.scope.allows(ip)
 
     async def host(self, ctx: ScanContext, ip: str) -> list[Observation]:
-        """OPTIONS and DESCRIBE on each open RTSP port of ip."""
+        """DESCRIBE (and OPTIONS when it named no server) on each open RTSP port of ip."""
         return await self._host(ctx, ip)
 
 

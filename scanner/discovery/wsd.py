@@ -70,6 +70,9 @@ PROBE_TYPES: tuple[tuple[str, str, str] | None, ...] = (
 DIRECTED_TYPES: tuple[tuple[str, str, str] | None, ...] = (PROBE_TYPES[0], None)
 
 _MATCH_ELEMENTS = frozenset({"ProbeMatch", "ResolveMatch", "Hello"})
+ONVIF_NAMESPACES = frozenset({NS_NETWORK, NS_DEVICE})
+ONVIF_SCOPE = "onvif://www.onvif.org/"
+_XMLNS = re.compile(rb'xmlns(?::([A-Za-z_][\w.-]*))?\s*=\s*["\']([^"\']*)["\']')
 _MAC_SCOPE = re.compile(r"^onvif://www\.onvif\.org/mac(?:address)?/(.+)$", re.IGNORECASE)
 
 
@@ -86,6 +89,7 @@ class WsdMatch:
     scopes: tuple[str, ...]
     xaddrs: tuple[str, ...]
     metadata_version: str | None
+    onvif: bool = False   # it announces an ONVIF type (by namespace, not prefix) or an onvif:// scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +160,21 @@ def _words(el: Element | None) -> tuple[str, ...]:
     return tuple(w[:MAX_ITEM_LEN] for w in el.text.split()[:MAX_ITEMS])
 
 
+def namespace_prefixes(data: bytes) -> dict[str, str]:
+    """prefix -> namespace URI declared anywhere in an XML document (the first declaration of a prefix wins;
+    "" is the default namespace): what the QNames in Types need, which the parsed tree no longer carries."""
+    out: dict[str, str] = {}
+    for m in _XMLNS.finditer(data):
+        out.setdefault((m.group(1) or b"").decode("ascii", "replace"), m.group(2).decode("utf-8", "replace"))
+    return out
+
+
+def type_namespace(qname: str, prefixes: dict[str, str]) -> str | None:
+    """The namespace URI of a Types QName ("dn:NetworkVideoTransmitter") under prefixes; None if undeclared."""
+    prefix, _, local = qname.rpartition(":")
+    return prefixes.get(prefix) if local else None
+
+
 def parse_reply(data: bytes) -> WsdReply:
     """Parse a ProbeMatches / ResolveMatches / Hello datagram by namespace URI, never by prefix."""
     root = parse_xml(data, MAX_DATAGRAM, WsdDecodeError)
@@ -163,6 +182,7 @@ def parse_reply(data: bytes) -> WsdReply:
         raise WsdDecodeError(f"not a SOAP envelope (root {split_tag(root.tag)[1]!r})")
     relates_to: str | None = None
     matches: list[WsdMatch] = []
+    prefixes: dict[str, str] | None = None
     for el in root.iter():
         ns, local = split_tag(el.tag)
         if local == "RelatesTo" and el.text:
@@ -173,12 +193,17 @@ def parse_reply(data: bytes) -> WsdReply:
         addr = _child(ref, "Address") if ref is not None else None
         epr = (addr.text or "").strip()[:MAX_ITEM_LEN] if addr is not None else ""
         mv = _child(el, "MetadataVersion")
+        types, scopes = _words(_child(el, "Types")), _words(_child(el, "Scopes"))
+        if prefixes is None:
+            prefixes = namespace_prefixes(data)
         matches.append(WsdMatch(
             epr=epr,
-            types=_words(_child(el, "Types")),
-            scopes=_words(_child(el, "Scopes")),
+            types=types,
+            scopes=scopes,
             xaddrs=_words(_child(el, "XAddrs")),
             metadata_version=(mv.text or "").strip()[:32] if mv is not None and mv.text else None,
+            onvif=any(type_namespace(t, prefixes) in ONVIF_NAMESPACES for t in types)
+            or any(sc.lower().startswith(ONVIF_SCOPE) for sc in scopes),
         ))
         if len(matches) >= MAX_MATCHES:
             break
@@ -554,7 +579,8 @@ class _WsdBase(Module):
         mac = next((o.value for o in obs if o.signal == "mac"), None)
         if host.mac is None and mac:
             host.mac = mac
-        hint = onvif_hint(m.xaddrs, ip, allowed)
+        # only an ONVIF device's XAddrs name an ONVIF device service (a Windows PC's WSDAPI endpoint does not)
+        hint = onvif_hint(m.xaddrs, ip, allowed) if m.onvif else None
         if hint and hint not in host.onvif_xaddrs:
             host.onvif_xaddrs.append(hint)
         if m.epr and host.wsd_epr is None:

@@ -75,10 +75,20 @@ def pair():  # type: ignore[no-untyped-def]
 def test_live_probe(pair) -> None:  # type: ignore[no-untyped-def]
     methods: list[str] = []
 
+    quiet: list[str] = []
+
     async def camera(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         head = await r.readuntil(b"\r\n\r\n")
         methods.append(head.split(b" ", 1)[0].decode())
         name = "hik_options_200.rtsp" if head.startswith(b"OPTIONS") else "dahua_describe_401.rtsp"
+        w.write((FIX / name).read_bytes())
+        await w.drain()
+        w.close()
+
+    async def no_server_on_401(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        head = await r.readuntil(b"\r\n\r\n")
+        quiet.append(head.split(b" ", 1)[0].decode())
+        name = "avigilon_options_200.rtsp" if head.startswith(b"OPTIONS") else "hik_describe_401.rtsp"
         w.write((FIX / name).read_bytes())
         await w.drain()
         w.close()
@@ -91,22 +101,26 @@ def test_live_probe(pair) -> None:  # type: ignore[no-untyped-def]
             await asyncio.sleep(0.1)
         w.close()
 
-    s554, s8554 = pair.listen_b(554), pair.listen_b(8554)
+    s554, s8554, s10554 = pair.listen_b(554), pair.listen_b(8554), pair.listen_b(10554)
     ctx = netpair.make_ctx(["198.18.33.2"], timeout=1.0)
-    ctx.host(pair.ip_b).open_ports.update({80, 554, 8554})
+    ctx.host(pair.ip_b).open_ports.update({80, 554, 8554, 10554})
 
     async def go() -> list[Any]:
         a = await asyncio.start_server(camera, sock=s554)
         b = await asyncio.start_server(drip, sock=s8554)
+        c = await asyncio.start_server(no_server_on_401, sock=s10554)
         try:
             return await netpair.collect(rtsp.Rtsp(), ctx)
         finally:
             a.close()
             b.close()
+            c.close()
 
     obs = pair.run_in_a(go)
-    assert methods == ["OPTIONS", "DESCRIBE"]
+    assert methods == ["DESCRIBE"]                  # its 401 named the server too: OPTIONS would add nothing
+    assert quiet == ["DESCRIBE", "OPTIONS"]         # a 401 without Server: OPTIONS asked for it
     assert ("rtsp.server", "Dahua Rtsp Server") in sv(obs)
-    assert all(o.port == 554 and o.source == "rtsp" for o in obs)
+    assert {(o.signal, o.port) for o in obs} >= {("rtsp.www_authenticate", 10554), ("rtsp.server", 10554)}
+    assert all(o.port in (554, 10554) and o.source == "rtsp" for o in obs)
     assert any("port 8554" in e["error"] and "no complete reply" in e["error"]
                for e in ctx.stats.errors)                                # the drip became an error entry

@@ -111,6 +111,29 @@ def test_onvif_hint_prefers_in_scope_xaddr_and_rewrites_unusable_ones() -> None:
     assert wsd.onvif_hint(["http://[fe80::1]/onvif/device_service"], "198.18.0.10", []) is None
 
 
+def _match(types: str, ns: str, scopes: str = "") -> bytes:
+    return (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            b'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery" ' + ns.encode() + b'><s:Body>'
+            b'<d:ProbeMatches><d:ProbeMatch><d:Types>' + types.encode() + b'</d:Types><d:Scopes>' + scopes.encode() +
+            b'</d:Scopes><d:XAddrs>http://198.18.0.7:5357/x/</d:XAddrs></d:ProbeMatch></d:ProbeMatches>'
+            b'</s:Body></s:Envelope>')
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_recorded_camera_replies_announce_onvif(name: str) -> None:
+    assert all(m.onvif for m in wsd.parse_reply((FIX / "wsd" / f"{name}.xml").read_bytes()).matches)
+
+
+def test_onvif_types_are_told_by_namespace_not_prefix() -> None:
+    devprof = 'xmlns:wsdp="http://schemas.xmlsoap.org/ws/2006/02/devprof" ' \
+        'xmlns:pub="http://schemas.microsoft.com/windows/pub/2005/07"'
+    # a Windows PC's WSDAPI answer (Microsoft's WSD types; no ONVIF type or scope): its XAddr is no ONVIF service
+    assert not wsd.parse_reply(_match("wsdp:Device pub:Computer", devprof)).matches[0].onvif
+    assert wsd.parse_reply(_match("x9:Device", 'xmlns:x9="http://www.onvif.org/ver10/device/wsdl"')).matches[0].onvif
+    assert not wsd.parse_reply(_match("dn:Device", 'xmlns:dn="urn:not-onvif"')).matches[0].onvif
+    assert wsd.parse_reply(_match("wsdp:Device", devprof, "onvif://www.onvif.org/type/NVR")).matches[0].onvif
+
+
 def test_fault_and_empty_probematches_give_no_match() -> None:
     fault = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault>'
              b"<s:Code><s:Value>s:Sender</s:Value></s:Code></s:Fault></s:Body></s:Envelope>")
