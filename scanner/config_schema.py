@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
 
 from scanner.errors import InputError
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 MAX_CONFIG_BYTES = 1024 * 1024
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
@@ -40,9 +41,14 @@ def _is_integer(_checker: Any, x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-_Validator = validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many({"number": _is_number, "integer": _is_integer}))
+@cache
+def _validator() -> Any:
+    """jsonschema's draft 2020-12 validator with finite numbers (imported on first use: a scan without a site or
+    credentials file does not pay for jsonschema's import, ~35 ms)."""
+    from jsonschema import Draft202012Validator, validators
+    return validators.extend(
+        Draft202012Validator,
+        type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many({"number": _is_number, "integer": _is_integer}))
 
 
 @cache
@@ -164,7 +170,7 @@ def load(path: str | Path, kind: str, what: str, secret: bool = False) -> Config
             loader.dispose()
     doc = ConfigDoc(p, what, secret, data, root)
     _check_duplicates(doc, root, [])
-    errors = sorted(_Validator(schema(kind)).iter_errors(data), key=lambda e: _error_line(doc, e))
+    errors = sorted(_validator()(schema(kind)).iter_errors(data), key=lambda e: _error_line(doc, e))
     if errors:
         first = _explain(doc, errors[0])
         more = len(errors) - 1

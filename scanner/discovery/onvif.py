@@ -19,6 +19,7 @@ import base64
 import dataclasses
 import datetime as dt
 import hashlib
+import html
 import os
 import re
 import time
@@ -27,7 +28,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
-from xml.sax.saxutils import escape
 
 from scanner.discovery import recorders
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
@@ -150,7 +150,7 @@ def username_token(user: str, password: str, created: dt.datetime, nonce: bytes)
     stamp = created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = base64.b64encode(hashlib.sha1(nonce + stamp.encode() + password.encode()).digest()).decode()
     return (f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
-            f"<wsse:Username>{escape(user)}</wsse:Username>"
+            f"<wsse:Username>{html.escape(user, quote=False)}</wsse:Username>"
             f'<wsse:Password Type="{PASSWORD_DIGEST}">{digest}</wsse:Password>'
             f'<wsse:Nonce EncodingType="{BASE64_BINARY}">{base64.b64encode(nonce).decode()}</wsse:Nonce>'
             f"<wsu:Created>{stamp}</wsu:Created></wsse:UsernameToken></wsse:Security>")
