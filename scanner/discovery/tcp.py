@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import resource
 import socket
 import time
@@ -152,6 +153,10 @@ def telnet_text(data: bytes) -> str | None:
     return s[:MAX_BANNER_CHARS] or None
 
 
+def _close(sock: socket.socket, _task: object) -> None:
+    sock.close()
+
+
 def _banner_first(ports: Iterable[int]) -> list[int]:
     """ports in their order, the ones whose server speaks first moved to the front."""
     ports = list(ports)
@@ -219,7 +224,9 @@ class TcpConnect(Module):
                 h.open_ports.add(port)
                 ctx.stats.count("tcp.open")
         if keep is not None and greetings is not None:
-            greetings.append(asyncio.ensure_future(self._greeting(ctx, ip, port, keep, gsem)))
+            task = asyncio.ensure_future(self._greeting(ctx, ip, port, keep, gsem))
+            task.add_done_callback(functools.partial(_close, keep))   # also when cancelled before it ran
+            greetings.append(task)
         return state
 
     async def _host(self, ctx: ScanContext, ip: str, staged: bool, gsem: asyncio.Semaphore,
