@@ -293,11 +293,13 @@ async def _finish_phase(tasks: list[asyncio.Task[None]], stopping: asyncio.Event
 
 class _Settled:
     """ScanContext.settled from the fingerprint engine (asked for, off the event loop, the first time it is
-    needed: it may still be compiling): the host's identification so far names a maker, and either a
-    non-surveillance category or a surveillance kind (not `video`) with a model."""
+    needed: it may still be compiling). Only what host discovery said of the host counts, with what the caller
+    adds (the per-host modules running alongside would make the answer depend on which reply came first): it
+    names a maker, and either a non-surveillance category, or a surveillance kind (not `video`) with the model
+    and serial number (what a vendor API path could still add)."""
 
-    def __init__(self, engine: Engine | Callable[[], Engine], ctx: ScanContext) -> None:
-        self.source, self.ctx = engine, ctx
+    def __init__(self, engine: Engine | Callable[[], Engine], ctx: ScanContext, discovery: frozenset[str]) -> None:
+        self.source, self.ctx, self.discovery = engine, ctx, discovery
         self.engine: asyncio.Future[Engine] | None = None
 
     async def __call__(self, ip: str, more: list[Observation]) -> bool:
@@ -308,14 +310,17 @@ class _Settled:
             self.engine = asyncio.ensure_future(
                 asyncio.to_thread(src) if not isinstance(src, Engine) else asyncio.sleep(0, src))
         try:
-            ident = identify(await self.engine, [*self.ctx.observed.get(ip, ()), *more])
+            eng = await asyncio.shield(self.engine)   # one caller cancelled does not cancel it for the others
+            said = [o for o in self.ctx.observed.get(ip, ()) if o.source in self.discovery]
+            ident = identify(eng, [*said, *more])
         except Exception:   # no engine (it failed to build: run() reports that) or a bad value: not settled
             return False
         if ident.vendor is None:
             return False
         if ident.category == "other":
             return True
-        return ident.category in SURVEILLANCE_CATEGORIES and ident.category != "video" and ident.model is not None
+        return (ident.category in SURVEILLANCE_CATEGORIES and ident.category != "video"
+                and ident.model is not None and ident.serial is not None)
 
 
 async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log | None = None,
@@ -341,7 +346,7 @@ async def sweep(p: Plan, req: ScanRequest, log: Log | None = None, on_done: Log 
                       interface_ip=p.interface_ip, credentials=creds, snmp_communities=comms,
                       timeout=req.timeout, privileged=p.privileged)
     if engine is not None:
-        ctx.settled = _Settled(engine, ctx)
+        ctx.settled = _Settled(engine, ctx, frozenset(m.name for m in p.modules if m.phase == 1))
     if progress is not None:
         progress.ctx = ctx
     obs: list[Observation] = []

@@ -7,9 +7,10 @@ a packet socket (shared/docs/protocols.md section 9); each request takes a send 
 probe budget (--rate), granted in batches of those already due, and a sender thread sends them paced one
 rate interval apart; a send the kernel refuses for lack of buffer (ENOBUFS, seen on big broadcast
 domains: scapy's own `srp` sender thread dies on it and silently skips the rest) is retried after a
-pause. Each reply makes a live host at once. After the last request the sweep listens 4 times the slowest
-request-to-reply time it measured (0.25 s at least, 1 s at most; 1 s when it timed none).
-A burst can still miss replies (secdev/scapy issue #4219), so silent addresses are asked once more.
+pause. Each reply makes a live host at once.
+A burst can still miss replies (secdev/scapy issue #4219), so silent addresses are asked once more (up to
+MAX_RETRY of them); a first pass followed by that second one listens after its last request only 4 times the
+slowest request-to-reply time it measured (0.25-1 s), every other pass the whole 1 s.
 """
 
 from __future__ import annotations
@@ -214,10 +215,12 @@ class _Sender:
 
 
 async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float, rate: RateLimiter,
-                 on_reply: Callable[[bytes], None], asked: list[int]) -> tuple[list[int], int]:
+                 on_reply: Callable[[bytes], None], asked: list[int], retried: bool = False) -> tuple[list[int], int]:
     """Send a who-has per target (integer addresses), in send slots of the scan's rate taken in batches and
     paced by a _Sender thread; hand every is-at frame to on_reply as it arrives (so other modules can start on
-    the host at once); append each address asked to ASKED; (silent addresses asked, unsent).
+    the host at once); append each address asked to ASKED; (silent addresses asked, unsent). Then listen up to
+    timeout; retried (the silent addresses will be asked again, if at most MAX_RETRY): only as long as the
+    replies timed say (listen_after), since a reply later than that is caught by the second pass.
 
     Once the rate is halted (the scan is stopping) nothing more is sent and it returns at once.
     """
@@ -285,7 +288,13 @@ async def _sweep(iface: str, own_ip: str, targets: Iterable[int], timeout: float
         if sender.error is not None:
             raise sender.error
         ended = time.monotonic()
-        while (left := ended + listen_after(slowest, timeout) - time.monotonic()) > 0 and not rate.halted:
+
+        def listening() -> float:
+            if retried and len(asked) - len(answered) <= MAX_RETRY:
+                return listen_after(slowest, timeout)
+            return timeout   # nothing asks again: a slow reply (a sleeping Wi-Fi client) is waited for in full
+
+        while (left := ended + listening() - time.monotonic()) > 0 and not rate.halted:
             await asyncio.sleep(min(left, 0.05))   # a reply timed meanwhile may lengthen (or shorten) the wait
     finally:
         if sender is not None:
@@ -373,7 +382,7 @@ class ArpSweep(Module):
             asked: list[int] = []
             try:
                 silent, unsent = await _sweep(iface, own_ip, itertools.chain([first], candidates),
-                                              FIRST_PASS_TIMEOUT, ctx.rate, on_reply, asked)
+                                              FIRST_PASS_TIMEOUT, ctx.rate, on_reply, asked, retried=True)
             except PermissionError:
                 # the capability check said yes but the kernel said no (a namespace or LSM rule): say it once
                 ctx.privileged = False

@@ -6,7 +6,7 @@ redirects followed only on the same host) and the TLS peer certificate's subject
 Then once per web application the host serves (ports whose front pages have the same status, Server,
 realm and title are one application; a root answering 404/5xx serves none): `GET /favicon.ico`
 (Shodan-style mmh3) and a neutral list of read-only probe paths (PROBE_PATHS), where its front page was
-finally served; the probe paths only while what the host has shown, its favicon included, does not name the
+finally served; the probe paths only while host discovery and this application's pages have not named the
 device already (ScanContext.settled). Credentials are never sent. Every reply is capped in bytes and seconds.
 """
 
@@ -524,7 +524,7 @@ class Http(HostModule):
         except (FetchError, DecodeError):
             pass
         if ctx.settled is not None and await ctx.settled(ip, [*shown, *out]):
-            # the probe paths only serve to name what the front page hides; this host is named already
+            # the probe paths name what the pages hide (and may give a serial number): known already here
             ctx.stats.count("http.apps_settled")
             return out
         try:

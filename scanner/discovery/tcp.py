@@ -1,11 +1,11 @@
 """TCP connect probes of the ports cameras and recorders listen on (phase 1, per host).
 
-Protocol: a plain TCP three-way handshake (RFC 9293), closed at once; nothing is sent on the
-connection. An accepted connection marks the port open; a refusal (RST) still proves the address
-is live. Results go into ctx.hosts (open_ports). The only observations are the banners that SSH
-(RFC 4253 s4.2 identification string) and telnet (RFC 854; option offers refused per RFC 855)
-servers send first on ports 22 and 23: read on the probe's own connection, kept open for it, while
-the host's other ports are probed (no second connection). No reverse DNS: it would send packets
+Protocol: a plain TCP three-way handshake (RFC 9293), closed at once and nothing sent on it, except
+on ports 22 and 23, whose servers speak first: their connection stays open (up to 1 s) to read the
+SSH identification string (RFC 4253 s4.2) or the telnet greeting (option offers refused per RFC 855),
+while the host's other ports are probed (no second connection). An accepted connection marks the port
+open; a refusal (RST) still proves the address is live. Results go into ctx.hosts (open_ports); the
+only observations are the open ports and those greetings. No reverse DNS: it would send packets
 outside the scope.
 
 Speed: addresses not yet known to be live get a short first pass on a few common ports; only
@@ -153,8 +153,10 @@ def telnet_text(data: bytes) -> str | None:
     return s[:MAX_BANNER_CHARS] or None
 
 
-def _close(sock: socket.socket, _task: object) -> None:
+def _done_with(sock: socket.socket, slot: asyncio.Semaphore, _task: object) -> None:
+    """A greeting's connection is closed and its connection slot given back, however its task ended."""
     sock.close()
+    slot.release()
 
 
 def _banner_first(ports: Iterable[int]) -> list[int]:
@@ -187,35 +189,44 @@ class TcpConnect(Module):
     async def _probe(self, ctx: ScanContext, ip: str, port: int, gsem: asyncio.Semaphore,
                      hsem: asyncio.Semaphore, timeout: float | None = None,
                      greetings: list[asyncio.Task[Observation | None]] | None = None, priority: int = 1) -> str:
-        """Connect to ip:port once (send slot of the given priority); its state. A refusal or an accept is a
-        round-trip sample of the host, and the wait is the host's measured timeout (rtt.py) once it has samples,
-        else timeout or the default. With greetings, an open banner port's connection stays open: a task reading
-        its greeting (holding gsem) joins them."""
+        """Connect to ip:port once (send slot of the given priority, within gsem and the host's hsem); its state.
+        A refusal or an accept is a round-trip sample of the host, and the wait is the host's measured timeout
+        (rtt.py) once it has samples, else timeout or the default. With greetings, an open banner port's
+        connection stays open, still holding its gsem slot: a task reading its greeting joins them, and the
+        connection is closed and the slot released when that task ends (however it ends)."""
         if not ctx.scope.allows(ip):
             return SILENT
         keep: socket.socket | None = None
-        async with gsem, hsem:
-            await ctx.rate.wait(priority)
-            ctx.stats.count("tcp.probes")
-            exc: BaseException | None = None
-            known = ctx.hosts.get(ip)
-            wait = timeout if timeout is not None else (
-                known.rtt.connect_timeout(self.timeout) if known is not None else self.timeout)
-            # a bare non-blocking socket: no stream objects for a connection that is closed at once
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            t0 = time.monotonic()
-            try:
-                sock.setblocking(False)
-                async with asyncio.timeout(wait):
-                    await asyncio.get_running_loop().sock_connect(sock, (ip, port))
-            except (OSError, TimeoutError) as e:
-                exc = e
-            finally:
-                took = time.monotonic() - t0
-                if exc is None and greetings is not None and port in BANNER_PORTS:
-                    keep = sock
-                else:
-                    sock.close()
+        await gsem.acquire()
+        try:
+            async with hsem:
+                await ctx.rate.wait(priority)
+                ctx.stats.count("tcp.probes")
+                exc: BaseException | None = None
+                connected = False
+                known = ctx.hosts.get(ip)
+                wait = timeout if timeout is not None else (
+                    known.rtt.connect_timeout(self.timeout) if known is not None else self.timeout)
+                t0 = time.monotonic()
+                sock: socket.socket | None = None
+                try:
+                    # a bare non-blocking socket: no stream objects for a connection that is closed at once
+                    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                    sock.setblocking(False)
+                    async with asyncio.timeout(wait):
+                        await asyncio.get_running_loop().sock_connect(sock, (ip, port))
+                    connected = True
+                except (OSError, TimeoutError) as e:   # EMFILE too: this port unread, the host not lost
+                    exc = e
+                finally:
+                    took = time.monotonic() - t0
+                    if connected and greetings is not None and port in BANNER_PORTS:
+                        keep = sock
+                    elif sock is not None:
+                        sock.close()
+        finally:
+            if keep is None:
+                gsem.release()
         state = classify(exc)
         if state != SILENT:
             h = ctx.host(ip)
@@ -224,8 +235,8 @@ class TcpConnect(Module):
                 h.open_ports.add(port)
                 ctx.stats.count("tcp.open")
         if keep is not None and greetings is not None:
-            task = asyncio.ensure_future(self._greeting(ctx, ip, port, keep, gsem))
-            task.add_done_callback(functools.partial(_close, keep))   # also when cancelled before it ran
+            task = asyncio.ensure_future(self._greeting(ctx, ip, port, keep))
+            task.add_done_callback(functools.partial(_done_with, keep, gsem))   # also if cancelled before it ran
             greetings.append(task)
         return state
 
@@ -253,14 +264,13 @@ class TcpConnect(Module):
             await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
                                    for p in _banner_first(rest)))
         else:
-            # A known host's banner ports go first, ahead of every host's other ports and on their own
-            # connection cap, so that each greeting (up to BANNER_WAIT when a server is slow or silent) is read
-            # while the sweep goes on, rather than trailing it for the hosts probed last.
+            # A known host's banner ports go first (ahead of every host's other ports, on their own global
+            # connection cap, within the host's own), so that each greeting (up to BANNER_WAIT when a server is
+            # slow or silent) is read while the sweep goes on, rather than trailing it for the hosts probed last.
             bsem = self._bsem or gsem
-            banner = [p for p in self.ports if p in BANNER_PORTS]
             states = await asyncio.gather(
-                *(self._probe(ctx, ip, p, bsem, asyncio.Semaphore(len(banner)), greetings=greetings, priority=0)
-                  for p in banner),
+                *(self._probe(ctx, ip, p, bsem, hsem, greetings=greetings, priority=0)
+                  for p in self.ports if p in BANNER_PORTS),
                 *(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings) for p in self.ports
                   if p not in BANNER_PORTS))
             if all(s == SILENT for s in states):
@@ -288,15 +298,14 @@ class TcpConnect(Module):
         await asyncio.gather(*(self._probe(ctx, ip, p, gsem, hsem, greetings=greetings)
                                for p in _banner_first(p for p in self.ports if p not in first)))
 
-    async def _greeting(self, ctx: ScanContext, ip: str, port: int, sock: socket.socket,
-                        gsem: asyncio.Semaphore) -> Observation | None:
-        """Read what the server on port says first on the connected sock (telnet options refused; the socket
-        is closed after; the open connection counts against the global cap meanwhile); its banner observation."""
+    async def _greeting(self, ctx: ScanContext, ip: str, port: int, sock: socket.socket) -> Observation | None:
+        """Read what the server on port says first on the connected sock (telnet options refused); its banner
+        observation. (The caller closes the socket and frees its connection slot when this ends.)"""
         ctx.stats.count("tcp.banner_reads")
         data = bytearray()
         writer = None
         try:
-            async with gsem, asyncio.timeout(BANNER_WAIT):
+            async with asyncio.timeout(BANNER_WAIT):
                 reader, writer = await asyncio.open_connection(sock=sock)
                 while len(data) < BANNER_BYTES:
                     chunk = await reader.read(BANNER_BYTES - len(data))
@@ -316,8 +325,6 @@ class TcpConnect(Module):
         finally:
             if writer is not None:
                 writer.transport.abort()
-            else:
-                sock.close()
         signal = BANNER_PORTS[port]
         try:
             value = parse_ssh_banner(bytes(data)) if port == 22 else telnet_text(bytes(data))

@@ -175,6 +175,15 @@ def type_namespace(qname: str, prefixes: dict[str, str]) -> str | None:
     return prefixes.get(prefix) if local else None
 
 
+def onvif_type(qname: str, prefixes: dict[str, str]) -> bool:
+    """A Types QName in an ONVIF namespace; with its prefix undeclared (sloppy firmware), an ONVIF device type
+    name (NetworkVideoTransmitter, ...; a bare "Device" is every WSD device's and says nothing)."""
+    ns = type_namespace(qname, prefixes)
+    if ns is not None:
+        return ns in ONVIF_NAMESPACES
+    return qname.rpartition(":")[2].startswith("NetworkVideo")
+
+
 def parse_reply(data: bytes) -> WsdReply:
     """Parse a ProbeMatches / ResolveMatches / Hello datagram by namespace URI, never by prefix."""
     root = parse_xml(data, MAX_DATAGRAM, WsdDecodeError)
@@ -202,7 +211,7 @@ def parse_reply(data: bytes) -> WsdReply:
             scopes=scopes,
             xaddrs=_words(_child(el, "XAddrs")),
             metadata_version=(mv.text or "").strip()[:32] if mv is not None and mv.text else None,
-            onvif=any(type_namespace(t, prefixes) in ONVIF_NAMESPACES for t in types)
+            onvif=any(onvif_type(t, prefixes) for t in types)
             or any(sc.lower().startswith(ONVIF_SCOPE) for sc in scopes),
         ))
         if len(matches) >= MAX_MATCHES:

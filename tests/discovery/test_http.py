@@ -359,14 +359,12 @@ def test_favicon_and_probe_paths_go_once_per_web_application(pair) -> None:  # t
 @pytest.mark.lab
 @lab
 def test_a_host_its_evidence_already_names_gets_no_probe_paths(pair) -> None:  # type: ignore[no-untyped-def]
+    from scanner.discovery import sadp
     from scanner.match.engine import get_engine
-    from scanner.models import Observation
     from scanner.scan import _Settled
 
-    # real Hikvision WS-Discovery scopes (fingerprints/hikvision.yaml example): maker, kind and model
-    scopes = ("onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/Profile/Streaming "
-              "onvif://www.onvif.org/hardware/DS-2CD2143G0-I onvif://www.onvif.org/name/HIKVISION%20DS-2CD2143G0-I "
-              "onvif://www.onvif.org/location/city/hangzhou")
+    # a real Hikvision SADP reply (tests/discovery/fixtures/sadp): maker, kind, model and serial
+    reply = sadp.parse_reply((HERE / "fixtures" / "sadp" / "hikvision_ds2cd2385g1.xml").read_bytes())
     ip = pair.ip_b
     seen: list[str] = []
 
@@ -375,9 +373,9 @@ def test_a_host_its_evidence_already_names_gets_no_probe_paths(pair) -> None:  #
         sock = pair.listen_b(80)
         ctx = netpair.make_ctx(["198.18.32.0/24"], [], timeout=1.5)
         ctx.host(ip).open_ports.add(80)
-        ctx.settled = _Settled(get_engine(), ctx)
+        ctx.settled = _Settled(get_engine(), ctx, frozenset({"sadp"}))
         if named:
-            ctx.observed[ip] = [Observation("wsd.scopes", scopes, ip=ip, source="wsd")]
+            ctx.observed[ip] = sadp.to_observations(reply, ip, None)
 
         async def go() -> list[Any]:
             server = await _serve(sock, camera_routes, seen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import importlib.util
 import os
@@ -152,3 +153,34 @@ def test_telnet_options_are_refused_and_stripped() -> None:
     assert tcp.telnet_text(raw) == "User Access Verification\r\n\r\nUsername:"
     assert tcp.telnet_text(bytes([255, 251, 1])) is None
     assert tcp.telnet_text(b"\xff\xff\x00\x01ok\xc3") == "\ufffdok\ufffd"   # escaped IAC, controls, bad UTF-8
+
+
+@pytest.mark.lab
+@lab
+def test_a_stopped_sweep_leaves_no_greeting_connection_open(pair) -> None:  # type: ignore[no-untyped-def]
+    silent = pair.listen_b(23)   # accepts (the kernel does) and never says a word
+    ctx = netpair.make_ctx(["198.18.31.0/28"], ["198.18.31.1"])
+    ctx.host(pair.ip_b)
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    async def go() -> tuple[int, int, int, int]:
+        mod = tcp.TcpConnect(ports=(23, 80))
+        gsem, hsem = asyncio.Semaphore(8), asyncio.Semaphore(4)
+        mod._bsem = asyncio.Semaphore(2)
+        before = fds()
+        task = asyncio.ensure_future(mod._host(ctx, pair.ip_b, False, gsem, hsem))
+        while not ctx.stats.counters.get("tcp.banner_reads"):   # the greeting is being waited for
+            await asyncio.sleep(0.01)
+        during = fds()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)   # done callbacks run
+        return before, during, fds(), mod._bsem._value
+
+    before, during, after, free = pair.run_in_a(go)
+    silent.close()
+    assert during > before            # the kept connection was open while its greeting was awaited
+    assert after == before and free == 2   # closed, and its connection slot given back, when the sweep stopped

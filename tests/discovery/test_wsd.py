@@ -132,6 +132,9 @@ def test_onvif_types_are_told_by_namespace_not_prefix() -> None:
     assert wsd.parse_reply(_match("x9:Device", 'xmlns:x9="http://www.onvif.org/ver10/device/wsdl"')).matches[0].onvif
     assert not wsd.parse_reply(_match("dn:Device", 'xmlns:dn="urn:not-onvif"')).matches[0].onvif
     assert wsd.parse_reply(_match("wsdp:Device", devprof, "onvif://www.onvif.org/type/NVR")).matches[0].onvif
+    # prefixes left undeclared by sloppy firmware: the ONVIF device type name still tells, a bare Device does not
+    assert wsd.parse_reply(_match("dn:NetworkVideoTransmitter", "")).matches[0].onvif
+    assert not wsd.parse_reply(_match("tds:Device", "")).matches[0].onvif
 
 
 def test_fault_and_empty_probematches_give_no_match() -> None:
