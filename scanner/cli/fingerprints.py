@@ -19,6 +19,20 @@ from scanner.match.verify import stats_table, supported_markdown
 from scanner.signals import FAMILIES
 
 
+def _print_table(table: Table, lines: list[str]) -> None:
+    """The table when the terminal is wide enough for its columns, else the same figures a line per row (a wide
+    table squeezed into 80 columns is unreadable)."""
+    con = Console()
+    need = 1 + sum(3 + max([*(len(h) for h in str(col.header).split("\n")),
+                            *(len(str(cell)) for cell in col.cells)], default=0) for col in table.columns)
+    if need <= con.width:
+        con.print(table)
+        return
+    click.echo(f"{table.title} - a line per row (the table needs {need} columns, the terminal has {con.width}):")
+    for line in lines:
+        click.echo(line)
+
+
 @click.group()
 def fingerprints() -> None:
     """Verify, query and summarise the fingerprint database."""
@@ -82,7 +96,8 @@ def stats(db: str | None, write: bool) -> None:
         table.add_column(c.replace(".", ".\n"), justify="right")
     for name, vals in rows:
         table.add_row(name, *[str(v) if v else "" for v in vals])
-    Console().print(table)
+    _print_table(table, [f"{name}: " + ", ".join(f"{c} {v}" for c, v in zip(cols, vals, strict=True) if v)
+                         for name, vals in rows])
     if write:
         out = Path(engine.db.root) / "SUPPORTED.md"
         out.write_text(supported_markdown(engine.db), encoding="utf-8")
@@ -118,7 +133,12 @@ def coverage(db: str | None, fmt: str, write: bool) -> None:
             table.add_row(c.maker + (" *" if c.maker in BEST_KNOWN else ""), str(len(c.families)),
                           *[f"{c.families[f][0]}/{c.families[f][1]}" if f in c.families else "" for f in fams],
                           f"{c.models[0]}/{c.models[1]}" if c.models[0] else "", str(c.ouis or ""))
-        Console().print(table)
+        _print_table(table, [
+            f"{c.maker}{' *' if c.maker in BEST_KNOWN else ''}: {len(c.families)} "
+            f"{'family' if len(c.families) == 1 else 'families'}: "
+            + ", ".join(f"{f} {c.families[f][0]}/{c.families[f][1]}" for f in fams if f in c.families)
+            + (f"; models {c.models[0]}/{c.models[1]}" if c.models[0] else "") + (f"; ouis {c.ouis}" if c.ouis else "")
+            for c in cov])
         beyond = sum(1 for c in cov if c.beyond_oui)
         five = [c.maker for c in cov if c.maker in BEST_KNOWN and len(c.families) >= 5]
         short = sorted(BEST_KNOWN - set(five))
