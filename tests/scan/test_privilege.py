@@ -34,7 +34,7 @@ def test_root_without_the_capability_is_not_privileged(monkeypatch: pytest.Monke
 
 def test_a_refused_packet_socket_is_one_plain_error_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     """When the kernel refuses the socket anyway (an LSM, a user namespace), ARP says so once and stops."""
-    def refuse(*_: object) -> None:
+    def refuse(*_: object, **__: object) -> None:
         raise PermissionError(1, "Operation not permitted")
 
     net = ipaddress.IPv4Network("198.18.0.0/24")
