@@ -28,7 +28,9 @@ from typing import ClassVar, TypeVar
 
 import mmh3
 
+from scanner.discovery import probes
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
+from scanner.discovery.probes import Probe
 from scanner.models import Observation
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -50,40 +52,9 @@ class HttpDecodeError(DecodeError):
     """An HTTP response (status line, headers, chunked body or certificate) could not be decoded."""
 
 
-@dataclass(frozen=True, slots=True)
-class Probe:
-    """One read-only request whose answer (200 or 401) shows the path exists."""
-
-    method: str
-    path: str
-    body: bytes = b""
-    content_type: str | None = None
-    source: str = ""
-
-
-#: Read-only probe paths; DATA, not decisions: which maker a path points to is for fingerprints/.
-#: None changes device state or completes a login (no password is sent anywhere).
-PROBE_PATHS: tuple[Probe, ...] = (
-    # Device info XML, digest-protected (401 when present); protocols.md section 7.
-    Probe("GET", "/ISAPI/System/deviceInfo", source="protocols.md s7 (ISAPI deviceInfo)"),
-    # Web UI login page that "/" redirects to on some firmware; protocols.md section 7.
-    Probe("GET", "/doc/page/login.asp", source="protocols.md s7 (login.asp)"),
-    # First step of a JSON-RPC login: the reply is only a challenge (realm, random); no password
-    # hash is sent and no second step follows, so no login attempt is made. protocols.md s7
-    # (RPC2_Login challenge, mcw0/DahuaConsole dahua_logon_modes.py as quoted there).
-    Probe("POST", "/RPC2_Login",
-          b'{"method":"global.login","params":{"userName":"admin","password":"",'
-          b'"clientType":"Web3.0","loginType":"Direct"},"id":1}',
-          "application/json", "protocols.md s7 (RPC2_Login challenge)"),
-    # Unrestricted (no-auth) basic device properties; Kane610/axis basic_device_info.py.
-    Probe("POST", "/axis-cgi/basicdeviceinfo.cgi",
-          b'{"apiVersion":"1.1","context":"camscan","method":"getAllUnrestrictedProperties"}',
-          "application/json", "protocols.md s7 (basicdeviceinfo.cgi)"),
-    # Device-type query, digest-protected; protocols.md section 7 (magicBox.cgi).
-    Probe("GET", "/cgi-bin/magicBox.cgi?action=getDeviceType", source="protocols.md s7 (magicBox)"),
-    # LAPI REST device info, digest-protected; protocols.md section 7 (LAPI).
-    Probe("GET", "/LAPI/V1.0/System/DeviceInfo", source="protocols.md s7 (LAPI)"),
-)
+#: Read-only probe paths, with why and their sources: fingerprints/probes.yaml (http_paths). DATA, not decisions:
+#: which maker a path points to is for the rules. None changes device state or completes a login.
+PROBE_PATHS: tuple[Probe, ...] = probes.load().http_paths
 
 
 @dataclass(frozen=True, slots=True)

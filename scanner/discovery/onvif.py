@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
-from scanner.discovery import recorders
+from scanner.discovery import probes, recorders
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.discovery.http import HttpResponse
 from scanner.discovery.recorders import (
@@ -46,8 +46,8 @@ from scanner.models import Channel, Observation
 
 RECORDER_REPLY_CAP = recorders.MAX_REPLY_BYTES + 16 * 1024   # the channel list plus its headers
 
-#: Ports tried for the device service when discovery gave no XAddr (protocols.md s7 "ONVIF ports seen").
-CANDIDATE_PORTS: tuple[int, ...] = (80, 8000, 8080, 2020, 8899)
+#: Ports tried for the device service when discovery gave no XAddr: fingerprints/probes.yaml (onvif_ports).
+CANDIDATE_PORTS: tuple[int, ...] = probes.load().onvif_ports
 DEVICE_PATH = "/onvif/device_service"
 HOST_CONCURRENCY = 32
 MAX_FIELD_CHARS = 256

@@ -14,10 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
+from scanner.discovery import probes
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.models import Observation
 
-RTSP_PORTS: frozenset[int] = frozenset({554, 8554, 10554})
+RTSP_PORTS: frozenset[int] = frozenset(probes.load().rtsp_ports)   # fingerprints/probes.yaml (rtsp_ports)
 MAX_REPLY_BYTES = 16 * 1024
 USER_AGENT = "camscan/0.1"
 HOST_CONCURRENCY = 64

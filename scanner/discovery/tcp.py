@@ -24,42 +24,13 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import ClassVar
 
+from scanner.discovery import probes
 from scanner.discovery.base import DecodeError, Module, ScanContext
 from scanner.discovery.rtt import CONNECT_MAX
 from scanner.models import Observation
 
-#: Ports probed by default, with why. Sources: shared/docs/protocols.md section 7 ("Per vendor"
-#: and "ONVIF ports seen"), public camera port scanners (Ronanswift13/item
-#: laser_camera/pic_compare/PythonCode/tools/scan_ports.py: 8000 Hikvision SDK, 37777 Dahua,
-#: 34567 Xiongmai, 10554 alternate RTSP; Eduardo-Aguilar-21/tlp-video test.py: 8888, 9000, 49152
-#: on DVRs), and a Shodan CCTV query list (Viewtron 6036, NUUO 5150/5160, GeoVision 10000).
-DEFAULT_PORTS: tuple[int, ...] = (
-    80,      # HTTP web UI / ONVIF (Hikvision, Dahua, Axis)
-    443,     # HTTPS web UI
-    554,     # RTSP
-    8000,    # Hikvision SDK command port; ONVIF on OEM firmware
-    8080,    # alternate HTTP / ONVIF
-    8443,    # alternate HTTPS; Hikvision SDK over TLS on some firmware
-    37777,   # Dahua private TCP service
-    8899,    # ONVIF on XMEye / Xiongmai OEM firmware
-    2020,    # ONVIF on TP-Link Tapo
-    8554,    # alternate RTSP
-    10554,   # alternate RTSP
-    34567,   # Xiongmai (XMEye / NETSurveillance) media and control port
-    5000,    # Dahua DHIP/P2P TCP; UPnP on some recorders
-    7001,    # alternate HTTP on some VMS/recorder web servers
-    9000,    # DVR/NVR client port on several OEM recorders
-    49152,   # UPnP device description on embedded stacks
-    6036,    # Viewtron DVR/NVR
-    5150,    # NUUO NVR
-    10000,   # GeoVision NVR / camera
-    81,      # alternate HTTP on cheap DVRs
-    8081,    # alternate HTTP
-    8888,    # alternate HTTP on DVRs
-    5357,    # WSDAPI HTTP on Windows hosts (Server: Microsoft-HTTPAPI/2.0): names a non-camera
-    22,      # SSH (banner is a weak but real signal; also marks a host live)
-    23,      # telnet (still open on old DVRs)
-)
+#: Ports probed by default, likeliest first, each with why and its source: fingerprints/probes.yaml (tcp_ports).
+DEFAULT_PORTS: tuple[int, ...] = probes.load().tcp_ports
 
 #: First-pass ports for addresses not yet known to be live (cheap, widely answered).
 LIVENESS_PORTS: tuple[int, ...] = (80, 443, 554, 8000, 22)

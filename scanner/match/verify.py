@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
+from scanner.errors import FingerprintError
 from scanner.evaluate import BEST_KNOWN
 from scanner.match.composite import PARSERS, CompositeError
 from scanner.match.engine import Engine
@@ -79,7 +81,24 @@ def check(engine: Engine) -> list[str]:
         if len(owners) > 1:
             problems.append(f"OUI {prefix} is claimed by several makers: {', '.join(owners)}")
     problems.extend(check_advisories(db))
+    problems.extend(check_probes(db.root))
     return problems
+
+
+def check_probes(root: str | Path) -> list[str]:
+    """The problem with the folder's probes.yaml (what discovery asks for), if it has one (a folder of rules only,
+    for `camscan identify`, needs none; a scan says so itself when its folder lacks it)."""
+    from scanner.discovery.probes import FILE, parse
+    path = Path(root) / FILE
+    if not path.exists():
+        return []
+    try:
+        parse(path.read_bytes())
+    except OSError as e:
+        return [f"{FILE}: cannot be read ({path}): {e.strerror or e}"]
+    except FingerprintError as e:
+        return [str(e)]
+    return []
 
 
 _URL = re.compile(r"^https?://\S+")
