@@ -311,6 +311,10 @@ def test_wsdiscovery_package_finds_every_onvif_camera(site: Site) -> None:
         finally:
             wsd.stop()
     found = {svc.getEPR(): svc for svc in in_client(site, search)}
+    if set(found) != set(expected):
+        # SOAP-over-UDP: a datagram can be lost (the client sends its Probe once); a second search, as camscan's
+        # own repeats do, still finds every camera - a persona that never answers fails either way
+        found.update({svc.getEPR(): svc for svc in in_client(site, search)})
     assert set(found) == set(expected)
     for epr, svc in found.items():
         host = expected[epr]
