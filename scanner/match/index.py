@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from operator import attrgetter
 
 # re's own parser (Python 3.11+), used only at load time to read a pattern's literal lead
@@ -548,19 +549,10 @@ def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: st
     ASCII and further requirements may be checked by `in`, else None). Rules are tried inline, no call each."""
     if g.fixed:
         out.extend(g.fixed)
-    for c in g.checked:
+    for c in chain(g.checked, g.loose):   # only the checked ones have conds (further requirements)
         if c.multi and seen is not None and c.order in seen:
             continue
-        if low is not None and not _holds(c.conds, v, low):
-            continue
-        m = c.run(v)
-        if m is not None:
-            out.append(c.hit if not c.names else _hit(c, m))
-            if c.multi:
-                seen = seen if seen is not None else set()
-                seen.add(c.order)
-    for c in g.loose:
-        if c.multi and seen is not None and c.order in seen:
+        if c.conds and low is not None and not _holds(c.conds, v, low):
             continue
         m = c.run(v)
         if m is not None:
