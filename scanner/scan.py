@@ -21,7 +21,9 @@ from scanner.discovery.base import TRACK, HostModule, Module, Progress, RateLimi
 from scanner.errors import InputError
 from scanner.inventory.build import HostFacts, build, site_info
 from scanner.inventory.records import Inventory, ScanError, ScanInfo
+from scanner.inventory.resolve import identify
 from scanner.match.engine import Engine
+from scanner.match.load import SURVEILLANCE_CATEGORIES
 from scanner.models import Observation
 from scanner.scope import Scope
 from scanner.sites import Credentials, Site
@@ -303,8 +305,6 @@ class _Settled:
         self.engine: asyncio.Future[Engine] | None = None
 
     async def __call__(self, ip: str, more: list[Observation]) -> bool:
-        from scanner.inventory.resolve import identify
-        from scanner.match.load import SURVEILLANCE_CATEGORIES
         if self.engine is None:
             src = self.source
             self.engine = asyncio.ensure_future(

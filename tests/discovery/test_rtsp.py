@@ -74,24 +74,20 @@ def pair():  # type: ignore[no-untyped-def]
 @lab
 def test_live_probe(pair) -> None:  # type: ignore[no-untyped-def]
     methods: list[str] = []
-
     quiet: list[str] = []
 
-    async def camera(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        head = await r.readuntil(b"\r\n\r\n")
-        methods.append(head.split(b" ", 1)[0].decode())
-        name = "hik_options_200.rtsp" if head.startswith(b"OPTIONS") else "dahua_describe_401.rtsp"
-        w.write((FIX / name).read_bytes())
-        await w.drain()
-        w.close()
+    def server(asked: list[str], options: str, describe: str) -> Any:
+        """A recorded RTSP server: the fixture reply to each method, the methods asked noted in asked."""
+        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            head = await r.readuntil(b"\r\n\r\n")
+            asked.append(head.split(b" ", 1)[0].decode())
+            w.write((FIX / (options if head.startswith(b"OPTIONS") else describe)).read_bytes())
+            await w.drain()
+            w.close()
+        return handle
 
-    async def no_server_on_401(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-        head = await r.readuntil(b"\r\n\r\n")
-        quiet.append(head.split(b" ", 1)[0].decode())
-        name = "avigilon_options_200.rtsp" if head.startswith(b"OPTIONS") else "hik_describe_401.rtsp"
-        w.write((FIX / name).read_bytes())
-        await w.drain()
-        w.close()
+    camera = server(methods, "hik_options_200.rtsp", "dahua_describe_401.rtsp")
+    no_server_on_401 = server(quiet, "avigilon_options_200.rtsp", "hik_describe_401.rtsp")
 
     async def drip(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         await r.readuntil(b"\r\n\r\n")
