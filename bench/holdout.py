@@ -4,6 +4,8 @@ Run: .venv/bin/python bench/holdout.py  (writes bench/results/holdout.json); `--
 on stderr instead, for the held-out set's keeper only (rule authors never read them).
 Maker accuracy counts surveillance devices whose maker is public; the wrong-maker rate is over every
 device the engine named a maker for; `video` expectations need only be counted as surveillance.
+`single_strings`: the same set one observation at a time (issue 7's bar for single real strings: the maker named,
+a wrong maker, look-alikes' strings counted), with the share named per signal.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from scanner.evaluate import BEST_KNOWN, HoldoutAnswer, load_holdout, score_holdout
+from scanner.evaluate import BEST_KNOWN, HoldoutAnswer, load_holdout, score_holdout, score_single, single_cases
 from scanner.inventory.resolve import identify
 from scanner.match.engine import get_engine
 from scanner.match.load import SURVEILLANCE_CATEGORIES
@@ -29,6 +31,20 @@ def main() -> None:
         ident = identify(eng, list(c.observations))
         answers.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
     res = score_holdout(answers)
+    # issue 7's string figures: each observation alone, with its device's answer
+    singles = []
+    for c in single_cases(cases):
+        ident = identify(eng, list(c.observations))
+        singles.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
+    res["single_strings"] = score_single(singles)
+    by_signal: dict[str, list[int]] = {}
+    for a in singles:
+        if a.case.category in SURVEILLANCE_CATEGORIES and a.case.vendor is not None:
+            tally = by_signal.setdefault(a.case.observations[0][0], [0, 0])
+            tally[0] += a.vendor == a.case.vendor
+            tally[1] += 1
+    res["single_strings"]["maker_named_by_signal"] = {s: f"{n}/{d}" for s, (n, d) in
+                                                       sorted(by_signal.items(), key=lambda kv: -kv[1][1])}
     res["database"] = {"version": eng.db.version, "makers": len(eng.db.makers), "rules": len(eng.db.rules),
                        "model_rules": len(eng.db.model_rules)}
     res["whole_devices"] = sum(len(c.observations) > 1 for c in cases)

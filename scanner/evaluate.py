@@ -202,3 +202,31 @@ def score_holdout(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
         "false_surveillance": sum(a.counted for a in look),
         "false_surveillance_rate": share(sum(a.counted for a in look), len(look)),
     }
+
+
+def single_cases(cases: Iterable[HoldoutCase]) -> list[HoldoutCase]:
+    """Every observation of every case as a case of its own (one real string, the device's right answer)."""
+    return [HoldoutCase(f"{c.id}#{i}", (o,), c.vendor, c.category, c.source)
+            for c in cases for i, o in enumerate(c.observations)]
+
+
+def score_single(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
+    """Issue 7's string figures over single observations: the maker named (all, best-known), a wrong maker among
+    those named, and look-alikes' strings reported as surveillance kit."""
+    rows = list(answers)
+    surv = [a for a in rows if a.case.category in SURVEILLANCE_CATEGORIES and a.case.vendor is not None]
+    best = [a for a in surv if a.case.vendor in BEST_KNOWN]
+    look = [a for a in rows if a.case.category not in SURVEILLANCE_CATEGORIES]
+    named = [a for a in rows if a.vendor is not None and a.case.vendor is not None]
+
+    def share(n: int, d: int) -> float | None:
+        return round(n / d, 4) if d else None
+
+    return {
+        "strings": len(rows), "surveillance_strings_with_maker": len(surv), "best_known_strings": len(best),
+        "lookalike_strings": len(look),
+        "maker_named": share(sum(a.vendor == a.case.vendor for a in surv), len(surv)),
+        "maker_named_best_known": share(sum(a.vendor == a.case.vendor for a in best), len(best)),
+        "wrong_maker_rate": share(sum(a.vendor != a.case.vendor for a in named), len(named)),
+        "false_surveillance_rate": share(sum(a.counted for a in look), len(look)),
+    }

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.evaluate import HoldoutAnswer, load_holdout, score_holdout
+from scanner.evaluate import HoldoutAnswer, HoldoutCase, load_holdout, score_holdout, score_single, single_cases
 from scanner.inventory.resolve import identify
 from scanner.match.engine import get_engine
 from scanner.match.load import CATEGORIES, SURVEILLANCE_CATEGORIES
@@ -34,11 +34,11 @@ HOLD_DETAIL = "misses: bench/holdout.py --misses, for the held-out set's keeper 
 CASES = load_holdout(HOLDOUT)
 
 
-def answers() -> list[HoldoutAnswer]:
+def answers(cases: list[HoldoutCase] = CASES) -> list[HoldoutAnswer]:
     """The engine's answer for every case."""
     eng = get_engine()
     out = []
-    for c in CASES:
+    for c in cases:
         ident = identify(eng, list(c.observations))
         out.append(HoldoutAnswer(c, ident.vendor, ident.brand, ident.category))
     return out
@@ -71,4 +71,14 @@ def test_maker_counting_and_kind_on_surveillance_devices() -> None:
     print(report)
     if (fig["maker_accuracy"] < MIN_MAKER_ACCURACY or fig["category_accuracy"] < MIN_CATEGORY_ACCURACY
             or fig["surveillance_counted_rate"] < MIN_COUNTED or fig["wrong_maker_rate"] > MAX_WRONG_MAKER):
+        pytest.fail(report)
+
+
+def test_single_strings_name_no_wrong_maker_and_count_no_lookalike() -> None:
+    # issue 7's string bar, on each held-out observation alone: < 1 % wrong makers among those named and < 1 %
+    # of look-alikes' strings called surveillance (the share named is reported, not yet at the issue's bar)
+    fig = score_single(answers(single_cases(CASES)))
+    report = f"figures: {json.dumps(fig)} ({HOLD_DETAIL})"
+    print(report)
+    if fig["wrong_maker_rate"] > MAX_WRONG_MAKER or fig["false_surveillance_rate"] > 0.01:
         pytest.fail(report)
