@@ -61,8 +61,9 @@ def test_holdout_set_is_well_formed() -> None:
 
 
 def test_no_non_surveillance_device_is_called_surveillance() -> None:
-    wrong = [a for a in answers() if a.case.category not in SURVEILLANCE_CATEGORIES and a.counted]
-    assert not wrong, f"{len(wrong)} non-surveillance devices identified as surveillance ({HOLD_DETAIL})"
+    wrong = sum(a.case.category not in SURVEILLANCE_CATEGORIES and a.counted for a in answers())
+    if wrong:   # pytest.fail, not assert: assertion rewriting would print the held-out cases
+        pytest.fail(f"{wrong} non-surveillance devices identified as surveillance ({HOLD_DETAIL})")
 
 
 def test_maker_counting_and_kind_on_surveillance_devices() -> None:
