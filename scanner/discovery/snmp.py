@@ -32,13 +32,16 @@ SYSTEM_OIDS: dict[str, str] = {
 
 #: Enterprise objects that hold a device's model, firmware or serial (DATA: what each object holds, not
 #: whose it is - the engine decides makers). Source: LibreNMS snmpsim records as quoted in protocols.md
-#: section 8 (hikvision-cam.snmprec, dahua-nvr.snmprec).
+#: section 8 (hikvision-cam.snmprec, dahua-nvr.snmprec), and the one note cited below.
 ENTERPRISE_OIDS: dict[str, str] = {
     "1.3.6.1.4.1.39165.1.1.0": "snmp.model",           # model string on some cameras
     "1.3.6.1.4.1.39165.1.3.0": "snmp.firmware",        # firmware string on the same
     "1.3.6.1.4.1.1004849.2.1.1.1.0": "snmp.firmware",  # software version on some recorders
     "1.3.6.1.4.1.1004849.2.1.2.4.0": "snmp.serial",    # serial on the same
     "1.3.6.1.4.1.1004849.2.1.2.6.0": "snmp.model",     # model on the same
+    # product name on CPP-platform cameras ("FLEXIDOME indoor 5100i IR - 5MP", a FLEXIDOME multi 7000i IR): a
+    # public Zabbix/VMS integration note of real walks, "M0 closeout - FLEXIDOME findings" (code index id 62014676883)
+    "1.3.6.1.4.1.3967.1.1.5.1.0": "snmp.model",
 }
 
 class SnmpDecodeError(DecodeError):

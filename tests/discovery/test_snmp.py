@@ -93,7 +93,9 @@ def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
         "sysDescr Hikvision company products\n"
         "sysObjectID 1.3.6.1.4.1.50001\n"
         "sysName nvr-01\n"
-        "sysLocation lab\nsysContact lab\nsysServices 72\n")
+        "sysLocation lab\nsysContact lab\nsysServices 72\n"
+        # a camera's product-name object (a real walk of a CPP-platform camera, scanner/discovery/snmp.py)
+        'override 1.3.6.1.4.1.3967.1.1.5.1.0 octet_str "FLEXIDOME indoor 5100i IR - 5MP"\n')
     proc = pair.popen_b(["snmpd", "-f", "-C", "-c", str(tmp / "snmpd.conf"), "-Lf", str(tmp / "log"),
                          "-p", str(tmp / "pid"), "-M", "/nonexistent", "-m", ""],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -110,6 +112,7 @@ def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
     assert {(o.ip, o.signal, o.value) for o in obs} == {
         (pair.ip_b, "snmp.sysdescr", "Hikvision company products"),
         (pair.ip_b, "snmp.sysobjectid", "1.3.6.1.4.1.50001"),
-        (pair.ip_b, "snmp.sysname", "nvr-01")}
+        (pair.ip_b, "snmp.sysname", "nvr-01"),
+        (pair.ip_b, "snmp.model", "FLEXIDOME indoor 5100i IR - 5MP")}
     assert ctx.stats.counters["snmp.answered"] == 1
     assert ctx.stats.errors == []
