@@ -11,6 +11,7 @@ hints (the vocabulary has no signal for them). Facts: shared/docs/protocols.md s
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
@@ -82,10 +83,17 @@ def parse_reply(var_binds: Iterable[Any]) -> dict[str, str]:
 
 
 def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Observation]:
-    """One observation per system-group or enterprise object that came back non-empty."""
+    """One observation per system-group or enterprise object that came back non-empty; an enterprise object (a
+    model, firmware or serial: one line) ends at its first unprintable character."""
     now = time.time()
-    return [Observation(signal, values[oid], ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
-            for oid, signal in (*SYSTEM_OIDS.items(), *ENTERPRISE_OIDS.items()) if values.get(oid)]
+    got = [(signal, values.get(oid, "")) for oid, signal in SYSTEM_OIDS.items()]
+    # some agents return such strings with trailing binary garbage (no NUL-termination; the note cited above)
+    got += [(signal, _UNPRINTABLE.split(values.get(oid, ""), 1)[0].strip()) for oid, signal in ENTERPRISE_OIDS.items()]
+    return [Observation(signal, value, ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
+            for signal, value in got if value]
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ufffd]")
 
 
 class SnmpError(Exception):

@@ -16,6 +16,8 @@ from pysnmp.proto import rfc1905
 from pysnmp.proto.rfc1902 import ObjectIdentifier, ObjectName, OctetString
 
 from scanner.discovery import snmp
+from scanner.inventory.resolve import identify
+from scanner.match.engine import get_engine
 from scanner.signals import SIGNALS
 
 HERE = Path(__file__).parent
@@ -51,6 +53,23 @@ def test_binary_octets_are_replaced_not_fatal() -> None:
     raw = b"; AXIS P5534-E;\xff\xfe\x00 5.40.9.2;"
     values = snmp.parse_reply([vb("1.3.6.1.2.1.1.1.0", OctetString(raw))])
     assert values["1.3.6.1.2.1.1.1.0"] == "; AXIS P5534-E;\ufffd\ufffd 5.40.9.2;"
+
+
+def test_identifier_objects_end_at_trailing_garbage() -> None:
+    # an agent that does not NUL-terminate its strings (a public integration note's real walks: "eth0" and
+    # "Camera 1" followed by garbage bytes, cited in scanner/discovery/snmp.py): the model is the printable run
+    garbage = b"\xe0\x87H\xd6e"
+    values = snmp.parse_reply([
+        vb("1.3.6.1.2.1.1.1.0", OctetString(b"FLEXIDOME indoor 5100i IR" + garbage)),
+        vb("1.3.6.1.4.1.3967.1.1.5.1.0", OctetString(b"FLEXIDOME indoor 5100i IR - 5MP" + garbage)),
+        vb("1.3.6.1.4.1.39165.1.3.0", OctetString(b"\x00\x01garbage only")),
+    ])
+    obs = {o.signal: o.value for o in snmp.to_observations(values, "10.0.0.4", None)}
+    assert obs["snmp.model"] == "FLEXIDOME indoor 5100i IR - 5MP"
+    assert "snmp.firmware" not in obs   # nothing printable before the garbage: no observation
+    assert obs["snmp.sysdescr"].startswith("FLEXIDOME indoor 5100i IR\ufffd")   # kept whole (multi-line text)
+    ident = identify(get_engine(), [("snmp.sysdescr", obs["snmp.sysdescr"])])
+    assert (ident.vendor, ident.category, ident.model) == ("bosch", "camera", "FLEXIDOME indoor 5100i IR")
 
 
 def test_no_community_means_no_packet() -> None:
