@@ -210,10 +210,19 @@ def single_cases(cases: Iterable[HoldoutCase]) -> list[HoldoutCase]:
             for c in cases for i, o in enumerate(c.observations)]
 
 
+#: Observations that are not among issue 7's string families (banners, titles, realms, TLS subjects, favicon hashes,
+#: hostnames, OUIs, ONVIF/SNMP strings): open ports, request paths, a unit's serial, its WS-Discovery address and id.
+NOT_STRINGS: frozenset[str] = frozenset({"tcp.port", "http.path", "onvif.serial", "snmp.serial", "wsd.epr",
+                                         "wsd.xaddrs"})
+
+
 def score_single(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
-    """Issue 7's string figures over single observations: the maker named (all, best-known), a wrong maker among
-    those named, and look-alikes' strings reported as surveillance kit."""
-    rows = list(answers)
+    """Issue 7's string figures over single observations of its string families (NOT_STRINGS left out; the share
+    named over every observation is given too): the maker named (all, best-known), a wrong maker among those named,
+    and look-alikes' strings reported as surveillance kit."""
+    every = list(answers)
+    rows = [a for a in every if a.case.observations[0][0] not in NOT_STRINGS]
+    with_maker = [a for a in every if a.case.category in SURVEILLANCE_CATEGORIES and a.case.vendor is not None]
     surv = [a for a in rows if a.case.category in SURVEILLANCE_CATEGORIES and a.case.vendor is not None]
     best = [a for a in surv if a.case.vendor in BEST_KNOWN]
     look = [a for a in rows if a.case.category not in SURVEILLANCE_CATEGORIES]
@@ -229,4 +238,6 @@ def score_single(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
         "maker_named_best_known": share(sum(a.vendor == a.case.vendor for a in best), len(best)),
         "wrong_maker_rate": share(sum(a.vendor != a.case.vendor for a in named), len(named)),
         "false_surveillance_rate": share(sum(a.counted for a in look), len(look)),
+        "maker_named_every_observation": share(sum(a.vendor == a.case.vendor for a in with_maker), len(with_maker)),
+        "observations": len(every),
     }
