@@ -69,13 +69,14 @@ class Engine:
             self._related.add(frozenset((b.slug, b.maker)))
         self._mentions = Mentions(db)
         self._oui = _OuiLookup(db, self._link_conf)
-        # what each rule's evidence carries beyond the observation, computed once (the brand's link folded in)
-        self._carry: dict[int, tuple[str, str | None, str | None, float, str | None]] = {}
+        # what each rule's evidence carries beyond the observation, computed once (the brand's link folded in);
+        # keyed by rule id (unique in a database: load checks), a str whose hash is kept, cheaper than id(rule)
+        self._carry: dict[str, tuple[str, str | None, str | None, float, str | None]] = {}
         for r in db.rules:
             conf = r.confidence
             if r.brand is not None and r.brand != r.maker:
                 conf *= self._link_conf.get(r.brand, 1.0)
-            self._carry[id(r)] = (r.id, r.maker, r.brand, conf, r.category)
+            self._carry[r.id] = (r.id, r.maker, r.brand, conf, r.category)
         # per signal, decided once: a function doing just that signal's work (its plain index, its composite
         # parser and field indexes, the MAC lookup, mentions)
         self._plan: dict[str, Callable[[str], tuple[list[Evidence], dict[str, str]]]] = {
@@ -129,7 +130,7 @@ class Engine:
             named = False   # some evidence names a maker (then a mention adds nothing)
             if plain is not None:
                 for rule, fields in plain(value):
-                    rid, maker, brand, conf, cat = carry[id(rule)]
+                    rid, maker, brand, conf, cat = carry[rule.id]
                     out.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
                     if maker:
                         named = True
@@ -143,7 +144,7 @@ class Engine:
                     if fv is None:
                         continue
                     for rule, fields in fmatch(fv):
-                        rid, maker, brand, conf, cat = carry[id(rule)]
+                        rid, maker, brand, conf, cat = carry[rule.id]
                         out.append(new(evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
                         if maker:
                             named = True
@@ -306,6 +307,8 @@ class Mentions:
         """(maker, brand or None) of the first name the value mentions, longest name first."""
         if value.isascii():   # the common case: words split in C (bytes.translate and split, no regex)
             words: list[Any] = value.encode().translate(_WORD_BYTES).split()
+            if self._first_bytes.isdisjoint(words):   # the usual answer, no set built
+                return None
             firsts: frozenset[Any] = self._first_bytes.intersection(words)
             by_first: dict[Any, list[tuple[str, re.Pattern[str] | None]]] = self._by_first_bytes
         else:

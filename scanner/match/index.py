@@ -948,11 +948,13 @@ class KeyIndex(Generic[R]):
                     out.extend(got)
             seen: set[int] | None = None
             ascii_v = v.isascii()
-            if exact_kids is not None:   # the leads v starts with
+            # the leads v starts with (no walk when no lead starts with its first character: the usual case)
+            if exact_kids is not None and v[:1] in exact_kids:
                 seen = _walk(exact_kids, v, v, out, seen)
             if blind_kids is not None:
                 if ascii_v:
-                    seen = _walk(blind_kids, low, v, out, seen)
+                    if low[:1] in blind_kids:
+                        seen = _walk(blind_kids, low, v, out, seen)
                 else:
                     for group in blind_all:
                         seen = _try(group, v, out, seen, None)
