@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Final, NoReturn
+from typing import Any, Final
 from urllib.parse import unquote
-from xml.parsers.expat import ExpatError, ParserCreate
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 MAX_COMPOSITE_BYTES: Final = 64 * 1024
 ONVIF_SCOPE_PREFIX: Final = "onvif://www.onvif.org/"
@@ -38,65 +41,22 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _forbidden(*_: object) -> NoReturn:
-    raise CompositeError("SADP reply declares a DTD or entities (never parsed: XML bombs, external references)")
-
-
 def parse_sadp(text: str) -> dict[str, str]:
     """Hikvision SADP ProbeMatch XML -> {child element name: text}; CompositeError if not a ProbeMatch."""
     if len(text) > MAX_COMPOSITE_BYTES:
         raise CompositeError("SADP reply too large")
-    # expat driven directly (what defusedxml's ElementTree parser does, without building a tree): a DTD is
-    # refused, so no entity can be declared; namespaces are resolved as ElementTree resolves them
-    out: dict[str, str] = {}
-    root: list[str] = []
-    depth = 0
-    child = ""     # the root's child being read
-    leaf = True    # it has no element inside
-    pieces: list[str] = []
-
-    def start(tag: str, _attrs: object) -> None:
-        nonlocal depth, child, leaf
-        depth += 1
-        if depth == 2:
-            child, leaf = tag, True
-            pieces.clear()
-        elif depth == 3:
-            leaf = False
-        elif depth == 1:
-            root.append(tag)
-
-    def end(_tag: str) -> None:
-        nonlocal depth
-        if depth == 2 and leaf:
-            value = "".join(pieces).strip()
-            if value:
-                out.setdefault(_local(child), _scrub(value))
-        depth -= 1
-
-    def data(chunk: str) -> None:
-        if depth == 2:
-            pieces.append(chunk)
-
-    parser = ParserCreate(None, "}")
-    parser.buffer_text = True
-    parser.StartDoctypeDeclHandler = _forbidden
-    parser.EntityDeclHandler = _forbidden
-    parser.UnparsedEntityDeclHandler = _forbidden
-    parser.ExternalEntityRefHandler = _forbidden
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = data
     try:
-        parser.Parse(text.strip().encode("utf-8", "replace"), True)
-    except CompositeError:
-        raise
-    except ExpatError as e:
+        root = fromstring(text.strip().encode("utf-8", "replace"), forbid_dtd=True)
+    except (ParseError, DefusedXmlException) as e:
         raise CompositeError(f"SADP reply is not XML: {e}") from None
     except Exception as e:  # expat: LookupError for encoding="x-unknown", UnicodeError, RecursionError
         raise CompositeError(f"SADP reply is not XML: {type(e).__name__}: {str(e)[:200]}") from None
-    if _local(root[0]).lower() != "probematch":
-        raise CompositeError(f"SADP reply root is <{_local(root[0])}>, not <ProbeMatch>")
+    if _local(root.tag).lower() != "probematch":
+        raise CompositeError(f"SADP reply root is <{_local(root.tag)}>, not <ProbeMatch>")
+    out: dict[str, str] = {}
+    for child in root:
+        if len(child) == 0 and child.text is not None and child.text.strip():
+            out.setdefault(_local(child.tag), _scrub(child.text.strip()))
     return out
 
 
