@@ -179,6 +179,11 @@ def load_holdout(folder: Path) -> list[HoldoutCase]:
     return cases
 
 
+def _share(n: int, d: int) -> float | None:
+    """n / d rounded for a results file; None when there is nothing to divide by."""
+    return round(n / d, 4) if d else None
+
+
 def score_holdout(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
     """Maker accuracy, counted rate, kind accuracy and false surveillance over held-out answers."""
     rows = list(answers)
@@ -188,19 +193,16 @@ def score_holdout(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
     best = [a for a in with_maker if a.case.vendor in BEST_KNOWN]
     named = [a for a in rows if a.vendor is not None and a.case.vendor is not None]
 
-    def share(n: int, d: int) -> float | None:
-        return round(n / d, 4) if d else None
-
     return {
         "devices": len(rows), "surveillance_devices": len(surv), "lookalikes": len(look),
-        "maker_accuracy": share(sum(a.vendor == a.case.vendor for a in with_maker), len(with_maker)),
-        "maker_accuracy_best_known": share(sum(a.vendor == a.case.vendor for a in best), len(best)),
+        "maker_accuracy": _share(sum(a.vendor == a.case.vendor for a in with_maker), len(with_maker)),
+        "maker_accuracy_best_known": _share(sum(a.vendor == a.case.vendor for a in best), len(best)),
         "best_known_devices": len(best),
-        "wrong_maker_rate": share(sum(a.vendor != a.case.vendor for a in named), len(named)),
-        "surveillance_counted_rate": share(sum(a.counted for a in surv), len(surv)),
-        "category_accuracy": share(sum(a.kind_right for a in surv), len(surv)),
+        "wrong_maker_rate": _share(sum(a.vendor != a.case.vendor for a in named), len(named)),
+        "surveillance_counted_rate": _share(sum(a.counted for a in surv), len(surv)),
+        "category_accuracy": _share(sum(a.kind_right for a in surv), len(surv)),
         "false_surveillance": sum(a.counted for a in look),
-        "false_surveillance_rate": share(sum(a.counted for a in look), len(look)),
+        "false_surveillance_rate": _share(sum(a.counted for a in look), len(look)),
     }
 
 
@@ -228,16 +230,13 @@ def score_single(answers: Iterable[HoldoutAnswer]) -> dict[str, Any]:
     look = [a for a in rows if a.case.category not in SURVEILLANCE_CATEGORIES]
     named = [a for a in rows if a.vendor is not None and a.case.vendor is not None]
 
-    def share(n: int, d: int) -> float | None:
-        return round(n / d, 4) if d else None
-
     return {
         "strings": len(rows), "surveillance_strings_with_maker": len(surv), "best_known_strings": len(best),
         "lookalike_strings": len(look),
-        "maker_named": share(sum(a.vendor == a.case.vendor for a in surv), len(surv)),
-        "maker_named_best_known": share(sum(a.vendor == a.case.vendor for a in best), len(best)),
-        "wrong_maker_rate": share(sum(a.vendor != a.case.vendor for a in named), len(named)),
-        "false_surveillance_rate": share(sum(a.counted for a in look), len(look)),
-        "maker_named_every_observation": share(sum(a.vendor == a.case.vendor for a in with_maker), len(with_maker)),
+        "maker_named": _share(sum(a.vendor == a.case.vendor for a in surv), len(surv)),
+        "maker_named_best_known": _share(sum(a.vendor == a.case.vendor for a in best), len(best)),
+        "wrong_maker_rate": _share(sum(a.vendor != a.case.vendor for a in named), len(named)),
+        "false_surveillance_rate": _share(sum(a.counted for a in look), len(look)),
+        "maker_named_every_observation": _share(sum(a.vendor == a.case.vendor for a in with_maker), len(with_maker)),
         "observations": len(every),
     }

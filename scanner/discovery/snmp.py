@@ -22,6 +22,7 @@ from scanner.models import Observation
 SNMP_PORT = 161
 TIMEOUT = 1.0
 MAX_VALUE_CHARS = 1024
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ufffd]")   # where an identifier object's text ends (to_observations)
 HOST_CONCURRENCY = 128
 
 #: System group objects and the signal each becomes (RFC 3418 SNMPv2-MIB).
@@ -92,8 +93,6 @@ def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Ob
     return [Observation(signal, value, ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
             for signal, value in got if value]
 
-
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ufffd]")
 
 
 class SnmpError(Exception):
