@@ -1,13 +1,15 @@
 """What discovery asks devices for, as data: fingerprints/probes.yaml (design.md "Probe knowledge is data too").
 
-The ports TCP connect-probes, the ports the ONVIF device service and RTSP are tried on, and the read-only web
-paths asked of an application no evidence has named yet; each entry says why and where the fact comes from.
+The ports TCP connect-probes, the ports the ONVIF device service and RTSP are tried on, the read-only web
+paths asked of an application no evidence has named yet, and the SNMP enterprise objects asked with a
+community; each entry says why and where the fact comes from.
 Loaded once per process from the fingerprint folder (scanner.match.load.default_root); a bad file is a
 FingerprintError naming the entry, raised before anything is sent.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -20,6 +22,8 @@ from scanner.errors import FingerprintError
 FILE: Final = "probes.yaml"
 PORT_LISTS: Final = ("tcp_ports", "onvif_ports", "rtsp_ports")
 METHODS: Final = frozenset({"GET", "POST"})
+SNMP_SIGNALS: Final = frozenset({"snmp.model", "snmp.firmware", "snmp.serial"})
+_OID: Final = re.compile(r"1(?:\.(?:0|[1-9]\d*)){4,40}")
 MAX_BODY: Final = 4096
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -43,6 +47,7 @@ class Probes:
     onvif_ports: tuple[int, ...]
     rtsp_ports: tuple[int, ...]
     http_paths: tuple[Probe, ...]
+    snmp_objects: tuple[tuple[str, str], ...] = ()   # (OID, the signal its value becomes)
 
 
 def _text(entry: dict[str, Any], key: str, where: str, required: bool = True) -> str | None:
@@ -105,6 +110,29 @@ def _paths(doc: dict[str, Any]) -> tuple[Probe, ...]:
     return tuple(out)
 
 
+def _snmp_objects(doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    items = doc.get("snmp_objects", [])
+    if not isinstance(items, list):
+        raise FingerprintError(f"{FILE}: `snmp_objects` must be a list")
+    out: list[tuple[str, str]] = []
+    for n, e in enumerate(items, 1):
+        where = f"snmp_objects entry {n}"
+        if not isinstance(e, dict) or set(e) - {"oid", "signal", "why", "source"}:
+            raise FingerprintError(f"{FILE}: {where}: a mapping of oid, signal, why and source")
+        oid = str(e.get("oid", ""))
+        if not _OID.fullmatch(oid):
+            raise FingerprintError(f"{FILE}: {where}: oid must be a dotted object identifier, not {oid!r}")
+        signal = _text(e, "signal", where)
+        if signal not in SNMP_SIGNALS:
+            raise FingerprintError(f"{FILE}: {where}: signal must be one of {', '.join(sorted(SNMP_SIGNALS))}")
+        _text(e, "why", where)
+        _text(e, "source", where)
+        if any(o == oid for o, _ in out):
+            raise FingerprintError(f"{FILE}: {where}: {oid} is listed twice")
+        out.append((oid, signal))
+    return tuple(out)
+
+
 def parse(text: str | bytes) -> Probes:
     """Probes from the text of a probes.yaml; FingerprintError naming the entry if it is not valid."""
     try:
@@ -113,11 +141,11 @@ def parse(text: str | bytes) -> Probes:
         raise FingerprintError(f"{FILE}: not valid YAML: {e}") from None
     if not isinstance(doc, dict):
         raise FingerprintError(f"{FILE}: the top level must be a mapping")
-    extra = set(doc) - {*PORT_LISTS, "http_paths"}
+    extra = set(doc) - {*PORT_LISTS, "http_paths", "snmp_objects"}
     if extra:
         raise FingerprintError(f"{FILE}: unknown key(s) {', '.join(sorted(map(str, extra)))}")
     tcp, onvif, rtsp = (_ports(doc, k) for k in PORT_LISTS)
-    return Probes(tcp, onvif, rtsp, _paths(doc))
+    return Probes(tcp, onvif, rtsp, _paths(doc), _snmp_objects(doc))
 
 
 @cache

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
+from scanner.discovery import probes
 from scanner.discovery.base import DecodeError, HostModule, ScanContext
 from scanner.models import Observation
 
@@ -32,19 +33,9 @@ SYSTEM_OIDS: dict[str, str] = {
     "1.3.6.1.2.1.1.5.0": "snmp.sysname",
 }
 
-#: Enterprise objects that hold a device's model, firmware or serial (DATA: what each object holds, not
-#: whose it is - the engine decides makers). Source: LibreNMS snmpsim records as quoted in protocols.md
-#: section 8 (hikvision-cam.snmprec, dahua-nvr.snmprec), and the one note cited below.
-ENTERPRISE_OIDS: dict[str, str] = {
-    "1.3.6.1.4.1.39165.1.1.0": "snmp.model",           # model string on some cameras
-    "1.3.6.1.4.1.39165.1.3.0": "snmp.firmware",        # firmware string on the same
-    "1.3.6.1.4.1.1004849.2.1.1.1.0": "snmp.firmware",  # software version on some recorders
-    "1.3.6.1.4.1.1004849.2.1.2.4.0": "snmp.serial",    # serial on the same
-    "1.3.6.1.4.1.1004849.2.1.2.6.0": "snmp.model",     # model on the same
-    # product name on CPP-platform cameras ("FLEXIDOME indoor 5100i IR - 5MP", a FLEXIDOME multi 7000i IR): a
-    # public Zabbix/VMS integration note of real walks, "M0 closeout - FLEXIDOME findings" (code index id 62014676883)
-    "1.3.6.1.4.1.3967.1.1.5.1.0": "snmp.model",
-}
+#: Enterprise objects that hold a device's model, firmware or serial, and the signal each becomes: DATA in
+#: fingerprints/probes.yaml (snmp_objects), each with why and its source.
+ENTERPRISE_OIDS: dict[str, str] = dict(probes.load().snmp_objects)
 
 class SnmpDecodeError(DecodeError):
     """A response's var-binds could not be rendered."""
@@ -88,7 +79,8 @@ def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Ob
     model, firmware or serial: one line) ends at its first unprintable character."""
     now = time.time()
     got = [(signal, values.get(oid, "")) for oid, signal in SYSTEM_OIDS.items()]
-    # some agents return such strings with trailing binary garbage (no NUL-termination; the note cited above)
+    # some agents return such strings with trailing binary garbage (no NUL-termination; probes.yaml's source for
+    # the product-name object)
     got += [(signal, _UNPRINTABLE.split(values.get(oid, ""), 1)[0].strip()) for oid, signal in ENTERPRISE_OIDS.items()]
     return [Observation(signal, value, ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
             for signal, value in got if value]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scanner.discovery import http, onvif, probes, rtsp, tcp
+from scanner.discovery import http, onvif, probes, rtsp, snmp, tcp
 from scanner.errors import FingerprintError
 from scanner.match.load import default_root
 from scanner.match.verify import check_probes
@@ -21,8 +21,9 @@ def test_the_modules_ask_for_what_the_shipped_file_lists() -> None:
     p = probes.parse(SHIPPED.read_bytes())
     assert p.tcp_ports == tcp.DEFAULT_PORTS and p.http_paths == http.PROBE_PATHS
     assert p.onvif_ports == onvif.CANDIDATE_PORTS and frozenset(p.rtsp_ports) == rtsp.RTSP_PORTS
+    assert dict(p.snmp_objects) == snmp.ENTERPRISE_OIDS and p.snmp_objects
     doc = yaml.safe_load(SHIPPED.read_text())
-    for key in (*probes.PORT_LISTS, "http_paths"):
+    for key in (*probes.PORT_LISTS, "http_paths", "snmp_objects"):
         assert all(e["source"].strip() and e["why"].strip() for e in doc[key]), key
 
 
@@ -44,6 +45,9 @@ def test_the_web_probes_never_carry_a_password_or_change_anything() -> None:
     (lambda d: d["http_paths"][2].pop("content_type"), "only there"),
     (lambda d: d["http_paths"][2].update(body="x" * 5000), "longer than"),
     (lambda d: d.update(udp_ports=[]), "unknown key"),
+    (lambda d: d["snmp_objects"][0].update(oid="1.3.6.1.4.1.x"), "snmp_objects entry 1: oid"),
+    (lambda d: d["snmp_objects"][0].update(signal="snmp.sysdescr"), "signal must be one of"),
+    (lambda d: d["snmp_objects"].append(dict(d["snmp_objects"][0])), "listed twice"),
     (lambda d: d.pop("rtsp_ports"), "`rtsp_ports` must be a non-empty list"),
 ])
 def test_a_bad_file_is_refused_with_the_entry_named(edit, message: str) -> None:  # type: ignore[no-untyped-def]
