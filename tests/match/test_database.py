@@ -68,3 +68,14 @@ def test_every_file_reads_the_same_with_the_pure_python_yaml_loader() -> None:
         text = path.read_text(encoding="utf-8")
         assert yaml.load(text, Loader=yaml.SafeLoader) == yaml.load(text, Loader=getattr(yaml, "CSafeLoader",
                                                                                            yaml.SafeLoader)), path
+
+
+def test_an_answered_onvif_device_service_counts_unless_the_model_says_otherwise() -> None:
+    """A no-brand ONVIF camera's device information makes a video device; a maker's access terminal stays other."""
+    eng = get_engine()
+    brandless = identify(eng, [("onvif.manufacturer", "IPCAM"), ("onvif.model", "C6F0SiZ3N0P0L0"),
+                               ("onvif.firmware", "V6.1.10.2.1-20150624")])
+    assert brandless.vendor is None and brandless.category == "video"
+    terminal = identify(eng, [("onvif.manufacturer", "HIKVISION"), ("onvif.model", "DS-K1T671M")])
+    assert terminal.vendor == "hikvision" and terminal.category == "other"
+    assert identify(eng, [("onvif.manufacturer", "HIKVISION"), ("onvif.model", "DS-2CD2143G0-I")]).category == "camera"
