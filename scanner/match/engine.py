@@ -114,10 +114,9 @@ class Engine:
 
     def _planned(self, signal: str) -> Callable[[str], tuple[list[Evidence], dict[str, str]]]:
         """match() for one signal, without the memo: only the steps the signal has, their lookups bound once."""
-        index = self._plain[signal]
-        plain = index.match if index is not None else None
+        plain = self._plain[signal]   # (its match looked up per value: compiled on first use, then replaced)
         parser = PARSERS[signal] if signal in COMPOSITE else None
-        field_index = tuple((f, self._index[(signal, f)].match) for f in self._fields_for.get(signal, ()))
+        field_index = tuple((f, self._index[(signal, f)]) for f in self._fields_for.get(signal, ()))
         oui = self._oui.evidence if signal == "mac" else None   # (nothing here refers back to the engine)
         mentions = self._mentions.find if signal in MENTION_SIGNALS else None
         carry = self._carry
@@ -129,7 +128,7 @@ class Engine:
             parsed: dict[str, str] = {}
             named = False   # some evidence names a maker (then a mention adds nothing)
             if plain is not None:
-                for rule, fields in plain(value):
+                for rule, fields in plain.match(value):
                     rid, maker, brand, conf, cat = carry[rule.id]
                     out.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
                     if maker:
@@ -139,11 +138,11 @@ class Engine:
                     parsed = parser(value)
                 except CompositeError:
                     parsed = {}
-                for fld, fmatch in field_index:
+                for fld, findex in field_index:
                     fv = parsed.get(fld)
                     if fv is None:
                         continue
-                    for rule, fields in fmatch(fv):
+                    for rule, fields in findex.match(fv):
                         rid, maker, brand, conf, cat = carry[rule.id]
                         out.append(new(evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
                         if maker:

@@ -658,8 +658,13 @@ class _TextScan:
         return None
 
     def _first_find(self, v: str, low: str, m: re.Match[str] | None = None) -> set[int] | None:
-        self.find = self._compile()
+        self.compile()
         return self.find(v, low, None)
+
+    def compile(self) -> None:
+        """Compile the scan now (find does on first use); then quick, part and loose are what they stay."""
+        if not self.ready:
+            self.find = self._compile()
 
     def _compile(self) -> Callable[[str, str, re.Match[str] | None], set[int] | None]:
         lows = [t.lower() for _, t, _ in self.texts]
@@ -818,21 +823,36 @@ def _try(g: _Single[R] | _Group[R], v: str, out: list[Hit[R]], seen: set[int] | 
     return seen
 
 
-def _walk(kids: dict[str, Any], text: str, v: str, out: list[Hit[R]], seen: set[int] | None) -> set[int] | None:
-    """Walk a radix tree along text (v, or its lower case for the case-blind tree) and append the hits on v of
-    every place it passes; the updated seen set (see _run)."""
-    pos, end = 0, len(text)
-    while pos < end:
-        step = kids.get(text[pos])
-        if step is None:
-            break
-        edge, n, group, kids = step
-        if n > 1 and not text.startswith(edge, pos):   # the first character is the key
-            break
-        pos += n
-        if group is not None:
-            seen = _try(group, v, out, seen, None)
-    return seen
+class _Walker:
+    """A radix tree walked along a text by one regex: compiled()(text) matches the longest lead that text starts
+    with and that ends at a place holding rules; paths[what it matched] is what every place holding rules on the
+    way holds, shallower first. Siblings' edges start with distinct characters, so re tries one alternative per
+    level (its branches skip on the first literal); no capturing groups, which every match would copy."""
+
+    __slots__ = ("_pattern", "_run", "firsts", "paths")
+
+    def __init__(self, kids: dict[str, Any]) -> None:
+        self.firsts = frozenset(kids)   # the characters a lead starts with: a text starting otherwise is not walked
+        self.paths: dict[str, tuple[Any, ...]] = {}
+        self._pattern = self._alternatives(kids, "", ())
+        self._run: Callable[[str], re.Match[str] | None] | None = None
+
+    def _alternatives(self, kids: dict[str, Any], lead: str, path: tuple[Any, ...]) -> str:
+        alts = []
+        for edge, _, group, grand in kids.values():
+            here = path if group is None else (*path, group)
+            deeper = self._alternatives(grand, lead + edge, here) if grand else ""
+            if group is not None:   # deeper first; where nothing deeper matches, the walk ends here
+                self.paths[lead + edge] = here
+                deeper = f"{deeper}|" if deeper else ""
+            alts.append(f"{re.escape(edge)}(?:{deeper})" if deeper else re.escape(edge))
+        return "|".join(alts)
+
+    def compiled(self) -> Callable[[str], re.Match[str] | None]:
+        """The walk's regex match, compiled on first need (a database loads without compiling it)."""
+        if self._run is None:
+            self._run = re.compile(self._pattern).match
+        return self._run
 
 
 def _groups(node: Radix) -> list[Any]:
@@ -847,7 +867,7 @@ def _groups(node: Radix) -> list[Any]:
 class KeyIndex(Generic[R]):
     """All rules for one (signal, field) key, compiled; `match(value)` returns every rule that matches."""
 
-    __slots__ = ("match", "size")
+    __slots__ = ("_parts", "match", "size")
 
     def __init__(self, rules: Iterable[R]) -> None:
         equals: dict[str, list[Hit[R]]] = {}
@@ -921,72 +941,138 @@ class KeyIndex(Generic[R]):
                          sampled().lows) if groups else None
         combined: CombinedRegex[R] | None = CombinedRegex(rest) if len(rest) > 1 else None
         single: _Single[R] | None = _Single(rest[0], 0) if len(rest) == 1 else None
-        needs_low = bool(equals_ci or prefix_ci or blind_trie or scan)
 
-        exact_kids = exact_trie[1] if exact_trie is not None else None
-        blind_kids = blind_trie[1] if blind_trie is not None else None
+        exact_walk = _Walker(exact_trie[1]) if exact_trie is not None else None
+        blind_walk = _Walker(blind_trie[1]) if blind_trie is not None else None
         # A case-blind regex matches 'İ' where 'i' is written, though 'İ'.lower() is 'i' + a combining dot: the
         # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
         blind_all = _groups(blind_trie) if blind_trie is not None else []
         blind_texts = {i for i, (_, ci) in enumerate(inside) if ci}
 
-        def match(value: str) -> list[Hit[R]]:
-            v = value.strip()
-            low = v.lower() if needs_low else v
-            out: list[Hit[R]] = []
-            if equals:
-                got = equals.get(v)
-                if got:
-                    out.extend(got)
-            if equals_ci:
-                got = equals_ci.get(low)
-                if got:
-                    out.extend(got)
-            for n, ptab, ci in fixed:
-                got = ptab.get((low if ci else v)[:n])
-                if got:
-                    out.extend(got)
-            seen: set[int] | None = None
-            ascii_v = v.isascii()
-            # the leads v starts with (no walk when no lead starts with its first character: the usual case)
-            if exact_kids is not None and v[:1] in exact_kids:
-                seen = _walk(exact_kids, v, v, out, seen)
-            if blind_kids is not None:
-                if ascii_v:
-                    if low[:1] in blind_kids:
-                        seen = _walk(blind_kids, low, v, out, seen)
-                else:
-                    for group in blind_all:
-                        seen = _try(group, v, out, seen, None)
-            if scan is not None:
-                if scan.ready:
-                    quick = scan.quick
-                    present = None
-                    if quick is not None:   # the common case, one C-level call: none of its texts is there
-                        m = quick(low)
-                        if m is not None:
-                            present = scan.part(v, low, m)
-                    for i, low1, exact in scan.loose:
-                        if low1 in low and (exact is None or exact in v):
-                            if present is None:
-                                present = set()
-                            present.add(i)
-                else:
-                    present = scan.find(v, low, None)   # compiles the scan
-                if blind_texts and not ascii_v:
-                    present = blind_texts.union(present or ())
-                if present:
-                    for i in (present if len(present) == 1 else sorted(present)):
-                        seen = _try(groups[i], v, out, seen, low if ascii_v else None)
-            if single is not None:
-                h = single.match(v)
-                if h is not None:
-                    out.append(h)
-            elif combined is not None:
-                out.extend(combined.match_all(v))
-            return out
+        self._parts = (equals, equals_ci, fixed, exact_walk, blind_walk, blind_all, scan, groups, blind_texts, single,
+                       combined)
+        self.match: Callable[[str], list[Hit[R]]] = self._first_match
 
-        self.match = match
+    def _first_match(self, value: str) -> list[Hit[R]]:
+        """match() before the first value: compiles this index's regexes and its match function."""
+        self.match = _match_function(*self._parts)
+        return self.match(value)
+
+
+# The steps of KeyIndex.match, each written out only for an index that has what it uses, with its lookups bound
+# as names (an index holds few kinds of rule: a step it lacks costs nothing, not a test per value).
+_STEPS: dict[str, str] = {
+    "start": """
+def match(value):
+    v = value.strip()
+    out = []""",
+    "low": """
+    low = v.lower()""",
+    "ascii": """
+    ascii_v = v.isascii()""",
+    "equals": """
+    got = equals.get(v)
+    if got:
+        out.extend(got)""",
+    "equals_ci": """
+    got = equals_ci.get(low)
+    if got:
+        out.extend(got)""",
+    "fixed": """
+    for n, ptab, ci in fixed:
+        got = ptab.get((low if ci else v)[:n])
+        if got:
+            out.extend(got)""",
+    "seen": """
+    seen = None""",
+    # the leads v starts with (no walk when no lead starts with its first character: the usual case)
+    "exact_walk": """
+    if v[:1] in exact_firsts:
+        m = exact_run(v)
+        if m is not None:
+            for group in exact_paths[v[:m.end()]]:
+                seen = _try(group, v, out, seen, None)""",
+    # A case-blind regex matches 'İ' where 'i' is written, though 'İ'.lower() is 'i' + a combining dot: the
+    # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
+    "blind_walk": """
+    if ascii_v:
+        if low[:1] in blind_firsts:
+            m = blind_run(low)
+            if m is not None:
+                for group in blind_paths[low[:m.end()]]:
+                    seen = _try(group, v, out, seen, None)
+    else:
+        for group in blind_all:
+            seen = _try(group, v, out, seen, None)""",
+    # the required texts present: one C-level call finds none of the scan's regex texts (the common case)
+    "present": """
+    present = None""",
+    "quick": """
+    m = quick(low)
+    if m is not None:
+        present = part(v, low, m)""",
+    "loose": """
+    for i, low1, exact in loose:
+        if low1 in low and (exact is None or exact in v):
+            if present is None:
+                present = set()
+            present.add(i)""",
+    "blind_texts": """
+    if not ascii_v:
+        present = blind_texts.union(present or ())""",
+    "texts": """
+    if present:
+        for i in (present if len(present) == 1 else sorted(present)):
+            seen = _try(groups[i], v, out, seen, low if ascii_v else None)""",
+    "single": """
+    h = single_match(v)
+    if h is not None:
+        out.append(h)""",
+    "combined": """
+    out.extend(match_all(v))""",
+    "end": """
+    return out""",
+}
+
+
+def _match_function(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, blind: _Walker | None,
+                    blind_all: Any, scan: _TextScan | None, groups: Any, blind_texts: Any, single: Any,
+                    combined: Any) -> Callable[[str], list[Any]]:
+    """KeyIndex.match for an index made of these parts (empty or None: absent), its regexes compiled now."""
+    names: dict[str, Any] = {"_try": _try, "equals": equals, "equals_ci": equals_ci, "fixed": fixed,
+                             "blind_all": blind_all, "groups": groups, "blind_texts": blind_texts}
+    if exact is not None:
+        names.update(exact_firsts=exact.firsts, exact_run=exact.compiled(), exact_paths=exact.paths)
+    if blind is not None:
+        names.update(blind_firsts=blind.firsts, blind_run=blind.compiled(), blind_paths=blind.paths)
+    if scan is not None:
+        scan.compile()
+        names.update(quick=scan.quick, part=scan.part, loose=scan.loose)
+    if single is not None:
+        names["single_match"] = single.match
+    if combined is not None:
+        names["match_all"] = combined.match_all
+    steps = ["start"]
+    if equals_ci or fixed or blind or scan:
+        steps.append("low")
+    if blind or scan:
+        steps.append("ascii")
+    steps += [k for k in ("equals", "equals_ci", "fixed") if names[k]]
+    if exact or blind or scan:
+        steps.append("seen")
+    steps += ["exact_walk"] if exact else []
+    steps += ["blind_walk"] if blind else []
+    if scan is not None:
+        steps.append("present")
+        steps += ["quick"] if scan.quick is not None else []
+        steps += ["loose"] if scan.loose else []
+        steps += ["blind_texts"] if blind_texts else []
+        steps.append("texts")
+    steps += ["single"] if single is not None else []
+    steps += ["combined"] if combined is not None else []
+    steps.append("end")
+    exec(compile("".join(_STEPS[k] for k in steps), "<KeyIndex.match>", "exec"), names)
+    return cast(Callable[[str], list[Any]], names["match"])
 
 
 def build(rules: Iterable[R]) -> KeyIndex[R]:
