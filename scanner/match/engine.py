@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from scanner.macaddr import normalise_mac
 from scanner.match.composite import PARSERS, CompositeError
@@ -31,6 +31,52 @@ _VERSION = re.compile(r"(\d+(?:\.\d+)+)")
 _COLON_MAC = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}")
 _GROUP_OR_LOCAL: Final = frozenset("1235679abdef")   # a MAC's second hex digit when its group or local bit is set
 _new = tuple.__new__   # builds an Evidence from a ready tuple without NamedTuple's Python-level __new__
+
+
+# The steps of a signal's match() without the memo (Engine._written), each written out only for a signal that
+# has it: the plain index's hits (its own steps come first: they leave them in `out`), the composite parser and
+# its fields' indexes, the MAC's OUI, a maker named in the value (when no evidence names one).
+_PLAN_STEPS: Final = {
+    "start": """
+def planned(value):
+    evs = []
+    named = False""",
+    "plain": """
+    for rule, fields in out:
+        rid, maker, brand, conf, cat = carry[rule.id]
+        evs.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
+        if maker:
+            named = True""",
+    "composite": """
+    try:
+        parsed = parser(value)
+    except CompositeError:
+        parsed = {}
+    for fld, findex in field_index:
+        fv = parsed.get(fld)
+        if fv is None:
+            continue
+        for rule, fields in findex.match(fv):
+            rid, maker, brand, conf, cat = carry[rule.id]
+            evs.append(new(evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
+            if maker:
+                named = True""",
+    "oui": """
+    ev = oui(value)
+    if ev is not None:
+        evs.append(ev)""",
+    "mentions": """
+    if not named:
+        hit = mentions(value)
+        if hit is not None:
+            maker, brand = hit
+            conf = MENTION_CONFIDENCE * (link_conf.get(brand, 1.0) if brand else 1.0)
+            evs.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))""",
+    "end": """
+    return evs, parsed""",
+    "end_plain": """
+    return evs, {}""",
+}
 
 
 def version_tuple(text: str) -> tuple[int, ...] | None:
@@ -79,8 +125,9 @@ class Engine:
             self._carry[r.id] = (r.id, r.maker, r.brand, conf, r.category)
         # per signal, decided once: a function doing just that signal's work (its plain index, its composite
         # parser and field indexes, the MAC lookup, mentions)
-        self._plan: dict[str, Callable[[str], tuple[list[Evidence], dict[str, str]]]] = {
-            sig: self._planned(sig) for sig in SIGNALS}
+        self._plan: dict[str, Callable[[str], tuple[list[Evidence], dict[str, str]]]] = {}
+        for sig in SIGNALS:
+            self._plan[sig] = self._planned(sig)
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
             ranges = [(None if r.models is None else re.compile(r.models), r) for r in a.ranges]
@@ -113,53 +160,40 @@ class Engine:
         return out, parsed
 
     def _planned(self, signal: str) -> Callable[[str], tuple[list[Evidence], dict[str, str]]]:
-        """match() for one signal, without the memo: only the steps the signal has, their lookups bound once."""
-        plain = self._plain[signal]   # (its match looked up per value: compiled on first use, then replaced)
-        parser = PARSERS[signal] if signal in COMPOSITE else None
-        field_index = tuple((f, self._index[(signal, f)]) for f in self._fields_for.get(signal, ()))
-        oui = self._oui.evidence if signal == "mac" else None   # (nothing here refers back to the engine)
-        mentions = self._mentions.find if signal in MENTION_SIGNALS else None
-        carry = self._carry
-        link_conf = self._link_conf
-        new, evidence = _new, Evidence
+        """match() for one signal without the memo, written on its first value (see _written)."""
+        plan = self._plan
 
-        def planned(value: str) -> tuple[list[Evidence], dict[str, str]]:
-            out: list[Evidence] = []
-            parsed: dict[str, str] = {}
-            named = False   # some evidence names a maker (then a mention adds nothing)
-            if plain is not None:
-                for rule, fields in plain.match(value):
-                    rid, maker, brand, conf, cat = carry[rule.id]
-                    out.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
-                    if maker:
-                        named = True
-            if parser is not None:
-                try:
-                    parsed = parser(value)
-                except CompositeError:
-                    parsed = {}
-                for fld, findex in field_index:
-                    fv = parsed.get(fld)
-                    if fv is None:
-                        continue
-                    for rule, fields in findex.match(fv):
-                        rid, maker, brand, conf, cat = carry[rule.id]
-                        out.append(new(evidence, (rid, signal, fv, maker, brand, conf, cat, fields, fld)))
-                        if maker:
-                            named = True
-            elif oui is not None:
-                ev = oui(value)
-                if ev is not None:
-                    out.append(ev)
-            if mentions is not None and not named:
-                hit = mentions(value)
-                if hit is not None:
-                    maker, brand = hit
-                    conf = MENTION_CONFIDENCE * (link_conf.get(brand, 1.0) if brand else 1.0)
-                    out.append(Evidence(f"mention.{maker}", signal, value, maker, brand, conf, None, (), None))
-            return out, parsed
+        def first(value: str) -> tuple[list[Evidence], dict[str, str]]:
+            planned = plan[signal] = self._written(signal)
+            return planned(value)
 
-        return planned
+        return first
+
+    def _written(self, signal: str) -> Callable[[str], tuple[list[Evidence], dict[str, str]]]:
+        """match() for one signal without the memo: only the steps the signal has, its plain index's own steps
+        written in (no call and no list of hits handed back), their lookups bound as names."""
+        names: dict[str, Any] = {
+            "signal": signal, "carry": self._carry, "new": _new, "evidence": Evidence, "Evidence": Evidence,
+            "link_conf": self._link_conf, "MENTION_CONFIDENCE": MENTION_CONFIDENCE, "CompositeError": CompositeError}
+        steps = [_PLAN_STEPS["start"]]
+        index = self._plain[signal]
+        if index is not None:
+            body, index_names = index.body()
+            names.update(index_names)   # (the index's names and the steps' names are distinct)
+            steps += [body, _PLAN_STEPS["plain"]]
+        if signal in COMPOSITE:
+            names["parser"] = PARSERS[signal]
+            names["field_index"] = tuple((f, self._index[(signal, f)]) for f in self._fields_for.get(signal, ()))
+            steps.append(_PLAN_STEPS["composite"])
+        elif signal == "mac":
+            names["oui"] = self._oui.evidence
+            steps.append(_PLAN_STEPS["oui"])
+        if signal in MENTION_SIGNALS:
+            names["mentions"] = self._mentions.find
+            steps.append(_PLAN_STEPS["mentions"])
+        steps.append(_PLAN_STEPS["end" if signal in COMPOSITE else "end_plain"])
+        exec(compile("".join(steps), f"<Engine.match {signal}>", "exec"), names)
+        return cast(Callable[[str], tuple[list[Evidence], dict[str, str]]], names["planned"])
 
     def oui_evidence(self, mac_text: str) -> Evidence | None:
         """OUI evidence for a MAC (None if unknown, malformed, multicast or locally administered)."""

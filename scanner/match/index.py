@@ -807,22 +807,6 @@ def _leaf(singles: list[_Single[R]], fixed: Sequence[Hit[R]] = ()) -> _Single[R]
     return _Group(singles, fixed)
 
 
-def _try(g: _Single[R] | _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None,
-         low: str | None) -> set[int] | None:
-    """Append the hits on v of what one place holds to out; the updated seen set (see _run)."""
-    if isinstance(g, _Group):
-        return _run(g, v, out, seen, low)
-    if g.multi and seen is not None and g.order in seen:
-        return seen
-    m = g.run(v)
-    if m is not None:
-        out.append(g.hit if not g.names else _hit(g, m))
-        if g.multi:
-            seen = seen if seen is not None else set()
-            seen.add(g.order)
-    return seen
-
-
 class _Walker:
     """A radix tree walked along a text by one regex: compiled()(text) matches the longest lead that text starts
     with and that ends at a place holding rules; paths[what it matched] is what every place holding rules on the
@@ -955,15 +939,37 @@ class KeyIndex(Generic[R]):
 
     def _first_match(self, value: str) -> list[Hit[R]]:
         """match() before the first value: compiles this index's regexes and its match function."""
-        self.match = _match_function(*self._parts)
+        body, names = self.body()
+        exec(compile(f"def match(value):{body}\n    return out", "<KeyIndex.match>", "exec"), names)
+        self.match = names["match"]
         return self.match(value)
+
+    def body(self) -> tuple[str, dict[str, Any]]:
+        """The statements of match() (indented one level: from `value`, the hits in the list `out`) and the
+        names they use; the index's regexes are compiled when this is first asked for."""
+        return _match_body(*self._parts)
+
+
+def _tried(indent: str, low: str) -> str:
+    """The step appending the hits on v of what one place (g) holds to out, keeping seen (see _run); low: what
+    _run is given. Written out where a place is met, no call for a lone rule."""
+    return "".join(f"\n{indent}{line}" for line in (
+        "if g.__class__ is _Group:",
+        f"    seen = _run(g, v, out, seen, {low})",
+        "elif not (g.multi and seen is not None and g.order in seen):",
+        "    m = g.run(v)",
+        "    if m is not None:",
+        "        out.append(g.hit if not g.names else _hit(g, m))",
+        "        if g.multi:",
+        "            if seen is None:",
+        "                seen = set()",
+        "            seen.add(g.order)"))
 
 
 # The steps of KeyIndex.match, each written out only for an index that has what it uses, with its lookups bound
 # as names (an index holds few kinds of rule: a step it lacks costs nothing, not a test per value).
 _STEPS: dict[str, str] = {
     "start": """
-def match(value):
     v = value.strip()
     out = []""",
     "low": """
@@ -990,8 +996,7 @@ def match(value):
     if v[:1] in exact_firsts:
         m = exact_run(v)
         if m is not None:
-            for group in exact_paths[v[:m.end()]]:
-                seen = _try(group, v, out, seen, None)""",
+            for g in exact_paths[v[:m.end()]]:""" + _tried("                ", "None"),
     # A case-blind regex matches 'İ' where 'i' is written, though 'İ'.lower() is 'i' + a combining dot: the
     # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
     "blind_walk": """
@@ -999,11 +1004,9 @@ def match(value):
         if low[:1] in blind_firsts:
             m = blind_run(low)
             if m is not None:
-                for group in blind_paths[low[:m.end()]]:
-                    seen = _try(group, v, out, seen, None)
+                for g in blind_paths[low[:m.end()]]:""" + _tried("                    ", "None") + """
     else:
-        for group in blind_all:
-            seen = _try(group, v, out, seen, None)""",
+        for g in blind_all:""" + _tried("            ", "None"),
     # the required texts present: one C-level call finds none of the scan's regex texts (the common case)
     "present": """
     present = None""",
@@ -1023,24 +1026,22 @@ def match(value):
     "texts": """
     if present:
         for i in (present if len(present) == 1 else sorted(present)):
-            seen = _try(groups[i], v, out, seen, low if ascii_v else None)""",
+            g = groups[i]""" + _tried("            ", "low if ascii_v else None"),
     "single": """
     h = single_match(v)
     if h is not None:
         out.append(h)""",
     "combined": """
     out.extend(match_all(v))""",
-    "end": """
-    return out""",
 }
 
 
-def _match_function(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, blind: _Walker | None,
-                    blind_all: Any, scan: _TextScan | None, groups: Any, blind_texts: Any, single: Any,
-                    combined: Any) -> Callable[[str], list[Any]]:
-    """KeyIndex.match for an index made of these parts (empty or None: absent), its regexes compiled now."""
-    names: dict[str, Any] = {"_try": _try, "equals": equals, "equals_ci": equals_ci, "fixed": fixed,
-                             "blind_all": blind_all, "groups": groups, "blind_texts": blind_texts}
+def _match_body(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, blind: _Walker | None,
+                blind_all: Any, scan: _TextScan | None, groups: Any, blind_texts: Any, single: Any,
+                combined: Any) -> tuple[str, dict[str, Any]]:
+    """KeyIndex.body for an index made of these parts (empty or None: absent), its regexes compiled now."""
+    names: dict[str, Any] = {"_Group": _Group, "_run": _run, "_hit": _hit, "equals": equals, "equals_ci": equals_ci,
+                             "fixed": fixed, "blind_all": blind_all, "groups": groups, "blind_texts": blind_texts}
     if exact is not None:
         names.update(exact_firsts=exact.firsts, exact_run=exact.compiled(), exact_paths=exact.paths)
     if blind is not None:
@@ -1070,9 +1071,7 @@ def _match_function(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | No
         steps.append("texts")
     steps += ["single"] if single is not None else []
     steps += ["combined"] if combined is not None else []
-    steps.append("end")
-    exec(compile("".join(_STEPS[k] for k in steps), "<KeyIndex.match>", "exec"), names)
-    return cast(Callable[[str], list[Any]], names["match"])
+    return "".join(_STEPS[k] for k in steps), names
 
 
 def build(rules: Iterable[R]) -> KeyIndex[R]:
