@@ -65,8 +65,10 @@ def planned(value):
     ev = oui(value)
     if ev is not None:
         evs.append(ev)""",
+    # (the usual answer, no first word of a name among the value's words, decided here as find() would)
     "mentions": """
-    if not named:
+    if not named and (not value.isascii()
+                      or not first_words.isdisjoint(value.encode().translate(word_bytes).split())):
         hit = mentions(value)
         if hit is not None:
             maker, brand = hit
@@ -97,7 +99,7 @@ class Engine:
     def __init__(self, db: Database, memo: int = MEMO_SIZE) -> None:
         self.db = db
         # a site repeats itself (a hundred cameras send the same Server header): remember recent answers
-        self._memo: dict[tuple[str, str], tuple[tuple[Evidence, ...], dict[str, str]]] | None = {} if memo else None
+        self._memo: dict[tuple[str, str], tuple[tuple[Evidence, ...], dict[str, str]]] = {}   # (memo 0: unused)
         self._memo_size = memo
         keyed: dict[tuple[str, str | None], list[Rule]] = {}
         for r in db.rules:
@@ -128,6 +130,18 @@ class Engine:
         self._plan: dict[str, Callable[[str], tuple[list[Evidence], dict[str, str]]]] = {}
         for sig in SIGNALS:
             self._plan[sig] = self._planned(sig)
+        plan = self._plan
+
+        def unremembered(signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
+            try:
+                planned = plan[signal]
+            except KeyError:
+                raise ObservationError(f"unknown signal {signal!r}") from None
+            return planned(value)
+
+        # Evidence from every rule that matches (signal, value), and the composite fields parsed
+        self.match: Callable[[str, str], tuple[list[Evidence], dict[str, str]]] = \
+            self._remembered if memo else unremembered
         self._advisories: dict[str, list[Any]] = {}
         for a in db.advisories:
             ranges = [(None if r.models is None else re.compile(r.models), r) for r in a.ranges]
@@ -135,15 +149,9 @@ class Engine:
 
     # ---- matching -------------------------------------------------------------------------
 
-    def match(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
-        """Evidence from every rule that matches (signal, value), and the composite fields parsed."""
+    def _remembered(self, signal: str, value: str) -> tuple[list[Evidence], dict[str, str]]:
+        """match() with the memo."""
         memo = self._memo
-        if memo is None:
-            try:
-                planned = self._plan[signal]
-            except KeyError:
-                raise ObservationError(f"unknown signal {signal!r}") from None
-            return planned(value)
         got = memo.get((signal, value))
         if got is not None:
             return list(got[0]), dict(got[1])
@@ -189,7 +197,7 @@ class Engine:
             names["oui"] = self._oui.evidence
             steps.append(_PLAN_STEPS["oui"])
         if signal in MENTION_SIGNALS:
-            names["mentions"] = self._mentions.find
+            names.update(mentions=self._mentions.find, first_words=self._mentions.first_bytes, word_bytes=_WORD_BYTES)
             steps.append(_PLAN_STEPS["mentions"])
         steps.append(_PLAN_STEPS["end" if signal in COMPOSITE else "end_plain"])
         exec(compile("".join(steps), f"<Engine.match {signal}>", "exec"), names)
@@ -262,22 +270,30 @@ def advisory_status(fw: Firmware, ranges: list[FirmwareRange]) -> str | None:
     return None
 
 
+def _as_mac_start(prefix: str) -> str:
+    """A hex prefix as the start of a normalised MAC ('001A2B3' -> '00:1a:2b:3')."""
+    low = prefix.lower()
+    return ":".join(low[i:i + 2] for i in range(0, len(low), 2))
+
+
 class _OuiLookup:
     """The longest registered prefix of a MAC -> its evidence."""
 
-    __slots__ = ("_block_lengths", "_hits", "_lengths", "_split_blocks")
+    __slots__ = ("_block_lengths", "_hits", "_split_blocks")
 
     def __init__(self, db: Database, link_conf: dict[str, float]) -> None:
-        # prefix -> what its evidence carries: a block registered in a brand's name (Ring LLC, Amcrest
-        # Technologies) names the brand, its confidence scaled by the brand's link
+        # a normalised MAC's start -> what its evidence carries: a block registered in a brand's name (Ring LLC,
+        # Amcrest Technologies) names the brand, its confidence scaled by the brand's link
         self._hits: dict[str, tuple[str, str, str | None, float]] = {}
         for prefix, maker in db.oui.items():
             brand = db.oui_brand.get(prefix)
             conf = db.makers[maker].oui_confidence * (link_conf.get(brand, 1.0) if brand is not None else 1.0)
-            self._hits[prefix] = (f"oui.{maker}", maker, brand, conf)
-        self._lengths = sorted({len(p) for p in db.oui}, reverse=True)
-        self._split_blocks = frozenset(p[:6] for p in db.oui if len(p) > 6)   # MA-L blocks holding longer prefixes
-        self._block_lengths = tuple(n for n in self._lengths if n <= 6)
+            self._hits[_as_mac_start(prefix)] = (f"oui.{maker}", maker, brand, conf)
+        # prefix lengths in a normalised MAC's characters, longest first; only a few MA-L blocks hold longer
+        # (MA-M, MA-S) prefixes: they look up every length, the others only the block lengths
+        lengths = [n + (n - 1) // 2 for n in sorted({len(p) for p in db.oui}, reverse=True)]
+        self._block_lengths = tuple(n for n in lengths if n <= 8)
+        self._split_blocks = {_as_mac_start(p[:6]): tuple(lengths) for p in db.oui if len(p) > 6}
 
     def evidence(self, mac_text: str) -> Evidence | None:
         """Engine.oui_evidence."""
@@ -288,11 +304,9 @@ class _OuiLookup:
             mac = normalise_mac(mac_text)
         if mac is None or mac[1] in _GROUP_OR_LOCAL:
             return None   # group or locally administered: IEEE prefix lookup is meaningless
-        hexd = mac.replace(":", "").upper()
         hits = self._hits
-        # the longest registered prefix wins; only a few MA-L blocks hold longer (MA-M, MA-S) ones
-        for n in (self._lengths if hexd[:6] in self._split_blocks else self._block_lengths):
-            got = hits.get(hexd[:n])
+        for n in self._split_blocks.get(mac[:8], self._block_lengths):   # the longest registered prefix wins
+            got = hits.get(mac[:n])
             if got is not None:
                 rid, maker, brand, conf = got
                 return _new(Evidence, (rid, "mac", mac, maker, brand, conf, None, (("mac", mac),), None))
@@ -332,7 +346,7 @@ class Mentions:
             exact = first.group(0) == n   # a one-word name needs no second look
             rx = None if exact else re.compile(rf"(?<![A-Za-z0-9]){re.escape(n)}(?![A-Za-z0-9])")
             self._by_first.setdefault(first.group(0), []).append((n, rx))
-        self._first_bytes = frozenset(w.encode() for w in self._by_first)
+        self.first_bytes = frozenset(w.encode() for w in self._by_first)
         self._first_words = frozenset(self._by_first)
         self._by_first_bytes = {w.encode(): c for w, c in self._by_first.items()}
 
@@ -340,9 +354,9 @@ class Mentions:
         """(maker, brand or None) of the first name the value mentions, longest name first."""
         if value.isascii():   # the common case: words split in C (bytes.translate and split, no regex)
             words: list[Any] = value.encode().translate(_WORD_BYTES).split()
-            if self._first_bytes.isdisjoint(words):   # the usual answer, no set built
+            if self.first_bytes.isdisjoint(words):   # the usual answer, no set built
                 return None
-            firsts: frozenset[Any] = self._first_bytes.intersection(words)
+            firsts: frozenset[Any] = self.first_bytes.intersection(words)
             by_first: dict[Any, list[tuple[str, re.Pattern[str] | None]]] = self._by_first_bytes
         else:
             words = _WORD.findall(value)

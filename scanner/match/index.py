@@ -683,7 +683,7 @@ class _TextScan:
                     i, t, ci = self.texts[k]
                     loose.append((i, lows[k], None if ci else t))
         # group number -> (position, text to confirm in the value or None, [(position, lower, confirm)] it can hide)
-        found: dict[int, tuple[int, str | None, tuple[tuple[int, str, str | None], ...]]] = {}
+        found: dict[int | None, tuple[int, str | None, tuple[tuple[int, str, str | None], ...]]] = {}
         branches = []
         for ch, ks in by_char.items():
             # the texts on ch by the character after it, so that at a stop re skips most of them on one compare
@@ -724,8 +724,12 @@ class _TextScan:
         def part(v: str, low: str, first: re.Match[str]) -> set[int] | None:
             # a search from each place found (most values hold one text, and finditer's setup costs more than a
             # search); a value holding many places (a page repeating a text) has the rest found in C
-            marks: list[Any] = [first.lastindex]   # group numbers (never None here, see above)
             m = any_search(low, first.start() + 1)
+            if m is None:   # the usual value: one place found, often one text there
+                i, exact, hidden = found[first.lastindex]
+                if not hidden:
+                    return {i} if exact is None or exact in v else None
+            marks: list[Any] = [first.lastindex]   # group numbers (never None here, see above)
             while m is not None:
                 marks.append(m.lastindex)
                 if len(marks) == _SEARCHES:
@@ -984,11 +988,7 @@ _STEPS: dict[str, str] = {
     got = equals_ci.get(low)
     if got:
         out.extend(got)""",
-    "fixed": """
-    for n, ptab, ci in fixed:
-        got = ptab.get((low if ci else v)[:n])
-        if got:
-            out.extend(got)""",
+    # (prefix tables, and texts looked for by `in`, are written out one by one: see _match_body)
     "seen": """
     seen = None""",
     # the leads v starts with (no walk when no lead starts with its first character: the usual case)
@@ -1014,12 +1014,6 @@ _STEPS: dict[str, str] = {
     m = quick(low)
     if m is not None:
         present = part(v, low, m)""",
-    "loose": """
-    for i, low1, exact in loose:
-        if low1 in low and (exact is None or exact in v):
-            if present is None:
-                present = set()
-            present.add(i)""",
     "blind_texts": """
     if not ascii_v:
         present = blind_texts.union(present or ())""",
@@ -1048,30 +1042,42 @@ def _match_body(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, 
         names.update(blind_firsts=blind.firsts, blind_run=blind.compiled(), blind_paths=blind.paths)
     if scan is not None:
         scan.compile()
-        names.update(quick=scan.quick, part=scan.part, loose=scan.loose)
+        names.update(quick=scan.quick, part=scan.part)
     if single is not None:
         names["single_match"] = single.match
     if combined is not None:
         names["match_all"] = combined.match_all
-    steps = ["start"]
+    steps = [_STEPS["start"]]
     if equals_ci or fixed or blind or scan:
-        steps.append("low")
+        steps.append(_STEPS["low"])
     if blind or scan:
-        steps.append("ascii")
-    steps += [k for k in ("equals", "equals_ci", "fixed") if names[k]]
+        steps.append(_STEPS["ascii"])
+    steps += [_STEPS[k] for k in ("equals", "equals_ci") if names[k]]
+    for k, (n, table, ci) in enumerate(fixed):   # a prefix table: the value's first n characters looked up
+        names[f"fixed_{k}"] = table
+        steps.append(f"""
+    got = fixed_{k}.get({"low" if ci else "v"}[:{n}])
+    if got:
+        out.extend(got)""")
     if exact or blind or scan:
-        steps.append("seen")
-    steps += ["exact_walk"] if exact else []
-    steps += ["blind_walk"] if blind else []
+        steps.append(_STEPS["seen"])
+    steps += [_STEPS["exact_walk"]] if exact else []
+    steps += [_STEPS["blind_walk"]] if blind else []
     if scan is not None:
-        steps.append("present")
-        steps += ["quick"] if scan.quick is not None else []
-        steps += ["loose"] if scan.loose else []
-        steps += ["blind_texts"] if blind_texts else []
-        steps.append("texts")
-    steps += ["single"] if single is not None else []
-    steps += ["combined"] if combined is not None else []
-    return "".join(_STEPS[k] for k in steps), names
+        steps.append(_STEPS["present"])
+        steps += [_STEPS["quick"]] if scan.quick is not None else []
+        for i, low1, confirm in scan.loose:   # a text looked for by `in` (case-sensitive ones confirmed in v)
+            also = "" if confirm is None else f" and {confirm!r} in v"
+            steps.append(f"""
+    if {low1!r} in low{also}:
+        if present is None:
+            present = set()
+        present.add({i})""")
+        steps += [_STEPS["blind_texts"]] if blind_texts else []
+        steps.append(_STEPS["texts"])
+    steps += [_STEPS["single"]] if single is not None else []
+    steps += [_STEPS["combined"]] if combined is not None else []
+    return "".join(steps), names
 
 
 def build(rules: Iterable[R]) -> KeyIndex[R]:
