@@ -7,7 +7,8 @@ through optional parts and alternatives), its other selective requirements check
 runs, and one scan of the value finds every such text it holds; rules with neither share one alternation. A
 place holding one rule holds the rule itself, tried inline; several are tried as one alternation, so a value
 none of them matches costs one C-level call. Nothing loops over all rules per observation, and every filter is
-a necessary condition: the regexes alone decide.
+a necessary condition: the regexes alone decide. An index's match() is written out on its first value with only
+the steps for the kinds of rule it holds (the engine writes them into each signal's own match()).
 """
 
 from __future__ import annotations
