@@ -79,3 +79,14 @@ def test_an_answered_onvif_device_service_counts_unless_the_model_says_otherwise
     terminal = identify(eng, [("onvif.manufacturer", "HIKVISION"), ("onvif.model", "DS-K1T671M")])
     assert terminal.vendor == "hikvision" and terminal.category == "other"
     assert identify(eng, [("onvif.manufacturer", "HIKVISION"), ("onvif.model", "DS-2CD2143G0-I")]).category == "camera"
+
+
+def test_an_rtsp_login_challenge_counts_as_video_but_the_same_http_challenge_does_not() -> None:
+    """An RTSP server wanting a login is a video source of unknown kind and maker; a web login is nothing."""
+    eng = get_engine()
+    challenge = 'Digest realm="LIVE555 Streaming Media", nonce="c633aaf8b83127633cbe98fac1d20d87"'
+    rtsp = identify(eng, [("rtsp.www_authenticate", challenge), ("tcp.port", "554")])
+    assert rtsp.vendor is None and rtsp.category == "video"
+    assert identify(eng, [("http.www_authenticate", challenge)]).category not in SURVEILLANCE_CATEGORIES
+    tapo = identify(eng, [("rtsp.www_authenticate", 'Basic realm="TP-Link IP-Camera"')])
+    assert tapo.vendor == "tplink" and tapo.category == "camera"
