@@ -101,9 +101,8 @@ def _wait_udp_bound(pair: Any, port: int) -> None:
     raise AssertionError("snmpd did not start")
 
 
-@pytest.mark.lab
-@lab
-def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
+def _serve(pair: Any, extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """Debian's snmpd in namespace b with a camera-like system group plus `extra` config lines."""
     tmp = Path(tempfile.mkdtemp())
     # Hikvision NVR agent values (LibreNMS hikvision-nvr.snmprec, protocols.md section 8).
     (tmp / "snmpd.conf").write_text(
@@ -112,14 +111,20 @@ def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
         "sysDescr Hikvision company products\n"
         "sysObjectID 1.3.6.1.4.1.50001\n"
         "sysName nvr-01\n"
-        "sysLocation lab\nsysContact lab\nsysServices 72\n"
-        # a camera's product-name object (a real walk of a CPP-platform camera, scanner/discovery/snmp.py)
-        'override 1.3.6.1.4.1.3967.1.1.5.1.0 octet_str "FLEXIDOME indoor 5100i IR - 5MP"\n')
+        "sysLocation lab\nsysContact lab\nsysServices 72\n" + extra)
     proc = pair.popen_b(["snmpd", "-f", "-C", "-c", str(tmp / "snmpd.conf"), "-Lf", str(tmp / "log"),
                          "-p", str(tmp / "pid"), "-M", "/nonexistent", "-m", ""],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_udp_bound(pair, 161)
+    return proc, tmp
+
+
+@pytest.mark.lab
+@lab
+def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
+    # a camera's product-name object (a real walk of a CPP-platform camera, scanner/discovery/snmp.py)
+    proc, _ = _serve(pair, 'override 1.3.6.1.4.1.3967.1.1.5.1.0 octet_str "FLEXIDOME indoor 5100i IR - 5MP"\n')
     try:
-        _wait_udp_bound(pair, 161)
         ctx = netpair.make_ctx(["198.18.36.0/29"], ["198.18.36.1"],
                                snmp_communities=("wrong-one", "camscan-lab-ro"))
         ctx.host(pair.ip_b)
@@ -135,3 +140,60 @@ def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
         (pair.ip_b, "snmp.model", "FLEXIDOME indoor 5100i IR - 5MP")}
     assert ctx.stats.counters["snmp.answered"] == 1
     assert ctx.stats.errors == []
+
+
+def test_enterprise_get_fits_the_message_size_every_agent_accepts() -> None:
+    # RFC 3417 section 3.2: an SNMP entity must accept messages of at least 484 octets; the enterprise objects go
+    # in one GET, so the request must fit that even with a long (32-character) community, or some agents drop it
+    from pyasn1.codec.ber import encoder
+    from pyasn1.type.univ import Null
+    from pysnmp.proto import api
+
+    v2c = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
+    pdu = v2c.GetRequestPDU()
+    v2c.apiPDU.set_defaults(pdu)
+    v2c.apiPDU.set_varbinds(pdu, [(oid, Null("")) for oid in snmp.ENTERPRISE_OIDS])
+    msg = v2c.Message()
+    v2c.apiMessage.set_defaults(msg)
+    v2c.apiMessage.set_community(msg, "c" * 32)
+    v2c.apiMessage.set_pdu(msg, pdu)
+    assert len(encoder.encode(msg)) <= 484
+
+
+@pytest.mark.lab
+@lab
+def test_real_snmpd_answers_the_objects_it_has_and_no_such_object_for_the_rest(pair) -> None:  # type: ignore[no-untyped-def]
+    # MOBOTIX p26 model and firmware as that camera reported them (homebridge-camera-ffmpeg issue #1337, cited in
+    # fingerprints/mobotix.yaml), served at the MOBOTIX cameraModel / software-version objects (probes.yaml); the
+    # agent has none of the other enterprise objects camscan asks
+    proc, _ = _serve(pair, 'override 1.3.6.1.4.1.21701.2.1.1.0 octet_str "p26B-AU-6D"\n'
+                           'override 1.3.6.1.4.1.21701.2.4.1.1.0 octet_str "MX-V5.4.6.3"\n')
+    try:
+        ctx = netpair.make_ctx(["198.18.36.0/29"], ["198.18.36.1"], snmp_communities=("camscan-lab-ro",))
+        ctx.host(pair.ip_b)
+        obs = pair.run_in_a(lambda: netpair.collect(snmp.Snmp(timeout=0.5), ctx))
+
+        async def raw() -> list[Any]:   # the same single GET the module sends, var-binds kept as the agent gave them
+            from pyasn1.type.univ import Null
+            from pysnmp.hlapi.v1arch.asyncio import CommunityData, SnmpDispatcher, UdpTransportTarget, get_cmd
+            from pysnmp.proto.rfc1902 import ObjectName as Name
+            target = await UdpTransportTarget.create((pair.ip_b, 161), timeout=0.5, retries=0)
+            err_ind, err_stat, _, var_binds = await get_cmd(
+                SnmpDispatcher(), CommunityData("camscan-lab-ro", mpModel=1), target,
+                *((Name(o), Null("")) for o in snmp.ENTERPRISE_OIDS))
+            assert not err_ind and not err_stat
+            return list(var_binds)
+        var_binds = pair.run_in_a(raw)
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    assert {(o.signal, o.value) for o in obs} == {
+        ("snmp.sysdescr", "Hikvision company products"), ("snmp.sysobjectid", "1.3.6.1.4.1.50001"),
+        ("snmp.sysname", "nvr-01"), ("snmp.model", "p26B-AU-6D"), ("snmp.firmware", "MX-V5.4.6.3")}
+    assert ctx.stats.errors == []
+    # one PDU, every object answered in order: two values, noSuchObject for all the others
+    assert [".".join(map(str, tuple(vb[0]))) for vb in var_binds] == list(snmp.ENTERPRISE_OIDS)
+    absent = [vb for vb in var_binds if isinstance(vb[1], rfc1905.NoSuchObject | rfc1905.NoSuchInstance)]
+    assert len(absent) == len(snmp.ENTERPRISE_OIDS) - 2
+    ident = identify(get_engine(), [(o.signal, o.value) for o in obs if o.signal in ("snmp.model", "snmp.firmware")])
+    assert (ident.vendor, ident.category) == ("mobotix", "camera")
