@@ -27,6 +27,12 @@ def test_the_modules_ask_for_what_the_shipped_file_lists() -> None:
         assert all(e["source"].strip() and e["why"].strip() for e in doc[key]), key
 
 
+def test_every_snmp_object_is_one_instance_a_single_get_can_read() -> None:
+    # a GET names an instance: a scalar (.0) or a fixed row (.1); a bare column or subtree OID only ever answers
+    # noSuchObject, so listing one would ask for nothing
+    assert all(oid.endswith((".0", ".1")) for oid, _ in probes.load().snmp_objects)
+
+
 def test_the_web_probes_never_carry_a_password_or_change_anything() -> None:
     for p in probes.load().http_paths:
         assert p.method in ("GET", "POST")
