@@ -90,3 +90,15 @@ def test_an_rtsp_login_challenge_counts_as_video_but_the_same_http_challenge_doe
     assert identify(eng, [("http.www_authenticate", challenge)]).category not in SURVEILLANCE_CATEGORIES
     tapo = identify(eng, [("rtsp.www_authenticate", 'Basic realm="TP-Link IP-Camera"')])
     assert tapo.vendor == "tplink" and tapo.category == "camera"
+
+
+def test_a_manufacturer_field_naming_a_maker_outright_names_it_in_any_letter_case() -> None:
+    """The whole field is the maker's or brand's name (case, spacing, company suffix aside); other words are not."""
+    eng = get_engine()
+    vicon = identify(eng, [("onvif.manufacturer", "VICON")])
+    assert vicon.vendor == "vicon" and vicon.category == "video"
+    assert identify(eng, [("upnp.manufacturer", "Sony  corporation")]).vendor == "sony"
+    lorex = identify(eng, [("onvif.manufacturer", "LOREX")])
+    assert (lorex.vendor, lorex.brand) == ("dahua", "lorex")
+    for other in ("General", "Synology", "Vicon Axis", "IPCAM"):
+        assert identify(eng, [("upnp.manufacturer", other)]).vendor is None, other
