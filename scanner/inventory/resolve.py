@@ -10,8 +10,8 @@ from typing import Any, Final
 
 from scanner.macaddr import normalise_mac
 from scanner.match.composite import ATTRIBUTE_FIELDS
-from scanner.match.engine import Engine, ObservationError
-from scanner.match.load import SURVEILLANCE_CATEGORIES, Database
+from scanner.match.engine import MANUFACTURER_SIGNALS, Engine, ObservationError
+from scanner.match.load import SURVEILLANCE_CATEGORIES
 from scanner.models import Conflict, Evidence, Identification, Observation
 from scanner.signals import ATTRIBUTE_SIGNALS
 
@@ -38,51 +38,6 @@ MODEL_TEXT_SIGNALS: Final = frozenset({
 _MODEL_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_/.+-]{2,47}")
 
 
-#: Fields in which a device states its maker and nothing else: the whole value naming a maker or brand (its name,
-#: legal name or an alias, in any letter case, a company suffix aside) names it - stopwords too, as this is no
-#: free text ("AXIS", "VICON", "Sony Corporation").
-MANUFACTURER_SIGNALS: Final = frozenset({"onvif.manufacturer", "upnp.manufacturer"})
-MANUFACTURER_CONFIDENCE: Final = 0.6   # above a mention (a name in free text): the field says only this
-_COMPANY_SUFFIX = re.compile(
-    r"(?:[\s,]+(?:co\.?,?\s*ltd\.?|ltd\.?|limited|inc\.?|incorporated|corporation|corp\.?|gmbh|ag|s\.?p\.?a\.?|"
-    r"llc|l\.l\.c\.|s\.a\.|b\.v\.|plc|company|co\.))+\s*$")
-_MAKER_NAMES: dict[int, tuple[Database, dict[str, tuple[str, str | None, float]]]] = {}
-
-
-def company_key(name: str) -> str:
-    """A company name as compared in a manufacturer field: letter case, spacing and a company suffix aside."""
-    key = " ".join(name.casefold().split())
-    return _COMPANY_SUFFIX.sub("", key).strip(" ,.")
-
-
-def _maker_names(db: Database) -> dict[str, tuple[str, str | None, float]]:
-    """company_key of every maker's and brand's names -> (maker, brand or None, the brand link's confidence)."""
-    got = _MAKER_NAMES.get(id(db))
-    if got is not None and got[0] is db:
-        return got[1]
-    names: dict[str, tuple[str, str | None, float]] = {}
-    for m in db.makers.values():
-        for n in (m.name, m.legal_name, *m.aliases):
-            names.setdefault(company_key(n), (m.slug, None, 1.0))
-    for b in db.brands.values():
-        for n in (b.name, *b.aliases):
-            names.setdefault(company_key(n), (b.maker, b.slug, b.confidence))
-    names = {k: v for k, v in names.items() if len(k) >= 3}
-    if len(_MAKER_NAMES) >= 8:
-        _MAKER_NAMES.clear()
-    _MAKER_NAMES[id(db)] = (db, names)
-    return names
-
-
-def _manufacturer(db: Database, signal: str, value: str) -> Evidence | None:
-    """Evidence that a manufacturer field names a maker or brand outright, or None."""
-    got = _maker_names(db).get(company_key(value))
-    if got is None:
-        return None
-    maker, brand, link = got
-    return Evidence(f"manufacturer.{maker}", signal, value, maker, brand, MANUFACTURER_CONFIDENCE * link, None)
-
-
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     value: str
@@ -107,7 +62,7 @@ def identify(engine: Engine, observations: Iterable[Observation | tuple[str, str
             raise ObservationError(f"value of {signal!r} must be a string")
         evs, parsed = engine.match(signal, value)
         if signal in MANUFACTURER_SIGNALS and not any(e.vendor and not e.rule_id.startswith("mention.") for e in evs):
-            stated = _manufacturer(engine.db, signal, value)
+            stated = engine.stated_maker(signal, value)
             if stated is not None:   # the field's own statement, in place of the weaker mention of the same name
                 evs = [e for e in evs if not e.rule_id.startswith("mention.")] + [stated]
         if signal in MODEL_TEXT_SIGNALS:

@@ -23,6 +23,10 @@ MENTION_SIGNALS: Final = frozenset({
     "http.server", "http.title", "http.www_authenticate", "rtsp.server", "rtsp.www_authenticate", "ssdp.server",
     "upnp.manufacturer", "onvif.manufacturer", "snmp.sysdescr", "tls.subject", "tls.issuer", "telnet.banner",
     "dhcp.vendor_class"})
+#: Fields in which a device states its maker and nothing else: their whole value being a maker's or brand's name,
+#: legal name or alias (letter case, spacing and a company suffix aside; stopwords too: no free text) names it.
+MANUFACTURER_SIGNALS: Final = frozenset({"onvif.manufacturer", "upnp.manufacturer"})
+MANUFACTURER_CONFIDENCE: Final = 0.6   # above a mention (a name in free text): the field says only this
 MEMO_SIZE: Final = 65536          # (signal, value) answers remembered per engine
 MEMO_MAX_VALUE: Final = 2048      # longer values (page bodies, whole replies) are not remembered
 
@@ -203,6 +207,16 @@ class Engine:
         exec(compile("".join(steps), f"<Engine.match {signal}>", "exec"), names)
         return cast(Callable[[str], tuple[list[Evidence], dict[str, str]]], names["planned"])
 
+    def stated_maker(self, signal: str, value: str) -> Evidence | None:
+        """Evidence `manufacturer.<maker>` when a manufacturer field's whole value is a maker's or brand's name (at
+        MANUFACTURER_CONFIDENCE, times the brand's link), else None."""
+        got = self._mentions.companies.get(company_key(value))
+        if got is None:
+            return None
+        maker, brand = got
+        conf = MANUFACTURER_CONFIDENCE * (self._link_conf.get(brand, 1.0) if brand else 1.0)
+        return Evidence(f"manufacturer.{maker}", signal, value, maker, brand, conf, None)
+
     def oui_evidence(self, mac_text: str) -> Evidence | None:
         """OUI evidence for a MAC (None if unknown, malformed, multicast or locally administered)."""
         return self._oui.evidence(mac_text)
@@ -320,6 +334,17 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 _WORD_BYTES: Final = bytes(c if chr(c).isascii() and chr(c).isalnum() else 32 for c in range(256))
 
 
+_COMPANY_SUFFIX = re.compile(
+    r"(?:[\s,]+(?:co\.?,?\s*ltd\.?|ltd\.?|limited|inc\.?|incorporated|corporation|corp\.?|gmbh|ag|s\.?p\.?a\.?|"
+    r"llc|l\.l\.c\.|s\.a\.|b\.v\.|plc|company|co\.))+\s*$")
+
+
+def company_key(name: str) -> str:
+    """A company name as compared in a manufacturer field: letter case, spacing and a company suffix aside."""
+    key = " ".join(name.casefold().split())
+    return _COMPANY_SUFFIX.sub("", key).strip(" ,.")
+
+
 class Mentions:
     """Finds a maker's or brand's name (as written in its aliases) as a whole word in a value.
 
@@ -329,12 +354,18 @@ class Mentions:
 
     def __init__(self, db: Database) -> None:
         of: dict[str, tuple[str, str | None]] = {}
+        # a whole manufacturer field -> (maker, brand or None): legal names too (see MANUFACTURER_SIGNALS)
+        companies: dict[str, tuple[str, str | None]] = {}
         for m in db.makers.values():
             for name in (m.name, *m.aliases):
                 of.setdefault(name, (m.slug, None))
+            for name in (m.name, m.legal_name, *m.aliases):
+                companies.setdefault(company_key(name), (m.slug, None))
         for b in db.brands.values():
             for name in (b.name, *b.aliases):
                 of.setdefault(name, (b.maker, b.slug))
+                companies.setdefault(company_key(name), (b.maker, b.slug))
+        self.companies = {k: v for k, v in companies.items() if len(k) >= 3}
         # short or all-lower-case names are words, not names ("DH", "Mi", "zte"); stopwords are data
         self.names = {n: v for n, v in of.items() if n not in db.mention_stopwords and n != n.lower()
                       and (len(n) >= 4 or (len(n) == 3 and n.isupper()))}
