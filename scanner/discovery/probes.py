@@ -22,7 +22,7 @@ from scanner.errors import FingerprintError
 FILE: Final = "probes.yaml"
 PORT_LISTS: Final = ("tcp_ports", "onvif_ports", "rtsp_ports")
 METHODS: Final = frozenset({"GET", "POST"})
-SNMP_SIGNALS: Final = frozenset({"snmp.model", "snmp.firmware", "snmp.serial"})
+SNMP_SIGNALS: Final = frozenset({"snmp.model", "snmp.firmware", "snmp.serial", "snmp.object"})
 _OID: Final = re.compile(r"1(?:\.(?:0|[1-9]\d*)){4,40}")
 MAX_BODY: Final = 4096
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

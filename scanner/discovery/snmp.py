@@ -76,12 +76,15 @@ def parse_reply(var_binds: Iterable[Any]) -> dict[str, str]:
 
 def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Observation]:
     """One observation per system-group or enterprise object that came back non-empty; an enterprise object (a
-    model, firmware or serial: one line) ends at its first unprintable character."""
+    model, firmware or serial: one line) ends at its first unprintable character; an snmp.object is OID=value."""
     now = time.time()
     got = [(signal, values.get(oid, "")) for oid, signal in SYSTEM_OIDS.items()]
     # some agents return such strings with trailing binary garbage (no NUL-termination; probes.yaml's source for
     # the product-name object)
-    got += [(signal, _UNPRINTABLE.split(values.get(oid, ""), 1)[0].strip()) for oid, signal in ENTERPRISE_OIDS.items()]
+    for oid, signal in ENTERPRISE_OIDS.items():
+        value = _UNPRINTABLE.split(values.get(oid, ""), 1)[0].strip()
+        # a code (HIKVISION-MIB hikEntityType: 1 DVR, 2 NVR, 3 IPC) means something only beside its object's OID
+        got.append((signal, f"{oid}={value}" if value and signal == "snmp.object" else value))
     return [Observation(signal, value, ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
             for signal, value in got if value]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from pysnmp.proto import rfc1905
-from pysnmp.proto.rfc1902 import ObjectIdentifier, ObjectName, OctetString
+from pysnmp.proto.rfc1902 import Integer, ObjectIdentifier, ObjectName, OctetString
 
 from scanner.discovery import snmp
 from scanner.inventory.resolve import identify
@@ -72,6 +72,20 @@ def test_identifier_objects_end_at_trailing_garbage() -> None:
     assert (ident.vendor, ident.category, ident.model) == ("bosch", "camera", "FLEXIDOME indoor 5100i IR")
 
 
+def test_a_kind_code_is_kept_with_its_object() -> None:
+    # HIKVISION-MIB hikEntityType (probes.yaml): a bare "1" means DVR only at 1.3.6.1.4.1.50001.1.100.0
+    values = snmp.parse_reply([vb("1.3.6.1.2.1.1.2.0", ObjectIdentifier("1.3.6.1.4.1.50001")),
+                               vb("1.3.6.1.4.1.50001.1.100.0", Integer(1))])
+    obs = {(o.signal, o.value) for o in snmp.to_observations(values, "10.0.0.5", None)}
+    assert obs == {("snmp.sysobjectid", "1.3.6.1.4.1.50001"), ("snmp.object", "1.3.6.1.4.1.50001.1.100.0=1")}
+    kinds = {code: identify(get_engine(), [*obs - {("snmp.object", "1.3.6.1.4.1.50001.1.100.0=1")},
+                                           ("snmp.object", f"1.3.6.1.4.1.50001.1.100.0={code}")])
+             for code in ("1", "2", "3", "255")}
+    assert {code: (i.vendor, i.category) for code, i in kinds.items()} == {
+        "1": ("hikvision", "dvr"), "2": ("hikvision", "nvr"), "3": ("hikvision", "camera"),
+        "255": ("hikvision", "video")}   # Unknown(255): a Hikvision recorder-MIB agent, kind not said
+
+
 def test_no_community_means_no_packet() -> None:
     import asyncio
     ctx = netpair.make_ctx(["198.18.36.0/30"])
@@ -123,7 +137,8 @@ def _serve(pair: Any, extra: str) -> tuple[subprocess.Popen[bytes], Path]:
 @lab
 def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
     # a camera's product-name object (a real walk of a CPP-platform camera, scanner/discovery/snmp.py)
-    proc, _ = _serve(pair, 'override 1.3.6.1.4.1.3967.1.1.5.1.0 octet_str "FLEXIDOME indoor 5100i IR - 5MP"\n')
+    proc, _ = _serve(pair, 'override 1.3.6.1.4.1.3967.1.1.5.1.0 octet_str "FLEXIDOME indoor 5100i IR - 5MP"\n'
+                           'override 1.3.6.1.4.1.50001.1.100.0 integer 1\n')
     try:
         ctx = netpair.make_ctx(["198.18.36.0/29"], ["198.18.36.1"],
                                snmp_communities=("wrong-one", "camscan-lab-ro"))
@@ -137,7 +152,8 @@ def test_real_snmpd(pair) -> None:  # type: ignore[no-untyped-def]
         (pair.ip_b, "snmp.sysdescr", "Hikvision company products"),
         (pair.ip_b, "snmp.sysobjectid", "1.3.6.1.4.1.50001"),
         (pair.ip_b, "snmp.sysname", "nvr-01"),
-        (pair.ip_b, "snmp.model", "FLEXIDOME indoor 5100i IR - 5MP")}
+        (pair.ip_b, "snmp.model", "FLEXIDOME indoor 5100i IR - 5MP"),
+        (pair.ip_b, "snmp.object", "1.3.6.1.4.1.50001.1.100.0=1")}   # an INTEGER, read with its OID
     assert ctx.stats.counters["snmp.answered"] == 1
     assert ctx.stats.errors == []
 
