@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
+from defusedxml.ElementTree import DefusedXMLParser
 
 MAX_COMPOSITE_BYTES: Final = 64 * 1024
 ONVIF_SCOPE_PREFIX: Final = "onvif://www.onvif.org/"
@@ -34,29 +34,84 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _scrub(text: str) -> str:
     # JSON escapes ("\ud800") and identify's input can carry lone surrogates; no output may (UTF-8 writers fail).
-    return _SURROGATE.sub("\ufffd", text)
+    return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
+
+
+def _clean(text: str) -> bool:
+    """Whether text holds no lone surrogate (an ASCII text holds none: no search)."""
+    return text.isascii() or _SURROGATE.search(text) is None
 
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+class _Leaves:
+    """What parse_sadp keeps of a document as defusedxml's parser reads it, in place of ElementTree's TreeBuilder
+    (which builds every element): the root's tag, and the text of each of the root's children that holds no element
+    (all its character data, as TreeBuilder joins it into child.text; comments and processing instructions, which
+    TreeBuilder does not insert, neither split nor add to it), in document order."""
+
+    __slots__ = ("depth", "leaf", "out", "root", "tag", "texts")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.root: str | None = None
+        self.tag = ""
+        self.leaf = False   # the current child of the root has held no element so far
+        self.texts: list[str] = []
+        self.out: list[tuple[str, str]] = []   # (tag, text) of the root's children holding no element
+
+    def start(self, tag: str, attrs: Any) -> None:
+        """An element opens (expat's handler: attributes unused)."""
+        self.depth += 1
+        if self.depth == 2:
+            self.tag, self.leaf, self.texts = tag, True, []
+        elif self.depth == 3:
+            self.leaf = False
+        elif self.depth == 1:
+            self.root = tag
+
+    def end(self, tag: str) -> None:
+        """An element closes."""
+        if self.depth == 2 and self.leaf and self.texts:
+            self.out.append((self.tag, "".join(self.texts)))
+        self.depth -= 1
+
+    def data(self, text: str) -> None:
+        """Character data (entities expanded, CDATA sections included)."""
+        if self.depth == 2 and self.leaf:
+            self.texts.append(text)
+
+    def close(self) -> str | None:
+        """The root's tag (the document was well formed: expat said so at its end)."""
+        return self.root
+
+
 def parse_sadp(text: str) -> dict[str, str]:
     """Hikvision SADP ProbeMatch XML -> {child element name: text}; CompositeError if not a ProbeMatch."""
     if len(text) > MAX_COMPOSITE_BYTES:
         raise CompositeError("SADP reply too large")
+    leaves = _Leaves()
     try:
-        root = fromstring(text.strip().encode("utf-8", "replace"), forbid_dtd=True)
+        # defusedxml's parser and guards (DTDs, entities, external references refused), read into _Leaves by
+        # expat's own handlers (no ElementTree element, no Python-level name fixing per event)
+        parser = DefusedXMLParser(target=leaves, forbid_dtd=True)
+        expat = parser.parser
+        expat.StartElementHandler, expat.EndElementHandler = leaves.start, leaves.end
+        expat.CharacterDataHandler = leaves.data
+        parser.feed(text.strip().encode("utf-8", "replace"))
+        root = parser.close()
     except (ParseError, DefusedXmlException) as e:
         raise CompositeError(f"SADP reply is not XML: {e}") from None
     except Exception as e:  # expat: LookupError for encoding="x-unknown", UnicodeError, RecursionError
         raise CompositeError(f"SADP reply is not XML: {type(e).__name__}: {str(e)[:200]}") from None
-    if _local(root.tag).lower() != "probematch":
-        raise CompositeError(f"SADP reply root is <{_local(root.tag)}>, not <ProbeMatch>")
+    if root is None or _local(root).lower() != "probematch":
+        raise CompositeError(f"SADP reply root is <{_local(root or '')}>, not <ProbeMatch>")
     out: dict[str, str] = {}
-    for child in root:
-        if len(child) == 0 and child.text is not None and child.text.strip():
-            out.setdefault(_local(child.tag), _scrub(child.text.strip()))
+    for tag, child_text in leaves.out:
+        if child_text.strip():
+            out.setdefault(_local(tag), _scrub(child_text.strip()))
     return out
 
 
@@ -91,7 +146,7 @@ def parse_dhip(text: str) -> dict[str, str]:
     if not isinstance(doc, dict):
         raise CompositeError("DHIP reply JSON is not an object")
     out: dict[str, str] = {}
-    dirty = "\\u" in text or _SURROGATE.search(text) is not None
+    dirty = "\\u" in text or not _clean(text)
     for k in ("method", "mac"):
         v = doc.get(k)
         if isinstance(v, str):
@@ -113,7 +168,7 @@ def parse_scopes(text: str) -> dict[str, str]:
         raise CompositeError("Scopes too large")
     out: dict[str, str] = {}
     # percent-decoding makes no lone surrogate (bad UTF-8 becomes U+FFFD): without one in text, none to scrub
-    dirty = _SURROGATE.search(text) is not None
+    dirty = not _clean(text)
     n = len(ONVIF_SCOPE_PREFIX)
     for scope in text.split():   # str.split() and re's \s agree on what whitespace is
         if not scope.startswith(ONVIF_SCOPE_PREFIX) and scope[:n].lower() != ONVIF_SCOPE_PREFIX:

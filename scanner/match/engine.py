@@ -69,10 +69,12 @@ def planned(value):
     ev = oui(value)
     if ev is not None:
         evs.append(ev)""",
-    # (the usual answer, no first word of a name among the value's words, decided here as find() would)
+    # (the usual answer, no first word of a name among the value's words, decided here as find() would: a word is
+    # a run of ASCII letters and digits, and every byte of a character beyond ASCII, or of a lone surrogate, is not)
     "mentions": """
-    if not named and (not value.isascii()
-                      or not first_words.isdisjoint(value.encode().translate(word_bytes).split())):
+    if not named and not first_words.isdisjoint(
+            (value.encode() if value.isascii() else value.encode("utf-8", "surrogatepass"))
+            .translate(word_bytes).split()):
         hit = mentions(value)
         if hit is not None:
             maker, brand = hit
@@ -312,16 +314,19 @@ class _OuiLookup:
     def evidence(self, mac_text: str) -> Evidence | None:
         """Engine.oui_evidence."""
         t = mac_text.strip()
-        if _COLON_MAC.fullmatch(t) is not None:   # the usual notation: what normalise_mac makes of it, cheaper
-            mac: str | None = t.lower()
-        else:
-            mac = normalise_mac(mac_text)
+        # the usual notation's shape (six pairs joined by colons): normalise_mac makes it t.lower() when the pairs
+        # are hex digits, else nothing; that is checked (a regex) only when a prefix is found, so an unknown MAC costs
+        # no regex
+        shaped = len(t) == 17 and t[2::3] == ":::::"
+        mac = t.lower() if shaped else normalise_mac(mac_text)
         if mac is None or mac[1] in _GROUP_OR_LOCAL:
             return None   # group or locally administered: IEEE prefix lookup is meaningless
         hits = self._hits
         for n in self._split_blocks.get(mac[:8], self._block_lengths):   # the longest registered prefix wins
             got = hits.get(mac[:n])
             if got is not None:
+                if shaped and _COLON_MAC.fullmatch(t) is None:
+                    return None   # not a MAC after all
                 rid, maker, brand, conf = got
                 return _new(Evidence, (rid, "mac", mac, maker, brand, conf, None, (("mac", mac),), None))
         return None

@@ -34,6 +34,7 @@ _LEADING_FLAGS = re.compile(r"^\(\?([aiLmsux]+)\)")
 _NAMED = re.compile(r"\(\?P<([A-Za-z_][A-Za-z0-9_]*)>")
 MIN_LEAD: int = 8   # a shorter lead loses to a longer text the match must contain ('Basic' vs 'realm="AXIS_')
 LEAD: int = 32   # characters of a regex's literal lead used to file it (a trie walked along the value)
+GATE: int = 16   # at most this many first characters of a value tested before a trie is walked along it
 
 
 class Matchable(Protocol):
@@ -91,8 +92,19 @@ def _leads(items: Any, heads: list[str]) -> tuple[list[str], bool]:
             if every_whole:
                 continue
             return heads, False
+        if op in (MAX_REPEAT, MIN_REPEAT) and arg[0] == 0 and arg[1] == 1 and 2 * len(heads) <= MAX_LEADS:
+            got, whole = _leads(arg[2], heads)   # an optional literal ('^\\.?1\\.3\\.6'): there or not, both go on
+            if whole:
+                heads = got + heads
+                continue
         return heads, False
     return heads, True
+
+
+def _unprefixed(heads: list[str]) -> list[str]:
+    """The heads no other head is a prefix of, in order (a match starting with 'ab/' starts with 'ab')."""
+    return [h for k, h in enumerate(heads)
+            if not any(h.startswith(o) and (o != h or j < k) for j, o in enumerate(heads) if j != k)]
 
 
 def literal_leads(pattern: str) -> tuple[list[str], bool]:
@@ -112,12 +124,12 @@ def _leads_of(parsed: Any) -> tuple[list[str], bool]:
             and items[0][1][2] == 0:
         # '^(?i:AXIS)...': a case-blind lead of its own; nothing after it can join a case-blind key
         heads, _ = _leads(items[0][1][3], [""])
-        heads = [h.lower() for h in heads]
+        heads = _unprefixed([h.lower() for h in heads])
         return (heads, True) if all(heads) else ([], False)
     heads, _ = _leads(items, [""])
     if not all(heads):
         return [], False
-    return ([h.lower() for h in heads] if ci else heads), ci
+    return _unprefixed([h.lower() for h in heads] if ci else heads), ci
 
 
 def literal_lead(pattern: str) -> tuple[str, bool]:
@@ -355,6 +367,31 @@ def _selective(options: list[Needles], sample: _Sample) -> Needles:
 MAX_CONDS: int = 3   # further requirements checked before a text-filed rule is tried
 
 
+def guard_texts(pattern: str) -> tuple[str, ...]:
+    """Texts one of which every match of pattern holds as written (compared case-sensitively, any characters):
+    the longest literal run of its top level ('苏州科达' in '(?s)^.*?苏州科达') or, when longer, its best
+    case-sensitive required texts; () when it has neither."""
+    parsed = _parse(pattern)
+    if parsed is None:
+        return ()
+    best: tuple[str, ...] = ()
+    if not parsed.state.flags & SRE_FLAG_IGNORECASE:   # top-level literals are then compared as written
+        run: list[str] = []
+        for op, arg in [*list(parsed), (None, None)]:
+            if op is LITERAL:
+                run.append(chr(arg))
+                continue
+            if len(run) > (len(best[0]) if best else 0):
+                best = ("".join(run),)
+            run = []
+    for option in _options_of(parsed, 2):
+        if not any(ci for _, ci in option):
+            if min(len(t) for t, _ in option) > (min(map(len, best)) if best else 0):
+                best = tuple(t for t, _ in option)
+            break
+    return best
+
+
 def required_literal(pattern: str, least: int = 3) -> tuple[str, bool]:
     """The single text every match of pattern contains ('' when there is none or several)."""
     got = required_literals(pattern, least)
@@ -535,7 +572,7 @@ class _Group(Generic[R]):
 
 
 def _holds(conds: tuple[Needles, ...], v: str, low: str) -> bool:
-    """Whether the value (v, ASCII, and low, v lower-cased) holds one text of each requirement."""
+    """Whether the value (v, and low, v lower-cased, see _FOLD_RISK) holds one text of each requirement."""
     for need in conds:
         for t, ci in need:
             if t in (low if ci else v):
@@ -546,8 +583,8 @@ def _holds(conds: tuple[Needles, ...], v: str, low: str) -> bool:
 
 
 def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: str | None) -> set[int] | None:
-    """Append the hits on v of what a group holds to out; the updated seen set (low: v lower-cased when v is
-    ASCII and further requirements may be checked by `in`, else None). Rules are tried inline, no call each."""
+    """Append the hits on v of what a group holds to out; the updated seen set (low: v lower-cased when it filters
+    soundly, see _FOLD_RISK, and further requirements may be checked by `in`, else None). Rules are tried inline."""
     if g.fixed:
         out.extend(g.fixed)
     for c in chain(g.checked, g.loose):   # only the checked ones have conds (further requirements)
@@ -687,34 +724,29 @@ class _TextScan:
         found: dict[int | None, tuple[int, str | None, tuple[tuple[int, str, str | None], ...]]] = {}
         branches = []
         for ch, ks in by_char.items():
-            # the texts on ch by the character after it, so that at a stop re skips most of them on one compare
-            # (pieces in the order re tries them: texts ending at ch first)
-            by_next: dict[str, list[int]] = {}
-            for k in sorted(ks, key=lambda k: -len(lows[k])):   # longer first: the shorter within are found free
-                by_next.setdefault(lows[k][at[k] + 1:at[k] + 2], []).append(k)
-            order = [k for nxt in sorted(by_next, key=bool) for k in by_next[nxt]]
-            alts = []
-            for nxt in sorted(by_next, key=bool):
-                pieces = []
-                for k in by_next[nxt]:
-                    low, j = lows[k], at[k]
-                    behind = f"(?<={re.escape(low[:j + 2])})" if j or nxt else ""
-                    ahead = f"(?={re.escape(low[j + 2:])})" if j + 2 < len(low) else ""
-                    pieces.append(f"{behind}{ahead}()")
-                    n = order.index(k)
-                    hidden = []
-                    for k2 in order[n + 1:]:   # later texts on ch that can sit where this one does: hidden by it
-                        if _aligned(low, j, lows[k2], at[k2]):
-                            i2, t2, ci2 = self.texts[k2]
-                            # within this text where it stands: there whenever this one is (no search)
-                            within = at[k2] <= j and len(lows[k2]) - at[k2] <= len(low) - j
-                            hidden.append((i2, "" if within else lows[k2], None if ci2 else t2))
-                    i, t, ci = self.texts[k]
-                    found[len(found) + 1] = (i, None if ci else t, tuple(hidden))
-                inner = pieces[0] if len(pieces) == 1 else "(?:" + "|".join(pieces) + ")"
-                alts.append(f"(?={re.escape(nxt)}{inner})" if nxt else inner)
-            body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-            branches.append(re.escape(ch) + body)
+            # the texts on ch as a trie of what follows ch in them, walked in a lookahead (at a stop re skips a
+            # sibling on one compare, as it does the branches of ch); where a text ends, a lookbehind checks its
+            # start. Deeper places first (longer texts: the shorter within are found free); `order` is the order
+            # re tries the texts in, which is also the order of their groups.
+            trie: dict[str, Any] = {}
+            for k in ks:
+                node = trie
+                for c in lows[k][at[k] + 1:]:
+                    node = node.setdefault(c, {})
+                node.setdefault("", []).append(k)
+            order: list[int] = []
+            branches.append(f"{re.escape(ch)}(?={_alternation(trie, lows, at, order)})")   # a match: ch alone
+            for n, k in enumerate(order):
+                low, j = lows[k], at[k]
+                hidden = []
+                for k2 in order[n + 1:]:   # later texts on ch that can sit where this one does: hidden by it
+                    if _aligned(low, j, lows[k2], at[k2]):
+                        i2, t2, ci2 = self.texts[k2]
+                        # within this text where it stands: there whenever this one is (no search)
+                        within = at[k2] <= j and len(lows[k2]) - at[k2] <= len(low) - j
+                        hidden.append((i2, "" if within else lows[k2], None if ci2 else t2))
+                i, t, ci = self.texts[k]
+                found[len(found) + 1] = (i, None if ci else t, tuple(hidden))
         rx = re.compile("|".join(branches)) if branches else None
         search = rx.search if rx is not None else None
         # part() is installed only when rx exists; every branch of rx ends in a capturing group, so a match's
@@ -769,6 +801,17 @@ class _TextScan:
         return find
 
 
+def _alternation(node: dict[str, Any], lows: list[str], at: list[int], order: list[int]) -> str:
+    """The regex of a trie of texts' parts after their anchors (char -> node; "" -> the texts ending there): its
+    branches deeper first, then a lookbehind and an empty group per text ending here, longer first; each text's
+    position in lows is appended to order as its group is written."""
+    alts = [re.escape(c) + _alternation(child, lows, at, order) for c, child in node.items() if c]
+    for k in sorted(node.get("", ()), key=lambda k: -len(lows[k])):
+        order.append(k)
+        alts.append(f"(?<={re.escape(lows[k])})()" if at[k] else "()")
+    return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+
+
 _LASTINDEX = attrgetter("lastindex")
 _SEARCHES = 4   # places a scan finds one search at a time before finditer takes the rest
 
@@ -818,13 +861,16 @@ class _Walker:
     way holds, shallower first. Siblings' edges start with distinct characters, so re tries one alternative per
     level (its branches skip on the first literal); no capturing groups, which every match would copy."""
 
-    __slots__ = ("_pattern", "_run", "firsts", "paths")
+    __slots__ = ("_pattern", "_run", "gate", "gate_len", "paths")
 
     def __init__(self, kids: dict[str, Any]) -> None:
-        self.firsts = frozenset(kids)   # the characters a lead starts with: a text starting otherwise is not walked
         self.paths: dict[str, tuple[Any, ...]] = {}
         self._pattern = self._alternatives(kids, "", ())
         self._run: Callable[[str], re.Match[str] | None] | None = None
+        # what a walk matches is a path (a lead holding rules): a text whose first gate_len characters start none
+        # is not walked (the usual case; one slice and a set test instead of a regex call)
+        self.gate_len = min(GATE, *map(len, self.paths)) if self.paths else 1
+        self.gate = frozenset(lead[:self.gate_len] for lead in self.paths)
 
     def _alternatives(self, kids: dict[str, Any], lead: str, path: tuple[Any, ...]) -> str:
         alts = []
@@ -934,7 +980,8 @@ class KeyIndex(Generic[R]):
         exact_walk = _Walker(exact_trie[1]) if exact_trie is not None else None
         blind_walk = _Walker(blind_trie[1]) if blind_trie is not None else None
         # A case-blind regex matches 'İ' where 'i' is written, though 'İ'.lower() is 'i' + a combining dot: the
-        # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
+        # lower-cased value only filters case-blind rules soundly when it holds no such character (_FOLD_RISK).
+        # Values that do try them all.
         blind_all = _groups(blind_trie) if blind_trie is not None else []
         blind_texts = {i for i, (_, ci) in enumerate(inside) if ci}
 
@@ -971,6 +1018,14 @@ def _tried(indent: str, low: str) -> str:
         "            seen.add(g.order)"))
 
 
+# The only characters beyond ASCII that a case-blind regex matches where an ASCII letter is written ('İ' and 'ı'
+# for 'i', 'ſ' for 's', the Kelvin sign for 'k'), and the only one whose lower-casing is not one character ('İ');
+# every other character lower-cases to one character that is ASCII only when it was. So in a value holding none of
+# them, a case-blind ASCII text matches where the lower-cased value holds it lower-cased, at the same place: the
+# lower-cased value filters case-blind rules soundly (checked over all of Unicode by tests/match/test_index.py).
+_FOLD_RISK = re.compile("[\u0130\u0131\u017f\u212a]")
+
+
 # The steps of KeyIndex.match, each written out only for an index that has what it uses, with its lookups bound
 # as names (an index holds few kinds of rule: a step it lacks costs nothing, not a test per value).
 _STEPS: dict[str, str] = {
@@ -979,8 +1034,9 @@ _STEPS: dict[str, str] = {
     out = []""",
     "low": """
     low = v.lower()""",
-    "ascii": """
-    ascii_v = v.isascii()""",
+    # whether low filters case-blind rules soundly (see _FOLD_RISK): almost every value, ASCII or not
+    "low_ok": """
+    low_ok = v.isascii() or fold_risk(v) is None""",
     "equals": """
     got = equals.get(v)
     if got:
@@ -992,17 +1048,17 @@ _STEPS: dict[str, str] = {
     # (prefix tables, and texts looked for by `in`, are written out one by one: see _match_body)
     "seen": """
     seen = None""",
-    # the leads v starts with (no walk when no lead starts with its first character: the usual case)
+    # the leads v starts with (no walk when no lead holding rules starts with its first characters: the usual case)
     "exact_walk": """
-    if v[:1] in exact_firsts:
+    if v[:exact_n] in exact_gate:
         m = exact_run(v)
         if m is not None:
             for g in exact_paths[v[:m.end()]]:""" + _tried("                ", "None"),
     # A case-blind regex matches 'İ' where 'i' is written, though 'İ'.lower() is 'i' + a combining dot: the
-    # lower-cased value only filters case-blind rules soundly when the value is ASCII. Other values try them all.
+    # lower-cased value only filters case-blind rules soundly when low_ok. Other values try them all.
     "blind_walk": """
-    if ascii_v:
-        if low[:1] in blind_firsts:
+    if low_ok:
+        if low[:blind_n] in blind_gate:
             m = blind_run(low)
             if m is not None:
                 for g in blind_paths[low[:m.end()]]:""" + _tried("                    ", "None") + """
@@ -1016,12 +1072,12 @@ _STEPS: dict[str, str] = {
     if m is not None:
         present = part(v, low, m)""",
     "blind_texts": """
-    if not ascii_v:
+    if not low_ok:
         present = blind_texts.union(present or ())""",
     "texts": """
     if present:
         for i in (present if len(present) == 1 else sorted(present)):
-            g = groups[i]""" + _tried("            ", "low if ascii_v else None"),
+            g = groups[i]""" + _tried("            ", "low if low_ok else None"),
     "single": """
     h = single_match(v)
     if h is not None:
@@ -1035,12 +1091,13 @@ def _match_body(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, 
                 blind_all: Any, scan: _TextScan | None, groups: Any, blind_texts: Any, single: Any,
                 combined: Any) -> tuple[str, dict[str, Any]]:
     """KeyIndex.body for an index made of these parts (empty or None: absent), its regexes compiled now."""
-    names: dict[str, Any] = {"_Group": _Group, "_run": _run, "_hit": _hit, "equals": equals, "equals_ci": equals_ci,
+    names: dict[str, Any] = {"_Group": _Group, "_run": _run, "_hit": _hit, "fold_risk": _FOLD_RISK.search,
+                             "equals": equals, "equals_ci": equals_ci,
                              "fixed": fixed, "blind_all": blind_all, "groups": groups, "blind_texts": blind_texts}
     if exact is not None:
-        names.update(exact_firsts=exact.firsts, exact_run=exact.compiled(), exact_paths=exact.paths)
+        names.update(exact_gate=exact.gate, exact_run=exact.compiled(), exact_paths=exact.paths)
     if blind is not None:
-        names.update(blind_firsts=blind.firsts, blind_run=blind.compiled(), blind_paths=blind.paths)
+        names.update(blind_gate=blind.gate, blind_run=blind.compiled(), blind_paths=blind.paths)
     if scan is not None:
         scan.compile()
         names.update(quick=scan.quick, part=scan.part)
@@ -1052,7 +1109,7 @@ def _match_body(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, 
     if equals_ci or fixed or blind or scan:
         steps.append(_STEPS["low"])
     if blind or scan:
-        steps.append(_STEPS["ascii"])
+        steps.append(_STEPS["low_ok"])
     steps += [_STEPS[k] for k in ("equals", "equals_ci") if names[k]]
     for k, (n, table, ci) in enumerate(fixed):   # a prefix table: the value's first n characters looked up
         names[f"fixed_{k}"] = table
@@ -1062,8 +1119,8 @@ def _match_body(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, 
         out.extend(got)""")
     if exact or blind or scan:
         steps.append(_STEPS["seen"])
-    steps += [_STEPS["exact_walk"]] if exact else []
-    steps += [_STEPS["blind_walk"]] if blind else []
+    steps += [_STEPS["exact_walk"].replace("exact_n", str(exact.gate_len))] if exact else []
+    steps += [_STEPS["blind_walk"].replace("blind_n", str(blind.gate_len))] if blind else []
     if scan is not None:
         steps.append(_STEPS["present"])
         steps += [_STEPS["quick"]] if scan.quick is not None else []
@@ -1076,8 +1133,14 @@ def _match_body(equals: Any, equals_ci: Any, fixed: Any, exact: _Walker | None, 
         present.add({i})""")
         steps += [_STEPS["blind_texts"]] if blind_texts else []
         steps.append(_STEPS["texts"])
-    steps += [_STEPS["single"]] if single is not None else []
-    steps += [_STEPS["combined"]] if combined is not None else []
+    if single is not None or combined is not None:   # rules filed nowhere: tried when the value holds their texts
+        rest = [single.rule] if single is not None else combined.rules
+        guards = [guard_texts(r.pattern) for r in rest]
+        step = _STEPS["single" if single is not None else "combined"]
+        if all(guards):
+            texts = dict.fromkeys(t for g in guards for t in g)
+            step = f"\n    if {' or '.join(f'{t!r} in v' for t in texts)}:" + step.replace("\n    ", "\n        ")
+        steps.append(step)
     return "".join(steps), names
 
 
