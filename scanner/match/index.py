@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain
 from operator import attrgetter
 
 # re's own parser (Python 3.11+), used only at load time to read a pattern's literal lead
@@ -539,7 +538,7 @@ class _Group(Generic[R]):
     as one alternation, so a value none of them matches costs one C-level call. A rule filed at several places is
     reported once per value (seen: the orders of such rules reported so far, made on first need)."""
 
-    __slots__ = ("_combined", "checked", "fixed", "joined", "loose", "multi", "singles")
+    __slots__ = ("_combined", "checked", "first", "fixed", "joined", "loose", "multi", "singles", "tried")
 
     def __init__(self, singles: list[_Single[R]], fixed: Sequence[Hit[R]] = ()) -> None:
         self.fixed = tuple(fixed)
@@ -551,6 +550,9 @@ class _Group(Generic[R]):
         # one rule, or a pattern that cannot join an alternation: tried one by one (loose)
         self.joined = len(self.singles) > 1 and all(joinable(s.rule.pattern) for s in self.singles)
         self.loose = () if self.joined else tuple(self.singles)
+        self.tried = self.checked + self.loose   # the rules tried one by one (only the checked ones have conds)
+        # the alternation's match, once compiled (see combined)
+        self.first: Callable[[str], re.Match[str] | None] | None = None
 
     def combined(self) -> CombinedRegex[R] | None:
         """The joined rules' alternation (None, and the rules loose from now on, if it cannot be built)."""
@@ -566,8 +568,10 @@ class _Group(Generic[R]):
         except (re.error, RecursionError, OverflowError):
             self.joined = False
             self.loose = tuple(self.singles)
+            self.tried = self.checked + self.loose
             return None
         self._combined = comb
+        self.first = rx.match
         return comb
 
 
@@ -587,7 +591,7 @@ def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: st
     soundly, see _FOLD_RISK, and further requirements may be checked by `in`, else None). Rules are tried inline."""
     if g.fixed:
         out.extend(g.fixed)
-    for c in chain(g.checked, g.loose):   # only the checked ones have conds (further requirements)
+    for c in g.tried:   # only the checked ones have conds (further requirements)
         if c.multi and seen is not None and c.order in seen:
             continue
         if c.conds and low is not None and not _holds(c.conds, v, low):
@@ -599,12 +603,14 @@ def _run(g: _Group[R], v: str, out: list[Hit[R]], seen: set[int] | None, low: st
                 seen = seen if seen is not None else set()
                 seen.add(c.order)
     if g.joined:
-        comb = g.combined()
-        if comb is None:   # could not be joined after all: now loose
-            return _run(_Group(g.singles), v, out, seen, low)
-        m = comb.first.match(v)
+        first = g.first
+        if first is None:   # the first value here: compile the alternation
+            if g.combined() is None:   # could not be joined after all: now loose
+                return _run(_Group(g.singles), v, out, seen, low)
+            first = cast(Callable[[str], "re.Match[str] | None"], g.first)
+        m = first(v)
         if m is not None:
-            for i, h in comb.match_indexed(v, m):
+            for i, h in cast(CombinedRegex[R], g._combined).match_indexed(v, m):
                 c = g.singles[i]
                 if c.multi:
                     seen = seen if seen is not None else set()
@@ -723,7 +729,7 @@ class _TextScan:
         # group number -> (position, text to confirm in the value or None, [(position, lower, confirm)] it can hide)
         found: dict[int | None, tuple[int, str | None, tuple[tuple[int, str, str | None], ...]]] = {}
         branches = []
-        for ch, ks in by_char.items():
+        for ch, ks in sorted(by_char.items(), key=lambda item: -weight[item[0]]):   # commoner stops: tried first
             # the texts on ch as a trie of what follows ch in them, walked in a lookahead (at a stop re skips a
             # sibling on one compare, as it does the branches of ch); where a text ends, a lookbehind checks its
             # start. Deeper places first (longer texts: the shorter within are found free); `order` is the order
@@ -735,7 +741,7 @@ class _TextScan:
                     node = node.setdefault(c, {})
                 node.setdefault("", []).append(k)
             order: list[int] = []
-            branches.append(f"{re.escape(ch)}(?={_alternation(trie, lows, at, order)})")   # a match: ch alone
+            branches.append(f"{re.escape(ch)}(?={_alternation(trie, lows, at, order, weight)})")   # a match: ch alone
             for n, k in enumerate(order):
                 low, j = lows[k], at[k]
                 hidden = []
@@ -801,11 +807,13 @@ class _TextScan:
         return find
 
 
-def _alternation(node: dict[str, Any], lows: list[str], at: list[int], order: list[int]) -> str:
+def _alternation(node: dict[str, Any], lows: list[str], at: list[int], order: list[int],
+                 weight: dict[str, float]) -> str:
     """The regex of a trie of texts' parts after their anchors (char -> node; "" -> the texts ending there): its
-    branches deeper first, then a lookbehind and an empty group per text ending here, longer first; each text's
-    position in lows is appended to order as its group is written."""
-    alts = [re.escape(c) + _alternation(child, lows, at, order) for c, child in node.items() if c]
+    branches deeper first (commoner characters first), then a lookbehind and an empty group per text ending here,
+    longer first; each text's position in lows is appended to order as its group is written."""
+    alts = [re.escape(c) + _alternation(node[c], lows, at, order, weight)
+            for c in sorted((c for c in node if c), key=lambda c: -weight[c])]
     for k in sorted(node.get("", ()), key=lambda k: -len(lows[k])):
         order.append(k)
         alts.append(f"(?<={re.escape(lows[k])})()" if at[k] else "()")

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from scanner.match.engine import get_engine
 from scanner.match.index import (
+    _FOLD_RISK,
     build,
+    guard_texts,
     literal_lead,
     literal_leads,
     required_literal,
@@ -104,6 +106,29 @@ def _piece(rng: random.Random, depth: int) -> tuple[str, Callable[[random.Random
     if k == 6:
         return f"(?:{body})?", lambda r: seq(r) if r.random() < 0.5 else ""
     return f"(?:{body})", seq
+
+
+def test_leads_through_optional_literals_and_guards() -> None:
+    assert literal_leads("^\\.?1\\.3\\.6\\.1\\.4\\.1\\.9(?:\\.|$)") == ([".1.3.6.1.4.1.9", "1.3.6.1.4.1.9"], False)
+    assert literal_leads("^(?:AB|ABC)") == (["AB"], False)   # a match starting 'ABC' starts 'AB'
+    assert literal_leads("^a?") == ([], False)
+    assert guard_texts("(?s)^.*?苏州科达科技") == ("苏州科达科技",)   # any characters, compared as written
+    assert guard_texts("^V?\\d\\.\\d{3}\\.R,") == (".R,",)
+    assert guard_texts("(?i)^abc") == ()   # case-blind: no text is compared as written
+    assert guard_texts("\\S") == ()
+
+
+def test_fold_risk_holds_every_character_that_lower_cases_or_matches_case_blind_onto_ascii() -> None:
+    """Outside _FOLD_RISK, a character lower-cases to one character, ASCII only when it is, and matches no ASCII
+    letter case-blind: the lower-cased value filters case-blind rules soundly (KeyIndex's low_ok)."""
+    letter = re.compile("(?i)[a-z]")
+    for c in range(128, 0x110000):
+        ch = chr(c)
+        if 0xD800 <= c < 0xE000 or _FOLD_RISK.search(ch):
+            continue
+        low = ch.lower()
+        assert len(low) == 1 and not low.isascii(), hex(c)
+        assert letter.fullmatch(ch) is None, hex(c)
 
 
 def test_required_texts_and_leads_hold_in_every_match_of_random_patterns() -> None:
