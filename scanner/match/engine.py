@@ -51,6 +51,15 @@ def planned(value):
         evs.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
         if maker:
             named = True""",
+    # the same, for a signal with rules that hold only when their `mac` field lies in their maker's blocks
+    "plain_bound": """
+    for rule, fields in out:
+        rid, maker, brand, conf, cat = carry[rule.id]
+        if rid in bound and not in_blocks(maker, fields):
+            continue
+        evs.append(new(evidence, (rid, signal, value, maker, brand, conf, cat, fields, None)))
+        if maker:
+            named = True""",
     "composite": """
     try:
         parsed = parser(value)
@@ -194,7 +203,9 @@ class Engine:
         if index is not None:
             body, index_names = index.body()
             names.update(index_names)   # (the index's names and the steps' names are distinct)
-            steps += [body, _PLAN_STEPS["plain"]]
+            bound = {r.id for r in self.db.rules if r.mac_in_oui and r.signal == signal}
+            names.update(bound=bound, in_blocks=self._in_blocks)
+            steps += [body, _PLAN_STEPS["plain_bound" if bound else "plain"]]
         if signal in COMPOSITE:
             names["parser"] = PARSERS[signal]
             names["field_index"] = tuple((f, self._index[(signal, f)]) for f in self._fields_for.get(signal, ()))
@@ -208,6 +219,12 @@ class Engine:
         steps.append(_PLAN_STEPS["end" if signal in COMPOSITE else "end_plain"])
         exec(compile("".join(steps), f"<Engine.match {signal}>", "exec"), names)
         return cast(Callable[[str], tuple[list[Evidence], dict[str, str]]], names["planned"])
+
+    def _in_blocks(self, maker: str | None, fields: tuple[tuple[str, str], ...]) -> bool:
+        """Whether a hit's `mac` field lies in an IEEE block registered to maker (or to one of its brands)."""
+        mac = dict(fields).get("mac")
+        ev = self._oui.evidence(mac) if mac is not None else None
+        return ev is not None and ev.vendor == maker
 
     def stated_maker(self, signal: str, value: str) -> Evidence | None:
         """Evidence `manufacturer.<maker>` when a manufacturer field's whole value is a maker's or brand's name (at

@@ -67,6 +67,7 @@ class Rule:
     examples: tuple[Example, ...]
     file: str
     shared_by: tuple[str, ...] = ()
+    mac_in_oui: bool = False   # holds only when its `mac` field lies in a block registered to its maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,12 +294,17 @@ def _rule(ctx: _Ctx, raw: Any, maker: str | None, idx: int, forced_brand: str | 
     examples = _examples(ctx, where, raw.get("examples"))
     shared = _strlist(ctx, where, raw, "shared_by")
     known = {"id", "signal", "field", "equals", "prefix", "regex", "equals_ci", "prefix_ci", "confidence",
-             "category", "brand", "source", "examples", "shared_by", "note"}
+             "category", "brand", "source", "examples", "shared_by", "note", "mac_in_oui"}
     unknown = set(raw) - known
     if unknown:
         raise ctx.fail(where, f"unknown fields {sorted(unknown)}")
+    mac_in_oui = raw.get("mac_in_oui", False)
+    if not isinstance(mac_in_oui, bool):
+        raise ctx.fail(where, "field 'mac_in_oui' must be true or false")
+    if mac_in_oui and (maker is None or fld is not None or kind != "regex" or "(?P<mac>" not in pattern):
+        raise ctx.fail(where, "mac_in_oui needs a maker's regex rule on a plain signal with a (?P<mac>...) group")
     return Rule(rid, maker, brand, signal, fld, kind, pattern, ci, _confidence(ctx, where, raw),
-                _category(ctx, where, raw, required=False), source, examples, ctx.file, shared)
+                _category(ctx, where, raw, required=False), source, examples, ctx.file, shared, mac_in_oui)
 
 
 def _examples(ctx: _Ctx, where: str, raw: Any) -> tuple[Example, ...]:

@@ -59,6 +59,8 @@ def check(engine: Engine) -> list[str]:
             if tuple(sorted(own[0])) != ex.fields:
                 problems.append(f"{r.file}: rule {r.id}: example {ex.value!r} extracts {dict(own[0])}, "
                                 f"declared {dict(ex.fields)}")
+            if r.mac_in_oui and not any(e.rule_id == r.id for e in engine.match(r.signal, ex.value)[0]):
+                problems.append(f"{r.file}: rule {r.id}: example {ex.value!r} has a MAC outside {r.maker}'s blocks")
             for other, _ in hits:
                 if other is r:
                     continue

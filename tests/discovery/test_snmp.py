@@ -78,8 +78,8 @@ def test_a_kind_code_is_kept_with_its_object() -> None:
                                vb("1.3.6.1.4.1.50001.1.100.0", Integer(1))])
     obs = {(o.signal, o.value) for o in snmp.to_observations(values, "10.0.0.5", None)}
     assert obs == {("snmp.sysobjectid", "1.3.6.1.4.1.50001"), ("snmp.object", "1.3.6.1.4.1.50001.1.100.0=1")}
-    kinds = {code: identify(get_engine(), [*obs - {("snmp.object", "1.3.6.1.4.1.50001.1.100.0=1")},
-                                           ("snmp.object", f"1.3.6.1.4.1.50001.1.100.0={code}")])
+    agent = ("snmp.sysobjectid", "1.3.6.1.4.1.50001")
+    kinds = {code: identify(get_engine(), [agent, ("snmp.object", f"1.3.6.1.4.1.50001.1.100.0={code}")])
              for code in ("1", "2", "3", "255")}
     assert {code: (i.vendor, i.category) for code, i in kinds.items()} == {
         "1": ("hikvision", "dvr"), "2": ("hikvision", "nvr"), "3": ("hikvision", "camera"),

@@ -363,3 +363,31 @@ def test_a_maker_that_makes_mostly_video_kit_counts_a_surely_named_device_as_vid
     with pytest.raises(FingerprintError, match="video_mostly_source"):
         load_database(write_db(tmp_path, **{"acme.yaml": mostly.replace("video_mostly_source: test\n", "")}),
                       cache=False)
+
+
+MAC_REALM = """
+  - id: acme.rtsp.mac-realm
+    signal: rtsp.www_authenticate
+    regex: '^Digest realm="(?P<mac>[0-9a-f]{12})"'
+    mac_in_oui: true
+    confidence: 0.85
+    category: video
+    source: test
+    examples: [{value: 'Digest realm="4419b63f5e51"', fields: {mac: 4419b63f5e51}}]
+"""
+
+
+def test_a_rule_bound_to_its_makers_blocks_holds_only_for_a_mac_in_them(tmp_path: Path) -> None:
+    # Acme's blocks are Hikvision's MA-L organisation's (44:19:B6 among them); 00:11:22 is another company's
+    eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": ACME.replace("\nmodels:", MAC_REALM + "models:")})))
+    assert check(eng) == []
+    ours = identify(eng, [("rtsp.www_authenticate", 'Digest realm="4419b63f5e51"')])
+    assert (ours.vendor, ours.category) == ("acme", "video")
+    other = identify(eng, [("rtsp.www_authenticate", 'Digest realm="001122334455"')])
+    assert other.vendor is None and not any(e.rule_id == "acme.rtsp.mac-realm" for e in other.evidence)
+
+
+def test_mac_in_oui_needs_a_mac_group(tmp_path: Path) -> None:
+    bad = MAC_REALM.replace("(?P<mac>[0-9a-f]{12})", "[0-9a-f]{12}").replace(", fields: {mac: 4419b63f5e51}", "")
+    with pytest.raises(FingerprintError, match="mac_in_oui"):
+        load_database(write_db(tmp_path, **{"acme.yaml": ACME.replace("\nmodels:", bad + "models:")}), cache=False)
