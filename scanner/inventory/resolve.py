@@ -147,6 +147,9 @@ def identify(engine: Engine, observations: Iterable[Observation | tuple[str, str
                                              mr.category))
                     model = model or tok
     category = _category(engine, vendor, related, evidence)
+    if mac is None:
+        # a MAC the named maker's own rule read (Axis realm AXIS_<mac>, Hikvision MAC realm) when nothing observed one
+        mac = _best(cands["mac"], vendor)
     firmware = _best(cands["firmware"], vendor)
     serial = _best(cands["serial"], vendor)
     return Identification(

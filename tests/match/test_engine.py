@@ -387,6 +387,14 @@ def test_a_rule_bound_to_its_makers_blocks_holds_only_for_a_mac_in_them(tmp_path
     assert other.vendor is None and not any(e.rule_id == "acme.rtsp.mac-realm" for e in other.evidence)
 
 
+def test_a_mac_read_by_the_makers_rule_is_the_devices_mac_unless_one_was_observed(tmp_path: Path) -> None:
+    eng = Engine(load_database(write_db(tmp_path, **{"acme.yaml": ACME.replace("\nmodels:", MAC_REALM + "models:")})))
+    routed = identify(eng, [("rtsp.www_authenticate", 'Digest realm="4419b63f5e51"')])
+    assert routed.mac == "44:19:b6:3f:5e:51"             # seen across a router: no ARP, the realm tells it
+    local = identify(eng, [("mac", "44:19:b6:01:02:03"), ("rtsp.www_authenticate", 'Digest realm="4419b63f5e51"')])
+    assert local.mac == "44:19:b6:01:02:03"              # what the wire showed wins
+
+
 def test_mac_in_oui_needs_a_mac_group(tmp_path: Path) -> None:
     bad = MAC_REALM.replace("(?P<mac>[0-9a-f]{12})", "[0-9a-f]{12}").replace(", fields: {mac: 4419b63f5e51}", "")
     with pytest.raises(FingerprintError, match="mac_in_oui"):
