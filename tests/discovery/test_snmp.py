@@ -115,16 +115,16 @@ def _wait_udp_bound(pair: Any, port: int) -> None:
     raise AssertionError("snmpd did not start")
 
 
-def _serve(pair: Any, extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+# Hikvision NVR agent values (protocols.md section 8)
+HIK_SYSTEM = "sysDescr Hikvision company products\nsysObjectID 1.3.6.1.4.1.50001\nsysName nvr-01\n"
+
+
+def _serve(pair: Any, extra: str, system: str = HIK_SYSTEM) -> tuple[subprocess.Popen[bytes], Path]:
     """Debian's snmpd in namespace b with a camera-like system group plus `extra` config lines."""
     tmp = Path(tempfile.mkdtemp())
-    # Hikvision NVR agent values (LibreNMS hikvision-nvr.snmprec, protocols.md section 8).
     (tmp / "snmpd.conf").write_text(
         f"agentAddress udp:{pair.ip_b}:161\n"
-        "rocommunity camscan-lab-ro default\n"
-        "sysDescr Hikvision company products\n"
-        "sysObjectID 1.3.6.1.4.1.50001\n"
-        "sysName nvr-01\n"
+        "rocommunity camscan-lab-ro default\n" + system +
         "sysLocation lab\nsysContact lab\nsysServices 72\n" + extra)
     proc = pair.popen_b(["snmpd", "-f", "-C", "-c", str(tmp / "snmpd.conf"), "-Lf", str(tmp / "log"),
                          "-p", str(tmp / "pid"), "-M", "/nonexistent", "-m", ""],
@@ -213,3 +213,26 @@ def test_real_snmpd_answers_the_objects_it_has_and_no_such_object_for_the_rest(p
     assert len(absent) == len(snmp.ENTERPRISE_OIDS) - 2
     ident = identify(get_engine(), [(o.signal, o.value) for o in obs if o.signal in ("snmp.model", "snmp.firmware")])
     assert (ident.vendor, ident.category) == ("mobotix", "camera")
+
+
+@pytest.mark.lab
+@lab
+def test_a_camera_behind_a_generic_linux_agent_is_named_by_its_makers_objects(pair) -> None:  # type: ignore[no-untyped-def]
+    # net-snmp's own sysObjectID and a bare Linux sysDescr name nobody; BSS-RCP-MIB manufacturer-name and
+    # hardware-version (probes.yaml; 'Bosch' and F000B543 as a FLEXIDOME 5100i reports them) name Bosch and video
+    proc, _ = _serve(pair, 'override 1.3.6.1.4.1.3967.1.1.1.7.0 octet_str "Bosch"\n'
+                           'override 1.3.6.1.4.1.3967.1.1.1.4.0 octet_str "F000B543"\n',
+                     system="sysDescr Linux cam 4.9.0 #1 SMP armv7l\nsysObjectID 1.3.6.1.4.1.8072.3.2.10\n"
+                            "sysName cam-01\n")
+    try:
+        ctx = netpair.make_ctx(["198.18.36.0/29"], ["198.18.36.1"], snmp_communities=("camscan-lab-ro",))
+        ctx.host(pair.ip_b)
+        obs = pair.run_in_a(lambda: netpair.collect(snmp.Snmp(timeout=0.5), ctx))
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    got = [(o.signal, o.value) for o in obs]
+    assert ("snmp.object", "1.3.6.1.4.1.3967.1.1.1.7.0=Bosch") in got
+    assert identify(get_engine(), [g for g in got if g[0] != "snmp.object"]).vendor is None   # the system group alone
+    ident = identify(get_engine(), got)
+    assert (ident.vendor, ident.category) == ("bosch", "video")
