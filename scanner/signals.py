@@ -42,7 +42,7 @@ SIGNALS: Final[dict[str, str]] = {
     "snmp.model": "a model number from a maker's enterprise SNMP object",
     "snmp.firmware": "a firmware version from a maker's enterprise SNMP object",
     "snmp.serial": "a serial number from a maker's enterprise SNMP object",
-    "snmp.object": "a maker's enterprise SNMP object read with its OID, as OID=value (a device-kind code)",
+    "snmp.object": "an enterprise SNMP object read with its OID, as OID=value (a kind code, a maker or platform name)",
     "tcp.port": "an open TCP port, decimal",
     "ssh.banner": "SSH identification string",
     "telnet.banner": "telnet login banner text",

@@ -83,7 +83,7 @@ def to_observations(values: dict[str, str], ip: str, mac: str | None) -> list[Ob
     # the product-name object)
     for oid, signal in ENTERPRISE_OIDS.items():
         value = _UNPRINTABLE.split(values.get(oid, ""), 1)[0].strip()
-        # a code (HIKVISION-MIB hikEntityType: 1 DVR, 2 NVR, 3 IPC) means something only beside its object's OID
+        # a code or name (a kind code such as 2, a maker's name) means something only beside its object's OID
         got.append((signal, f"{oid}={value}" if value and signal == "snmp.object" else value))
     return [Observation(signal, value, ip=ip, mac=mac, port=SNMP_PORT, source="snmp", at=now)
             for signal, value in got if value]

@@ -148,7 +148,7 @@ def identify(engine: Engine, observations: Iterable[Observation | tuple[str, str
                     model = model or tok
     category = _category(engine, vendor, related, evidence)
     if mac is None:
-        # a MAC the named maker's own rule read (Axis realm AXIS_<mac>, Hikvision MAC realm) when nothing observed one
+        # a MAC the named maker's own rule read (a realm carrying the unit's MAC) when nothing observed one
         mac = _best(cands["mac"], vendor)
     firmware = _best(cands["firmware"], vendor)
     serial = _best(cands["serial"], vendor)
